@@ -1,0 +1,136 @@
+//! Engine.IO 4: the transport layer under Socket.IO.
+//!
+//! This module knows nothing of Socket.IO. It answers the handshake, runs the
+//! long-polling and WebSocket transports, upgrades polling to WebSocket, sends
+//! heartbeats and closes dead sessions. A user of the engine alone implements
+//! [`EngineHandler`] and mounts [`EngineLayer`] (or [`EngineService`]).
+//!
+//! Version-specific parts (payload framing, who pings, binary framing) live in
+//! [`version`] so that Engine.IO 3 is an addition, not a rewrite.
+
+mod message;
+mod sid;
+
+pub use message::{Message, Str};
+pub use sid::Sid;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// Why an Engine.IO session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The client closed the transport (WebSocket close, or a `1` close packet).
+    TransportClose,
+    /// The transport failed (I/O error, a frame over the limit, a second concurrent poll).
+    TransportError,
+    /// No pong arrived within `ping_timeout`.
+    HeartbeatTimeout,
+    /// The client sent a packet that could not be decoded.
+    PacketParsingError,
+    /// The server closed the session (the upper layer asked for it).
+    ServerClose,
+    /// The server is shutting down.
+    ClosingServer,
+}
+
+impl DisconnectReason {
+    /// The reason string that Node's server uses for this reason.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::HeartbeatTimeout => "ping timeout",
+            DisconnectReason::PacketParsingError => "parse error",
+            DisconnectReason::ServerClose => "forced close",
+            DisconnectReason::ClosingServer => "server shutting down",
+        }
+    }
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The transport a session currently uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportType {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    Websocket,
+}
+
+impl TransportType {
+    /// The name used in the `transport` query parameter.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TransportType::Polling => "polling",
+            TransportType::Websocket => "websocket",
+        }
+    }
+}
+
+/// The Engine.IO protocol revision a client speaks (the `EIO` query parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProtocolVersion {
+    /// Engine.IO 3 (Socket.IO 2 clients).
+    V3 = 3,
+    /// Engine.IO 4 (Socket.IO 3 and 4 clients).
+    V4 = 4,
+}
+
+/// An error from queueing a message on a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session's outgoing queue is full (the peer reads too slowly).
+    Full,
+    /// The session is closed.
+    Closed,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Full => f.write_str("the outgoing queue is full"),
+            SendError::Closed => f.write_str("the session is closed"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// What the layer above the engine implements to receive sessions and their messages.
+///
+/// Every method is called synchronously, in order, from the task that reads the
+/// session's transport: messages of one session arrive in the order the client sent
+/// them. Implementations must not block; work that waits belongs in a task of its own.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// Per-session data the handler keeps on each [`Socket`].
+    type Data: Default + Send + Sync + 'static;
+
+    /// A session completed its handshake.
+    fn on_connect(&self, socket: Arc<Socket<Self::Data>>);
+    /// A session ended. Called exactly once per session, after which the socket
+    /// refuses new messages.
+    fn on_disconnect(&self, socket: Arc<Socket<Self::Data>>, reason: DisconnectReason);
+    /// A text message arrived.
+    fn on_message(&self, msg: Str, socket: &Arc<Socket<Self::Data>>);
+    /// A binary message arrived.
+    fn on_binary(&self, data: Bytes, socket: &Arc<Socket<Self::Data>>);
+}
+
+/// One Engine.IO session (a client connection), as the upper layer sees it.
+///
+/// The engine implements this; see the contract in `docs/ARCHITECTURE.md`.
+pub struct Socket<D> {
+    /// The session id.
+    pub id: Sid,
+    /// Data the upper layer keeps with the session.
+    pub data: D,
+}

@@ -1,0 +1,1 @@
+//! Socket.IO packet codecs: pure and synchronous.
