@@ -1,0 +1,271 @@
+//! The in-memory adapter: rooms of one server.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, Room};
+use crate::ack::{AckWaiter, RawAckStream};
+use crate::engine::Sid;
+use crate::ns::WeakNamespace;
+use crate::protocol::Encoded;
+use crate::socket::{RemoteSocket, SocketRef};
+
+#[derive(Default)]
+struct Rooms {
+    /// Members of each named room. A socket's own-id room is implicit (never stored), which
+    /// keeps an idle socket's cost at zero here.
+    rooms: HashMap<Room, HashSet<Sid>>,
+    /// Rooms of each socket that joined at least one named room.
+    sids: HashMap<Sid, HashSet<Room>>,
+}
+
+/// The default adapter: rooms kept in memory, broadcasts delivered to this server's sockets.
+///
+/// Cluster adapters wrap one for their local part: its `apply_*` methods run an operation on
+/// this server only.
+pub struct LocalAdapter {
+    ns: WeakNamespace,
+    rooms: RwLock<Rooms>,
+}
+
+impl std::fmt::Debug for LocalAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAdapter").finish_non_exhaustive()
+    }
+}
+
+impl LocalAdapter {
+    /// An empty adapter for a namespace.
+    pub fn new(ns: WeakNamespace) -> Self {
+        Self {
+            ns,
+            rooms: RwLock::new(Rooms::default()),
+        }
+    }
+
+    /// The local sockets an operation targets, each once.
+    pub fn targets(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
+        let Some(ns) = self.ns.upgrade() else {
+            return Vec::new();
+        };
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let mut except: HashSet<Sid> = HashSet::new();
+        for room in &opts.except {
+            match rooms.rooms.get(room) {
+                Some(members) => except.extend(members.iter().copied()),
+                None => {
+                    if let Ok(sid) = room.parse::<Sid>() {
+                        except.insert(sid);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if opts.rooms.is_empty() {
+            ns.for_each_socket(|s| {
+                if !except.contains(&s.id()) {
+                    out.push(s.clone());
+                }
+            });
+            return out;
+        }
+        let mut seen: HashSet<Sid> = HashSet::new();
+        let single = opts.rooms.len() == 1;
+        let mut push = |sid: Sid| {
+            if except.contains(&sid) || (!single && !seen.insert(sid)) {
+                return;
+            }
+            if let Some(s) = ns.get_socket(sid) {
+                out.push(s);
+            }
+        };
+        for room in &opts.rooms {
+            match rooms.rooms.get(room) {
+                Some(members) => members.iter().copied().for_each(&mut push),
+                None => {
+                    if let Ok(sid) = room.parse::<Sid>() {
+                        push(sid);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Delivers a packet to this server's targeted sockets.
+    pub fn apply_broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) {
+        for socket in self.targets(opts) {
+            socket.send_broadcast(packet, opts.flags.volatile);
+        }
+    }
+
+    /// Delivers a packet with an ack id to this server's targeted sockets; returns how many
+    /// were reached. Their replies go to `waiter`.
+    pub fn apply_broadcast_with_ack(
+        &self,
+        packet: &Encoded,
+        ack_id: u64,
+        opts: &BroadcastOptions,
+        waiter: &AckWaiter,
+    ) -> usize {
+        let mut n = 0;
+        for socket in self.targets(opts) {
+            socket.register_ack(ack_id, waiter.clone());
+            if socket.send_broadcast(packet, opts.flags.volatile) {
+                n += 1;
+            } else {
+                socket.unregister_ack(ack_id);
+            }
+        }
+        n
+    }
+
+    /// This server's targeted sockets as [`RemoteSocket`]s.
+    pub fn apply_fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
+        self.targets(opts).iter().map(|s| s.to_remote()).collect()
+    }
+
+    /// This server's targeted sockets join rooms.
+    pub fn apply_add_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for s in self.targets(opts) {
+            self.add_all(s.id(), rooms);
+        }
+    }
+
+    /// This server's targeted sockets leave rooms.
+    pub fn apply_del_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for s in self.targets(opts) {
+            self.del(s.id(), rooms);
+        }
+    }
+
+    /// This server's targeted sockets are disconnected.
+    pub fn apply_disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
+        for s in self.targets(opts) {
+            s.disconnect_with(close);
+        }
+    }
+}
+
+impl Adapter for LocalAdapter {
+    fn add_all(&self, sid: Sid, rooms: &[Room]) {
+        let mut r = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let r = &mut *r;
+        for room in rooms {
+            if room.as_ref() == sid.as_str() {
+                continue;
+            }
+            if r.sids.entry(sid).or_default().insert(room.clone()) {
+                r.rooms.entry(room.clone()).or_default().insert(sid);
+            }
+        }
+    }
+
+    fn del(&self, sid: Sid, rooms: &[Room]) {
+        let mut r = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let r = &mut *r;
+        let Some(mine) = r.sids.get_mut(&sid) else {
+            return;
+        };
+        for room in rooms {
+            if mine.remove(room) {
+                if let Some(members) = r.rooms.get_mut(room) {
+                    members.remove(&sid);
+                    if members.is_empty() {
+                        r.rooms.remove(room);
+                    }
+                }
+            }
+        }
+        if mine.is_empty() {
+            r.sids.remove(&sid);
+        }
+    }
+
+    fn del_all(&self, sid: Sid) {
+        let mut r = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let r = &mut *r;
+        if let Some(mine) = r.sids.remove(&sid) {
+            for room in mine {
+                if let Some(members) = r.rooms.get_mut(&room) {
+                    members.remove(&sid);
+                    if members.is_empty() {
+                        r.rooms.remove(&room);
+                    }
+                }
+            }
+        }
+    }
+
+    fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
+        let r = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = vec![Room::Owned(sid.to_string())];
+        if let Some(mine) = r.sids.get(&sid) {
+            out.extend(mine.iter().cloned());
+        }
+        out
+    }
+
+    fn rooms(&self) -> Vec<Room> {
+        let r = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        r.rooms.keys().cloned().collect()
+    }
+
+    fn broadcast<'a>(
+        &'a self,
+        packet: &'a Encoded,
+        opts: &'a BroadcastOptions,
+    ) -> AdapterFuture<'a, Result<(), AdapterError>> {
+        self.apply_broadcast(packet, opts);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn broadcast_with_ack<'a>(
+        &'a self,
+        packet: &'a Encoded,
+        ack_id: u64,
+        opts: &'a BroadcastOptions,
+        timeout: Duration,
+    ) -> AdapterFuture<'a, Result<RawAckStream, AdapterError>> {
+        let (waiter, stream) = RawAckStream::channel(timeout);
+        let n = self.apply_broadcast_with_ack(packet, ack_id, opts, &waiter);
+        waiter.expect(n);
+        Box::pin(async { Ok(stream) })
+    }
+
+    fn fetch_sockets<'a>(
+        &'a self,
+        opts: &'a BroadcastOptions,
+    ) -> AdapterFuture<'a, Result<Vec<RemoteSocket>, AdapterError>> {
+        let out = self.apply_fetch_sockets(opts);
+        Box::pin(async { Ok(out) })
+    }
+
+    fn add_sockets<'a>(
+        &'a self,
+        opts: &'a BroadcastOptions,
+        rooms: &'a [Room],
+    ) -> AdapterFuture<'a, Result<(), AdapterError>> {
+        self.apply_add_sockets(opts, rooms);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn del_sockets<'a>(
+        &'a self,
+        opts: &'a BroadcastOptions,
+        rooms: &'a [Room],
+    ) -> AdapterFuture<'a, Result<(), AdapterError>> {
+        self.apply_del_sockets(opts, rooms);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn disconnect_sockets<'a>(
+        &'a self,
+        opts: &'a BroadcastOptions,
+        close: bool,
+    ) -> AdapterFuture<'a, Result<(), AdapterError>> {
+        self.apply_disconnect_sockets(opts, close);
+        Box::pin(async { Ok(()) })
+    }
+}

@@ -1,0 +1,173 @@
+//! Adapters: where rooms live and how broadcasts reach sockets, on one server or many.
+//!
+//! The core talks to an [`Adapter`] through `Arc<dyn Adapter>`, one per namespace, created by
+//! an [`AdapterFactory`]. The default, [`LocalAdapter`], keeps rooms in memory. A cluster
+//! adapter (Redis) wraps a [`LocalAdapter`] for what is on this server and forwards the rest;
+//! every operation that may span servers is async and may gather replies from other servers.
+
+mod local;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use local::LocalAdapter;
+
+use crate::ack::RawAckStream;
+use crate::engine::Sid;
+use crate::ns::WeakNamespace;
+use crate::protocol::Encoded;
+use crate::socket::RemoteSocket;
+
+/// A room name. A socket is always in the room named by its own id.
+pub type Room = Cow<'static, str>;
+
+/// A boxed future returned by adapter methods.
+pub type AdapterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which sockets an operation targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BroadcastOptions {
+    /// The rooms to reach; empty means every socket of the namespace.
+    pub rooms: Vec<Room>,
+    /// Rooms whose sockets are left out (a socket id counts as a room).
+    pub except: Vec<Room>,
+    /// Flags of the operation.
+    pub flags: BroadcastFlags,
+}
+
+/// Flags of a broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BroadcastFlags {
+    /// Dropped, not queued, for sockets whose transport is not writable now.
+    pub volatile: bool,
+    /// Only the sockets of this server (no effect without a cluster adapter).
+    pub local: bool,
+    /// Whether the message may be compressed.
+    pub compress: bool,
+}
+
+impl Default for BroadcastFlags {
+    fn default() -> Self {
+        Self {
+            volatile: false,
+            local: false,
+            compress: true,
+        }
+    }
+}
+
+/// An adapter operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// Other servers did not answer a request within the configured time.
+    Timeout,
+    /// The adapter's backing service (e.g. Redis) failed.
+    Backend(String),
+}
+
+impl std::fmt::Display for AdapterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdapterError::Timeout => f.write_str("the other servers did not answer in time"),
+            AdapterError::Backend(e) => write!(f, "adapter backend error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AdapterError {}
+
+/// Rooms and broadcast for one namespace, on one server or across a cluster.
+///
+/// Room membership of local sockets is synchronous; everything that may involve other
+/// servers returns a future.
+pub trait Adapter: Send + Sync + 'static {
+    /// A local socket joins rooms.
+    fn add_all(&self, sid: Sid, rooms: &[Room]);
+    /// A local socket leaves rooms.
+    fn del(&self, sid: Sid, rooms: &[Room]);
+    /// A local socket leaves every room (it is disconnecting).
+    fn del_all(&self, sid: Sid);
+    /// The rooms of a local socket, its own id first.
+    fn socket_rooms(&self, sid: Sid) -> Vec<Room>;
+    /// The rooms of this server that have members (sockets' own-id rooms excluded).
+    fn rooms(&self) -> Vec<Room>;
+
+    /// Sends an encoded packet to every targeted socket.
+    fn broadcast<'a>(
+        &'a self,
+        packet: &'a Encoded,
+        opts: &'a BroadcastOptions,
+    ) -> AdapterFuture<'a, Result<(), AdapterError>>;
+
+    /// Sends an encoded packet carrying `ack_id` to every targeted socket and returns the
+    /// stream of their replies, which ends after every reply or at `timeout`.
+    fn broadcast_with_ack<'a>(
+        &'a self,
+        packet: &'a Encoded,
+        ack_id: u64,
+        opts: &'a BroadcastOptions,
+        timeout: Duration,
+    ) -> AdapterFuture<'a, Result<RawAckStream, AdapterError>>;
+
+    /// The targeted sockets, with their id, handshake, rooms and data.
+    fn fetch_sockets<'a>(
+        &'a self,
+        opts: &'a BroadcastOptions,
+    ) -> AdapterFuture<'a, Result<Vec<RemoteSocket>, AdapterError>>;
+
+    /// Makes the targeted sockets join rooms.
+    fn add_sockets<'a>(
+        &'a self,
+        opts: &'a BroadcastOptions,
+        rooms: &'a [Room],
+    ) -> AdapterFuture<'a, Result<(), AdapterError>>;
+
+    /// Makes the targeted sockets leave rooms.
+    fn del_sockets<'a>(
+        &'a self,
+        opts: &'a BroadcastOptions,
+        rooms: &'a [Room],
+    ) -> AdapterFuture<'a, Result<(), AdapterError>>;
+
+    /// Disconnects the targeted sockets; `close` closes their whole connection.
+    fn disconnect_sockets<'a>(
+        &'a self,
+        opts: &'a BroadcastOptions,
+        close: bool,
+    ) -> AdapterFuture<'a, Result<(), AdapterError>>;
+
+    /// How many servers share this namespace (1 without a cluster).
+    fn server_count(&self) -> AdapterFuture<'_, Result<usize, AdapterError>> {
+        Box::pin(async { Ok(1) })
+    }
+
+    /// Whether the adapter's backend is healthy (always true for the in-memory one).
+    fn is_healthy(&self) -> bool {
+        true
+    }
+
+    /// Stops the adapter (the server is closing).
+    fn close(&self) -> AdapterFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Creates the adapter of each namespace.
+pub trait AdapterFactory: Send + Sync + 'static {
+    /// The adapter for a new namespace. Keep the weak handle, not a strong one.
+    fn create(&self, ns: WeakNamespace) -> Arc<dyn Adapter>;
+}
+
+/// The factory of the in-memory [`LocalAdapter`] (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalAdapterFactory;
+
+impl AdapterFactory for LocalAdapterFactory {
+    fn create(&self, ns: WeakNamespace) -> Arc<dyn Adapter> {
+        Arc::new(LocalAdapter::new(ns))
+    }
+}

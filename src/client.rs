@@ -1,0 +1,307 @@
+//! The bridge between an Engine.IO connection and its Socket.IO sockets.
+//!
+//! `Client` is the core's [`EngineHandler`]: it decodes packets, routes them to the socket
+//! of their namespace, runs namespace connections, and ends every socket when the connection
+//! ends. Handler futures of one connection run in one ordered task (see [`spawn_ordered`]).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::engine::{self, EngineHandler, ProtocolVersion, Sid, Str, TransportType};
+use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
+use crate::io::IoInner;
+use crate::protocol::{self, Decoded, Packet, PacketData, PartialPacket};
+use crate::socket::{DisconnectReason, EncodedMessages, SocketRef};
+
+enum NsSlot {
+    Connecting,
+    Connected(SocketRef),
+}
+
+/// What the core keeps with each Engine.IO connection.
+#[derive(Default)]
+pub struct ConnState {
+    nsps: Mutex<Vec<(Str, NsSlot)>>,
+    partial: Mutex<Option<PartialPacket>>,
+    dispatcher: OnceLock<mpsc::UnboundedSender<BoxFuture<()>>>,
+    connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl std::fmt::Debug for ConnState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnState").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Conn_ = Arc<engine::Socket<ConnState>>;
+
+/// The Engine.IO connection under a socket (Node's `socket.conn` / `socket.client`).
+#[derive(Clone, Copy)]
+pub struct Conn<'a> {
+    inner: &'a Conn_,
+}
+
+impl std::fmt::Debug for Conn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.id())
+            .field("transport", &self.transport())
+            .finish()
+    }
+}
+
+impl<'a> Conn<'a> {
+    pub(crate) fn new(inner: &'a Conn_) -> Self {
+        Self { inner }
+    }
+    /// The Engine.IO session id (not the socket's id).
+    pub fn id(&self) -> Sid {
+        self.inner.id()
+    }
+    /// The transport in use now.
+    pub fn transport(&self) -> TransportType {
+        self.inner.transport()
+    }
+    /// The Engine.IO protocol revision of the client.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.inner.protocol()
+    }
+    /// The client's address, when the server knows it.
+    pub fn remote_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.remote_addr()
+    }
+    /// The handshake request's parts (Node's `client.request`).
+    pub fn req_parts(&self) -> &'a http::request::Parts {
+        self.inner.req_parts()
+    }
+    /// Closes the connection, and so every socket on it.
+    pub fn close(&self) {
+        close_connection(self.inner, engine::DisconnectReason::ServerClose);
+    }
+}
+
+pub(crate) fn close_connection(conn: &Conn_, reason: engine::DisconnectReason) {
+    conn.close(reason);
+}
+
+pub(crate) fn remove_socket(conn: &Conn_, ns: &str) -> Option<SocketRef> {
+    let mut nsps = lock(&conn.data().nsps);
+    let i = nsps.iter().position(|(n, _)| n.as_str() == ns)?;
+    match nsps.swap_remove(i).1 {
+        NsSlot::Connected(s) => Some(s),
+        NsSlot::Connecting => None,
+    }
+}
+
+fn get_socket(conn: &Conn_, ns: &str) -> Option<SocketRef> {
+    lock(&conn.data().nsps)
+        .iter()
+        .find_map(|(n, slot)| match slot {
+            NsSlot::Connected(s) if n.as_str() == ns => Some(s.clone()),
+            _ => None,
+        })
+}
+
+/// Runs a handler future in the connection's ordered task.
+///
+/// Futures of one connection are first polled in the order they were queued, so the
+/// synchronous start of each handler (until its first `.await`) runs in the order the
+/// client sent its packets; after that they run concurrently. A slow handler never stalls
+/// other connections, nor later events of its own. A panicking handler is logged and
+/// dropped; the others go on.
+pub(crate) fn spawn_ordered(conn: &Conn_, fut: BoxFuture<()>) {
+    let tx = conn.data().dispatcher.get_or_init(|| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_dispatcher(rx));
+        tx
+    });
+    let _ = tx.send(fut);
+}
+
+async fn run_dispatcher(mut rx: mpsc::UnboundedReceiver<BoxFuture<()>>) {
+    let mut running = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            next = rx.recv() => match next {
+                Some(fut) => running.push(AssertUnwindSafe(fut).catch_unwind()),
+                None => break,
+            },
+            Some(res) = running.next(), if !running.is_empty() => {
+                if res.is_err() {
+                    tracing::error!("a handler panicked; the connection goes on");
+                }
+            }
+        }
+    }
+    while let Some(res) = running.next().await {
+        if res.is_err() {
+            tracing::error!("a handler panicked; the connection goes on");
+        }
+    }
+}
+
+/// Registers a socket whose middleware passed, answers CONNECT, then runs its handler.
+pub(crate) async fn finish_connect(
+    socket: SocketRef,
+    handler: Option<BoxedHandler<ConnectParts, ()>>,
+    auth: Option<Str>,
+) -> SocketRef {
+    let conn = socket.conn_arc().clone();
+    {
+        let mut nsps = lock(&conn.data().nsps);
+        if let Some((_, slot)) = nsps.iter_mut().find(|(n, _)| n.as_str() == socket.ns()) {
+            *slot = NsSlot::Connected(socket.clone());
+        }
+    }
+    if let Some(t) = lock(&conn.data().connect_timer).take() {
+        t.abort();
+    }
+    let packet = protocol::encode_connect(socket.ns(), socket.id().as_str());
+    let _ = conn.send_batch(EncodedMessages::new(&packet));
+    tracing::debug!(sid = %socket.id(), ns = %socket.ns(), "socket connected");
+    if let Some(h) = handler {
+        if let Some(f) = h.call(ConnectParts {
+            socket: socket.clone(),
+            auth,
+        }) {
+            f.await;
+        }
+    }
+    socket
+}
+
+/// The core's Engine.IO handler.
+pub(crate) struct Client {
+    pub(crate) io: Arc<IoInner>,
+}
+
+impl Client {
+    fn protocol_error(&self, conn: &Conn_, why: &dyn std::fmt::Display) {
+        tracing::debug!(sid = %conn.id(), error = %why, "protocol error: closing the connection");
+        conn.close(engine::DisconnectReason::PacketParsingError);
+    }
+
+    fn on_packet(&self, packet: Packet, conn: &Conn_) {
+        let ns = packet.ns;
+        match packet.inner {
+            PacketData::Connect(auth) => self.on_connect_packet(ns, auth, conn),
+            PacketData::Disconnect => match remove_socket(conn, &ns) {
+                Some(s) => s.close(DisconnectReason::ClientNamespaceDisconnect),
+                None => self.protocol_error(conn, &"DISCONNECT for a namespace not joined"),
+            },
+            PacketData::Event { event, args, ack } => match get_socket(conn, &ns) {
+                Some(s) => s.recv_event(event, args, ack),
+                None => self.protocol_error(conn, &"EVENT for a namespace not joined"),
+            },
+            PacketData::EventAck { args, ack } => match get_socket(conn, &ns) {
+                Some(s) => s.recv_ack(ack, args),
+                None => self.protocol_error(conn, &"ACK for a namespace not joined"),
+            },
+            _ => self.protocol_error(conn, &"a packet type clients may not send"),
+        }
+    }
+
+    fn on_connect_packet(&self, ns_name: Str, auth: Option<Str>, conn: &Conn_) {
+        {
+            let mut nsps = lock(&conn.data().nsps);
+            if nsps.iter().any(|(n, _)| *n == ns_name) {
+                drop(nsps);
+                return self.protocol_error(conn, &"a second CONNECT to a joined namespace");
+            }
+            let Some(ns) = self.io.get_or_create_ns(&ns_name) else {
+                drop(nsps);
+                let packet = protocol::encode_connect_error::<()>(&ns_name, "Invalid namespace", None);
+                let _ = conn.send_batch(EncodedMessages::new(&packet));
+                return;
+            };
+            nsps.push((ns_name.clone(), NsSlot::Connecting));
+            let conn2 = conn.clone();
+            spawn_ordered(
+                conn,
+                Box::pin(async move {
+                    if let Err(e) = ns.connect(conn2.clone(), auth).await {
+                        remove_socket(&conn2, &ns_name);
+                        if !e.is_closed() {
+                            let packet = protocol::encode_connect_error(
+                                &ns_name,
+                                e.message(),
+                                e.data(),
+                            );
+                            let _ = conn2.send_batch(EncodedMessages::new(&packet));
+                        }
+                    }
+                }),
+            );
+        }
+    }
+}
+
+impl EngineHandler for Client {
+    type Data = ConnState;
+
+    fn on_connect(&self, conn: Arc<engine::Socket<ConnState>>) {
+        let timeout = self.io.config.connect_timeout;
+        let weak = Arc::downgrade(&conn);
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(conn) = weak.upgrade() {
+                let connected = lock(&conn.data().nsps)
+                    .iter()
+                    .any(|(_, s)| matches!(s, NsSlot::Connected(_)));
+                if !connected {
+                    tracing::debug!(sid = %conn.id(), "no namespace joined in time: closing");
+                    conn.close(engine::DisconnectReason::ServerClose);
+                }
+            }
+        });
+        *lock(&conn.data().connect_timer) = Some(timer.abort_handle());
+    }
+
+    fn on_message(&self, msg: Str, conn: &Arc<engine::Socket<ConnState>>) {
+        if lock(&conn.data().partial).is_some() {
+            return self.protocol_error(conn, &"a text packet while binary attachments were due");
+        }
+        match protocol::decode_text(msg, &self.io.config.decoder) {
+            Ok(Decoded::Complete(p)) => self.on_packet(p, conn),
+            Ok(Decoded::Partial(p)) => *lock(&conn.data().partial) = Some(p),
+            Err(e) => self.protocol_error(conn, &e),
+        }
+    }
+
+    fn on_binary(&self, data: Bytes, conn: &Arc<engine::Socket<ConnState>>) {
+        let partial = lock(&conn.data().partial).take();
+        let Some(mut partial) = partial else {
+            return self.protocol_error(conn, &"a binary message no packet announced");
+        };
+        match partial.push(data) {
+            Ok(Some(p)) => self.on_packet(p, conn),
+            Ok(None) => *lock(&conn.data().partial) = Some(partial),
+            Err(e) => self.protocol_error(conn, &e),
+        }
+    }
+
+    fn on_disconnect(&self, conn: Arc<engine::Socket<ConnState>>, reason: engine::DisconnectReason) {
+        if let Some(t) = lock(&conn.data().connect_timer).take() {
+            t.abort();
+        }
+        lock(&conn.data().partial).take();
+        let slots = std::mem::take(&mut *lock(&conn.data().nsps));
+        let reason = DisconnectReason::from(reason);
+        for (_, slot) in slots {
+            if let NsSlot::Connected(s) = slot {
+                s.close(reason);
+            }
+        }
+    }
+}
+

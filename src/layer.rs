@@ -1,0 +1,113 @@
+//! The tower glue: [`SocketIoLayer`] for a router, [`SocketIoService`] standalone.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::SocketIo;
+use crate::client::Client;
+use crate::engine::{EngineBody, EngineIo, EngineLayer, EngineService, NotFound, ResponseFuture};
+
+/// A tower layer that answers Socket.IO requests under the server's path and passes every
+/// other request to the service it wraps.
+///
+/// Use it with axum as `Router::layer(layer)`, or wrap any tower service.
+#[derive(Clone)]
+pub struct SocketIoLayer {
+    engine: EngineLayer<Client>,
+    io: SocketIo,
+}
+
+impl std::fmt::Debug for SocketIoLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoLayer").field("io", &self.io).finish()
+    }
+}
+
+impl SocketIoLayer {
+    pub(crate) fn new(engine: Arc<EngineIo<Client>>, io: SocketIo) -> Self {
+        Self {
+            engine: EngineLayer::new(engine),
+            io,
+        }
+    }
+
+    /// The server handle.
+    pub fn io(&self) -> &SocketIo {
+        &self.io
+    }
+}
+
+impl<S> Layer<S> for SocketIoLayer {
+    type Service = SocketIoService<S>;
+    fn layer(&self, inner: S) -> SocketIoService<S> {
+        SocketIoService {
+            inner: EngineService::with_inner(self.engine.engine().clone(), inner),
+            io: self.io.clone(),
+        }
+    }
+}
+
+/// The Socket.IO service: answers requests under the server's path; passes the others to
+/// the inner service (by default [`NotFound`], a 404).
+pub struct SocketIoService<S = NotFound> {
+    inner: EngineService<Client, S>,
+    io: SocketIo,
+}
+
+impl<S: Clone> Clone for SocketIoService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            io: self.io.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for SocketIoService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoService").field("io", &self.io).finish()
+    }
+}
+
+impl SocketIoService<NotFound> {
+    pub(crate) fn new(engine: Arc<EngineIo<Client>>, io: SocketIo) -> Self {
+        Self {
+            inner: EngineService::new(engine),
+            io,
+        }
+    }
+}
+
+impl<S> SocketIoService<S> {
+    /// The server handle.
+    pub fn io(&self) -> &SocketIo {
+        &self.io
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SocketIoService<S>
+where
+    EngineService<Client, S>: Service<
+            Request<ReqBody>,
+            Response = Response<EngineBody<ResBody>>,
+            Future = ResponseFuture<S::Future>,
+        >,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<EngineBody<ResBody>>;
+    type Error = <EngineService<Client, S> as Service<Request<ReqBody>>>::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        self.inner.call(req)
+    }
+}
+

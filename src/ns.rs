@@ -1,0 +1,311 @@
+//! Namespaces: `/`, `/chat`, … multiplexed over one connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ack::AckStream;
+use crate::adapter::{Adapter, AdapterError, AdapterFactory, Room};
+use crate::client::ConnState;
+use crate::engine::{self, Sid, Str};
+use crate::handler::{
+    BoxFuture, BoxedHandler, ConnectParts, Handler, IntoConnectError, erase,
+};
+use crate::io::IoInner;
+use crate::operators::BroadcastOperators;
+use crate::rooms::IntoRooms;
+use crate::socket::{EmitError, RemoteSocket, Socket, SocketRef};
+use crate::{ConnectError, SocketIo};
+
+pub(crate) type Middleware =
+    Arc<dyn Fn(ConnectParts) -> Option<BoxFuture<Result<(), ConnectError>>> + Send + Sync>;
+
+/// Connect middleware and handler, shared by a dynamic namespace's children.
+#[derive(Default)]
+pub(crate) struct NsHandlers {
+    pub(crate) handler: RwLock<Option<BoxedHandler<ConnectParts, ()>>>,
+    pub(crate) middlewares: RwLock<Vec<Middleware>>,
+}
+
+pub(crate) struct NsInner {
+    name: Str,
+    io: Weak<IoInner>,
+    handlers: Arc<NsHandlers>,
+    sockets: RwLock<HashMap<Sid, SocketRef>>,
+    adapter: OnceLock<Arc<dyn Adapter>>,
+    ack_ids: AtomicU64,
+}
+
+pub(crate) fn push_middleware<H, T, E>(handlers: &NsHandlers, middleware: H)
+where
+    H: Handler<ConnectParts, T, Result<(), E>>,
+    T: Send + 'static,
+    E: IntoConnectError + Send + 'static,
+{
+    let h = erase::<ConnectParts, Result<(), E>, H, T>(middleware);
+    let m: Middleware = Arc::new(move |parts| {
+        h.call(parts).map(|f| -> BoxFuture<Result<(), ConnectError>> {
+            Box::pin(async move { f.await.map_err(IntoConnectError::into_connect_error) })
+        })
+    });
+    write(&handlers.middlewares).push(m);
+}
+
+/// A namespace (Node's `io.of(name)`): its sockets, middleware, rooms and broadcasts.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Namespace(Arc<NsInner>);
+
+/// A weak handle to a namespace, as adapters keep it.
+#[derive(Clone)]
+pub struct WeakNamespace(Weak<NsInner>);
+
+impl WeakNamespace {
+    /// The namespace, if it still exists.
+    pub fn upgrade(&self) -> Option<Namespace> {
+        self.0.upgrade().map(Namespace)
+    }
+}
+
+impl std::fmt::Debug for WeakNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WeakNamespace")
+    }
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.name())
+            .finish_non_exhaustive()
+    }
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Namespace {
+    pub(crate) fn new(
+        name: Str,
+        io: Weak<IoInner>,
+        handlers: Arc<NsHandlers>,
+        factory: &dyn AdapterFactory,
+    ) -> Self {
+        let ns = Namespace(Arc::new(NsInner {
+            name,
+            io,
+            handlers,
+            sockets: RwLock::default(),
+            adapter: OnceLock::new(),
+            ack_ids: AtomicU64::new(0),
+        }));
+        let adapter = factory.create(WeakNamespace(Arc::downgrade(&ns.0)));
+        let _ = ns.0.adapter.set(adapter);
+        ns
+    }
+
+    /// The namespace's name, e.g. `/chat`.
+    pub fn name(&self) -> &str {
+        self.0.name.as_str()
+    }
+
+    /// A weak handle.
+    pub fn downgrade(&self) -> WeakNamespace {
+        WeakNamespace(Arc::downgrade(&self.0))
+    }
+
+    /// The server.
+    pub fn io(&self) -> SocketIo {
+        SocketIo::from_inner(self.0.io.upgrade().expect("the server outlives its namespaces"))
+    }
+
+    /// The namespace's adapter.
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        self.0
+            .adapter
+            .get()
+            .expect("the adapter is set when the namespace is created")
+    }
+
+    /// This server's sockets in the namespace (Node's `namespace.sockets`).
+    pub fn sockets(&self) -> Vec<SocketRef> {
+        read(&self.0.sockets).values().cloned().collect()
+    }
+
+    /// One of this server's sockets by id.
+    pub fn get_socket(&self, sid: Sid) -> Option<SocketRef> {
+        read(&self.0.sockets).get(&sid).cloned()
+    }
+
+    /// How many sockets of this server are in the namespace.
+    pub fn len(&self) -> usize {
+        read(&self.0.sockets).len()
+    }
+
+    /// Whether no socket of this server is in the namespace.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds connect middleware (Node's `namespace.use`). Middleware run in the order added,
+    /// before the socket connects; an `Err` refuses the connection and reaches the client's
+    /// `connect_error` with its message (and `data`, with a [`ConnectError`]).
+    pub fn use_<H, T, E>(&self, middleware: H)
+    where
+        H: Handler<ConnectParts, T, Result<(), E>>,
+        T: Send + 'static,
+        E: IntoConnectError + Send + 'static,
+    {
+        push_middleware(&self.0.handlers, middleware);
+    }
+
+    /// Sets the connection handler (Node's `connection` event).
+    pub fn on_connection<H, T>(&self, handler: H)
+    where
+        H: Handler<ConnectParts, T, ()>,
+        T: Send + 'static,
+    {
+        *write(&self.0.handlers.handler) = Some(erase(handler));
+    }
+
+    // ----- operators -----
+
+    fn ops(&self) -> BroadcastOperators {
+        BroadcastOperators::from_ns(self.clone())
+    }
+
+    /// Targets a room (or several).
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.ops().to(rooms)
+    }
+    /// Same as [`to`](Self::to).
+    pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.ops().to(rooms)
+    }
+    /// Same as [`to`](Self::to) (Node's `in`).
+    pub fn in_(&self, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.ops().to(rooms)
+    }
+    /// Leaves the members of rooms out.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.ops().except(rooms)
+    }
+    /// Only this server's sockets.
+    pub fn local(&self) -> BroadcastOperators {
+        self.ops().local()
+    }
+    /// Dropped, not queued, for sockets whose transport is not writable now.
+    pub fn volatile(&self) -> BroadcastOperators {
+        self.ops().volatile()
+    }
+    /// Whether the packet may be compressed.
+    pub fn compress(&self, compress: bool) -> BroadcastOperators {
+        self.ops().compress(compress)
+    }
+    /// How long to wait for acknowledgements.
+    pub fn timeout(&self, timeout: Duration) -> BroadcastOperators {
+        self.ops().timeout(timeout)
+    }
+
+    /// Emits to every socket of the namespace.
+    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.ops().emit(event, data).await
+    }
+    /// Emits a `message` event to every socket of the namespace.
+    pub async fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
+        self.ops().send(data).await
+    }
+    /// Emits to every socket and gathers their acknowledgements.
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> AckStream<R> {
+        self.ops().emit_with_ack(event, data).await
+    }
+    /// Every socket of the namespace, on every server.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, AdapterError> {
+        self.ops().fetch_sockets().await
+    }
+    /// The ids of every socket of the namespace, on every server (Node's `clients`).
+    pub async fn clients(&self) -> Result<Vec<Sid>, AdapterError> {
+        self.ops().clients().await
+    }
+    /// Makes every socket join rooms (Node's `socketsJoin`).
+    pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.ops().join(rooms).await
+    }
+    /// Makes every socket leave rooms (Node's `socketsLeave`).
+    pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.ops().leave(rooms).await
+    }
+    /// Disconnects every socket (Node's `disconnectSockets`).
+    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
+        self.ops().disconnect(close).await
+    }
+    /// The rooms with members on this server.
+    pub fn rooms(&self) -> Vec<Room> {
+        self.adapter().rooms()
+    }
+
+    // ----- internals -----
+
+    pub(crate) fn ack_timeout(&self) -> Duration {
+        self.0
+            .io
+            .upgrade()
+            .map(|io| io.config.ack_timeout)
+            .unwrap_or(Duration::from_secs(5))
+    }
+
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.0.ack_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn for_each_socket(&self, mut f: impl FnMut(&SocketRef)) {
+        for s in read(&self.0.sockets).values() {
+            f(s);
+        }
+    }
+
+    pub(crate) fn remove_socket(&self, sid: Sid) {
+        write(&self.0.sockets).remove(&sid);
+    }
+
+    /// Runs the connect middleware, then registers the socket, answers CONNECT and runs the
+    /// connection handler. All of it in one ordered task of the connection, so that the
+    /// handler's listeners are in place before any event of the client is looked up.
+    pub(crate) async fn connect(
+        self,
+        conn: Arc<engine::Socket<ConnState>>,
+        auth: Option<Str>,
+    ) -> Result<SocketRef, ConnectError> {
+        let socket: SocketRef = Arc::new(Socket::new(self.clone(), conn.clone(), auth.clone()));
+        let middlewares = read(&self.0.handlers.middlewares).clone();
+        for m in middlewares {
+            let parts = ConnectParts {
+                socket: socket.clone(),
+                auth: auth.clone(),
+            };
+            match m(parts) {
+                Some(f) => f.await?,
+                None => return Err(ConnectError::new("connection refused by the server")),
+            }
+        }
+        if conn.is_closed() {
+            return Err(ConnectError::closed());
+        }
+        write(&self.0.sockets).insert(socket.id(), socket.clone());
+        socket.set_connected();
+        let handler = read(&self.0.handlers.handler).clone();
+        Ok(crate::client::finish_connect(socket, handler, auth).await)
+    }
+}
