@@ -6,13 +6,36 @@
 //! [`EngineHandler`] and mounts [`EngineLayer`] (or [`EngineService`]).
 //!
 //! Version-specific parts (payload framing, who pings, binary framing) live in
-//! [`version`] so that Engine.IO 3 is an addition, not a rewrite.
+//! one private module (`version`) so that Engine.IO 3 is an addition, not a rewrite.
 
+mod body;
+mod compress;
+mod config;
+pub mod cors;
+mod driver;
+mod error;
 mod message;
+mod packet;
+mod polling;
+mod query;
+mod server;
+mod service;
 mod sid;
+mod socket;
+mod version;
+mod ws;
 
+pub use body::EngineBody;
+pub use config::{
+    AllowRequest, AllowRequestFuture, CookieConfig, EngineConfig, EngineConfigBuilder,
+    RequestRefusal, SameSite, Transports,
+};
+pub use cors::AllowOrigin;
 pub use message::{Message, Str};
-pub use sid::Sid;
+pub use server::EngineIo;
+pub use service::{BoxError, EngineLayer, EngineService, NotFound, ResponseFuture};
+pub use sid::{InvalidSid, Sid};
+pub use socket::Socket;
 
 use std::sync::Arc;
 
@@ -123,16 +146,10 @@ pub trait EngineHandler: Send + Sync + 'static {
     fn on_message(&self, msg: Str, socket: &Arc<Socket<Self::Data>>);
     /// A binary message arrived.
     fn on_binary(&self, data: Bytes, socket: &Arc<Socket<Self::Data>>);
-}
-
-/// One Engine.IO session (a client connection), as the upper layer sees it.
-///
-/// The engine implements this; see the contract in `docs/ARCHITECTURE.md`.
-pub struct Socket<D> {
-    /// The session id.
-    pub id: Sid,
-    /// Data the upper layer keeps with the session.
-    pub data: D,
+    /// The session moved from long-polling to WebSocket.
+    fn on_upgrade(&self, socket: &Arc<Socket<Self::Data>>) {
+        let _ = socket;
+    }
 }
 
 // ---- temporary shim (replaced by the engine branch at merge) ----

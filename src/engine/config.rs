@@ -1,0 +1,689 @@
+//! Engine.IO server options and their builder.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use http::request::Parts;
+
+use super::TransportType;
+use super::cors::AllowOrigin;
+
+/// The set of transports a server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Transports {
+    polling: bool,
+    websocket: bool,
+}
+
+impl Transports {
+    /// Long-polling and WebSocket (the default): clients start with polling and upgrade.
+    pub const fn all() -> Self {
+        Transports {
+            polling: true,
+            websocket: true,
+        }
+    }
+
+    /// Long-polling only.
+    pub const fn polling_only() -> Self {
+        Transports {
+            polling: true,
+            websocket: false,
+        }
+    }
+
+    /// WebSocket only (clients must be told to use `transports: ["websocket"]`).
+    pub const fn websocket_only() -> Self {
+        Transports {
+            polling: false,
+            websocket: true,
+        }
+    }
+
+    /// Whether `transport` is accepted.
+    pub const fn contains(&self, transport: TransportType) -> bool {
+        match transport {
+            TransportType::Polling => self.polling,
+            TransportType::Websocket => self.websocket,
+        }
+    }
+
+    /// Whether no transport at all is accepted.
+    pub const fn is_empty(&self) -> bool {
+        !self.polling && !self.websocket
+    }
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Self::all()
+    }
+}
+
+impl FromIterator<TransportType> for Transports {
+    fn from_iter<I: IntoIterator<Item = TransportType>>(iter: I) -> Self {
+        let mut t = Transports {
+            polling: false,
+            websocket: false,
+        };
+        for transport in iter {
+            match transport {
+                TransportType::Polling => t.polling = true,
+                TransportType::Websocket => t.websocket = true,
+            }
+        }
+        t
+    }
+}
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SameSite {
+    /// `SameSite=Strict`.
+    Strict,
+    /// `SameSite=Lax` (the default).
+    Lax,
+    /// `SameSite=None` (browsers require `Secure` with it).
+    None,
+}
+
+impl SameSite {
+    fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// The session cookie sent with the handshake, when enabled with
+/// [`EngineConfigBuilder::cookie`]. It carries the session id, which lets sticky
+/// load balancers route a client's requests to the same server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    name: Cow<'static, str>,
+    path: Option<Cow<'static, str>>,
+    http_only: bool,
+    same_site: Option<SameSite>,
+    secure: bool,
+    domain: Option<Cow<'static, str>>,
+    max_age: Option<Duration>,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            name: Cow::Borrowed("io"),
+            path: Some(Cow::Borrowed("/")),
+            http_only: true,
+            same_site: Some(SameSite::Lax),
+            secure: false,
+            domain: None,
+            max_age: None,
+        }
+    }
+}
+
+impl CookieConfig {
+    /// A cookie named `io`, with `Path=/`, `HttpOnly` and `SameSite=Lax`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the cookie name.
+    ///
+    /// # Panics
+    /// If the name is empty or holds characters a cookie name cannot hold.
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        let name = name.into();
+        assert!(
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| { b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b) }),
+            "invalid cookie name"
+        );
+        self.name = name;
+        self
+    }
+
+    /// Sets the `Path` attribute (`None` leaves it out).
+    ///
+    /// # Panics
+    /// If the path holds `;` or control characters.
+    pub fn path(mut self, path: Option<impl Into<Cow<'static, str>>>) -> Self {
+        let path = path.map(Into::into);
+        if let Some(p) = &path {
+            assert!(valid_attribute(p), "invalid cookie path");
+        }
+        self.path = path;
+        self
+    }
+
+    /// Sets the `HttpOnly` attribute.
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// Sets the `SameSite` attribute (`None` leaves it out).
+    pub fn same_site(mut self, same_site: Option<SameSite>) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// Sets the `Secure` attribute.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets the `Domain` attribute.
+    ///
+    /// # Panics
+    /// If the domain holds `;` or control characters.
+    pub fn domain(mut self, domain: Option<impl Into<Cow<'static, str>>>) -> Self {
+        let domain = domain.map(Into::into);
+        if let Some(d) = &domain {
+            assert!(valid_attribute(d), "invalid cookie domain");
+        }
+        self.domain = domain;
+        self
+    }
+
+    /// Sets the `Max-Age` attribute (whole seconds).
+    pub fn max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The cookie name.
+    pub fn get_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The `Path` attribute.
+    pub fn get_path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// The `HttpOnly` attribute.
+    pub fn get_http_only(&self) -> bool {
+        self.http_only
+    }
+
+    /// The `SameSite` attribute.
+    pub fn get_same_site(&self) -> Option<SameSite> {
+        self.same_site
+    }
+
+    /// The `Secure` attribute.
+    pub fn get_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The `Domain` attribute.
+    pub fn get_domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    /// The `Max-Age` attribute.
+    pub fn get_max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
+    /// The `Set-Cookie` header value for a session id.
+    pub(crate) fn header_value(&self, sid: &str) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!("{}={}", self.name, sid);
+        if let Some(path) = &self.path {
+            let _ = write!(out, "; Path={path}");
+        }
+        if let Some(domain) = &self.domain {
+            let _ = write!(out, "; Domain={domain}");
+        }
+        if let Some(max_age) = self.max_age {
+            let _ = write!(out, "; Max-Age={}", max_age.as_secs());
+        }
+        if self.http_only {
+            out.push_str("; HttpOnly");
+        }
+        if self.secure {
+            out.push_str("; Secure");
+        }
+        if let Some(same_site) = self.same_site {
+            let _ = write!(out, "; SameSite={}", same_site.as_str());
+        }
+        out
+    }
+}
+
+fn valid_attribute(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';')
+}
+
+/// Why a request was refused by the [`allow_request`](EngineConfigBuilder::allow_request)
+/// hook: the HTTP status and the message sent as `{"code":4,"message":...}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRefusal {
+    status: StatusCode,
+    message: Cow<'static, str>,
+}
+
+impl RequestRefusal {
+    /// A refusal with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        RequestRefusal {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// HTTP 403 with the message `Forbidden`.
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden")
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message of the answer.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl Default for RequestRefusal {
+    fn default() -> Self {
+        Self::forbidden()
+    }
+}
+
+impl<M: Into<Cow<'static, str>>> From<(StatusCode, M)> for RequestRefusal {
+    fn from((status, message): (StatusCode, M)) -> Self {
+        Self::new(status, message)
+    }
+}
+
+impl fmt::Display for RequestRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.message)
+    }
+}
+
+impl std::error::Error for RequestRefusal {}
+
+/// The future an [`AllowRequest`] hook returns.
+pub type AllowRequestFuture = Pin<Box<dyn Future<Output = Result<(), RequestRefusal>> + Send>>;
+
+/// An asynchronous check run on every handshake, before a session is created.
+///
+/// Built by [`EngineConfigBuilder::allow_request`]. The hook sees the request's
+/// method, URI, headers and extensions (never its body).
+#[derive(Clone)]
+pub struct AllowRequest(Arc<dyn Fn(&Parts) -> AllowRequestFuture + Send + Sync>);
+
+impl AllowRequest {
+    /// A hook from a closure. The closure gets the request parts by reference and
+    /// returns a future that owns what it needs from them.
+    pub fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(&Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), RequestRefusal>> + Send + 'static,
+    {
+        AllowRequest(Arc::new(move |parts| Box::pin(f(parts))))
+    }
+
+    /// Runs the hook.
+    pub fn check(&self, parts: &Parts) -> AllowRequestFuture {
+        (self.0)(parts)
+    }
+}
+
+impl fmt::Debug for AllowRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AllowRequest(..)")
+    }
+}
+
+/// Options of an Engine.IO server. The defaults are those of the Node server.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_socketio::engine::EngineConfig;
+///
+/// let config = EngineConfig::builder()
+///     .path("/engine.io")
+///     .ping_interval(Duration::from_secs(10))
+///     .build();
+/// assert_eq!(config.ping_timeout(), Duration::from_secs(20));
+/// ```
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    path: Cow<'static, str>,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    upgrade_timeout: Duration,
+    max_payload: usize,
+    max_buffer_size: usize,
+    transports: Transports,
+    cookie: Option<CookieConfig>,
+    http_compression: bool,
+    allow_origin: AllowOrigin,
+    allow_request: Option<AllowRequest>,
+    ws_read_buffer_size: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            path: Cow::Borrowed("/engine.io"),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            max_buffer_size: 128,
+            transports: Transports::all(),
+            cookie: None,
+            http_compression: true,
+            allow_origin: AllowOrigin::any(),
+            allow_request: None,
+            ws_read_buffer_size: 4 * 1024,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> EngineConfigBuilder {
+        EngineConfigBuilder {
+            config: EngineConfig::default(),
+        }
+    }
+
+    /// The path the server answers under (`/engine.io` by default). Requests to the
+    /// path itself or the path with a trailing slash are handled; the query string
+    /// plays no part in matching.
+    pub fn path(&self) -> &str {
+        if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        }
+    }
+
+    /// How often the server sends a ping (25 s by default).
+    pub fn ping_interval(&self) -> Duration {
+        self.ping_interval
+    }
+
+    /// How long the server waits for the pong before closing the session (20 s by default).
+    pub fn ping_timeout(&self) -> Duration {
+        self.ping_timeout
+    }
+
+    /// How long an upgrade to WebSocket may take, from the WebSocket handshake to the
+    /// client's upgrade packet (10 s by default).
+    pub fn upgrade_timeout(&self) -> Duration {
+        self.upgrade_timeout
+    }
+
+    /// The largest payload accepted from a client, in bytes: a polling POST body or a
+    /// WebSocket message (1 000 000 by default, Node's `maxHttpBufferSize`).
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
+    }
+
+    /// Capacity of a session's outgoing queue, in messages (128 by default).
+    pub fn max_buffer_size(&self) -> usize {
+        self.max_buffer_size
+    }
+
+    /// The accepted transports (both by default).
+    pub fn transports(&self) -> Transports {
+        self.transports
+    }
+
+    /// The session cookie, if enabled (off by default).
+    pub fn cookie(&self) -> Option<&CookieConfig> {
+        self.cookie.as_ref()
+    }
+
+    /// Whether polling responses over 1024 bytes are compressed with gzip or deflate
+    /// when the client accepts it (on by default).
+    pub fn http_compression(&self) -> bool {
+        self.http_compression
+    }
+
+    /// Which origins may use the server (any by default).
+    pub fn allow_origin(&self) -> &AllowOrigin {
+        &self.allow_origin
+    }
+
+    /// The hook that may refuse a handshake, if any.
+    pub fn allow_request(&self) -> Option<&AllowRequest> {
+        self.allow_request.as_ref()
+    }
+
+    /// Read buffer size of each WebSocket connection, in bytes (4 KiB by default).
+    pub fn ws_read_buffer_size(&self) -> usize {
+        self.ws_read_buffer_size
+    }
+
+    /// The path without its trailing slash (empty for the root).
+    pub(crate) fn base_path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether a request path is the engine's path.
+    pub(crate) fn matches_path(&self, path: &str) -> bool {
+        let base = self.base_path();
+        match path.strip_prefix(base) {
+            Some("") => !base.is_empty(),
+            Some("/") => true,
+            _ => false,
+        }
+    }
+}
+
+/// Builds an [`EngineConfig`]; see [`EngineConfig::builder`].
+#[derive(Debug, Clone)]
+pub struct EngineConfigBuilder {
+    config: EngineConfig,
+}
+
+impl EngineConfigBuilder {
+    /// Sets the path (`/engine.io` by default). A trailing slash is ignored.
+    ///
+    /// # Panics
+    /// If the path does not start with `/`.
+    pub fn path(mut self, path: impl Into<Cow<'static, str>>) -> Self {
+        let path = path.into();
+        assert!(path.starts_with('/'), "the engine path must start with '/'");
+        let trimmed = path.trim_end_matches('/');
+        self.config.path = if trimmed.len() == path.len() {
+            path
+        } else {
+            Cow::Owned(trimmed.to_owned())
+        };
+        self
+    }
+
+    /// Sets the ping interval.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.config.ping_interval = interval;
+        self
+    }
+
+    /// Sets the ping timeout.
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.config.ping_timeout = timeout;
+        self
+    }
+
+    /// Sets the upgrade timeout.
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.config.upgrade_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest payload accepted from a client, in bytes.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.config.max_payload = bytes;
+        self
+    }
+
+    /// Sets the capacity of each session's outgoing queue, in messages.
+    pub fn max_buffer_size(mut self, messages: usize) -> Self {
+        self.config.max_buffer_size = messages;
+        self
+    }
+
+    /// Sets the accepted transports, e.g. `[TransportType::Websocket]`.
+    pub fn transports(mut self, transports: impl IntoIterator<Item = TransportType>) -> Self {
+        self.config.transports = transports.into_iter().collect();
+        self
+    }
+
+    /// Enables (or, with `None`, disables) the session cookie.
+    pub fn cookie(mut self, cookie: Option<CookieConfig>) -> Self {
+        self.config.cookie = cookie;
+        self
+    }
+
+    /// Turns compression of polling responses on or off.
+    pub fn http_compression(mut self, enabled: bool) -> Self {
+        self.config.http_compression = enabled;
+        self
+    }
+
+    /// Sets which origins may use the server.
+    pub fn allow_origin(mut self, allow_origin: AllowOrigin) -> Self {
+        self.config.allow_origin = allow_origin;
+        self
+    }
+
+    /// Sets a hook run on every handshake (both transports). It returns `Err` to
+    /// refuse the client, which then gets the refusal's status with
+    /// `{"code":4,"message":...}`.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_socketio::engine::{EngineConfig, RequestRefusal};
+    ///
+    /// let config = EngineConfig::builder()
+    ///     .allow_request(|parts: &http::request::Parts| {
+    ///         let has_token = parts.headers.contains_key("x-token");
+    ///         async move {
+    ///             if has_token {
+    ///                 Ok(())
+    ///             } else {
+    ///                 Err(RequestRefusal::new(StatusCode::UNAUTHORIZED, "token required"))
+    ///             }
+    ///         }
+    ///     })
+    ///     .build();
+    /// assert!(config.allow_request().is_some());
+    /// ```
+    pub fn allow_request<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(&Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), RequestRefusal>> + Send + 'static,
+    {
+        self.config.allow_request = Some(AllowRequest::new(f));
+        self
+    }
+
+    /// Sets the read buffer size of each WebSocket connection, in bytes.
+    pub fn ws_read_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.ws_read_buffer_size = bytes;
+        self
+    }
+
+    /// The finished configuration.
+    ///
+    /// # Panics
+    /// If no transport is accepted, or the ping interval, ping timeout, maximum
+    /// payload, outgoing queue size or read buffer size is zero.
+    pub fn build(self) -> EngineConfig {
+        let c = &self.config;
+        assert!(!c.transports.is_empty(), "at least one transport is needed");
+        assert!(!c.ping_interval.is_zero(), "ping_interval must not be zero");
+        assert!(!c.ping_timeout.is_zero(), "ping_timeout must not be zero");
+        assert!(c.max_payload > 0, "max_payload must not be zero");
+        assert!(c.max_buffer_size > 0, "max_buffer_size must not be zero");
+        assert!(
+            c.ws_read_buffer_size > 0,
+            "ws_read_buffer_size must not be zero"
+        );
+        self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_node_defaults() {
+        let c = EngineConfig::default();
+        assert_eq!(c.path(), "/engine.io");
+        assert_eq!(c.ping_interval(), Duration::from_secs(25));
+        assert_eq!(c.ping_timeout(), Duration::from_secs(20));
+        assert_eq!(c.upgrade_timeout(), Duration::from_secs(10));
+        assert_eq!(c.max_payload(), 1_000_000);
+        assert!(c.transports().contains(TransportType::Polling));
+        assert!(c.transports().contains(TransportType::Websocket));
+        assert!(c.cookie().is_none());
+        assert!(c.http_compression());
+    }
+
+    #[test]
+    fn path_matching() {
+        let c = EngineConfig::builder().path("/engine.io/").build();
+        assert_eq!(c.path(), "/engine.io");
+        assert!(c.matches_path("/engine.io"));
+        assert!(c.matches_path("/engine.io/"));
+        assert!(!c.matches_path("/engine.io-x"));
+        assert!(!c.matches_path("/engine.io/x"));
+        assert!(!c.matches_path("/"));
+        let root = EngineConfig::builder().path("/").build();
+        assert_eq!(root.path(), "/");
+        assert!(root.matches_path("/"));
+        assert!(!root.matches_path("/x"));
+    }
+
+    #[test]
+    fn cookie_header() {
+        let c = CookieConfig::new();
+        assert_eq!(
+            c.header_value("abc"),
+            "io=abc; Path=/; HttpOnly; SameSite=Lax"
+        );
+        let c = CookieConfig::new()
+            .name("sid")
+            .path(None::<&'static str>)
+            .http_only(false)
+            .same_site(Some(SameSite::None))
+            .secure(true)
+            .max_age(Some(Duration::from_secs(60)));
+        assert_eq!(
+            c.header_value("x"),
+            "sid=x; Max-Age=60; Secure; SameSite=None"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one transport")]
+    fn empty_transports_panic() {
+        let _ = EngineConfig::builder().transports([]).build();
+    }
+}

@@ -1,0 +1,326 @@
+//! The one task of each session: heartbeat, close, and (over WebSocket) reading and
+//! writing the connection.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::packet::{Outgoing, Packet};
+use super::socket::{Outbox, Phase, Socket, WsStream, is_graceful};
+use super::version::{Beat, ClientPing};
+use super::{DisconnectReason, EngineHandler, EngineIo, ws};
+
+/// How the session starts.
+pub(crate) enum Start {
+    /// Over polling; a completed upgrade arrives on this channel.
+    Polling(oneshot::Receiver<WsStream>),
+    /// Over WebSocket.
+    Websocket(WsStream),
+}
+
+/// Runs a session to its end, then frees it. A panic in the handler ends the
+/// session instead of leaking it.
+pub(crate) async fn run<H: EngineHandler>(
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    start: Start,
+) {
+    let result = AssertUnwindSafe(drive(&engine, &socket, start))
+        .catch_unwind()
+        .await;
+    if result.is_err() {
+        tracing::error!("the session's task panicked; the session is dropped");
+        socket.request_close(DisconnectReason::TransportError);
+        engine.unregister(&socket);
+        socket.mark_finalized();
+    }
+}
+
+async fn drive<H: EngineHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    start: Start,
+) {
+    let (ws, upgraded) = match start {
+        Start::Websocket(ws) => (ws, false),
+        Start::Polling(upgrade_rx) => match polling(engine, socket, upgrade_rx).await {
+            Ok(ws) => (ws, true),
+            Err(reason) => {
+                engine.finalize(socket, reason);
+                return;
+            }
+        },
+    };
+    let (reason, ws) = websocket(engine, socket, ws, upgraded).await;
+    engine.finalize(socket, reason);
+    if let Some((mut ws, frame)) = ws {
+        ws::close(&mut ws, frame).await;
+    }
+}
+
+/// The polling part of a session: heartbeat and close, until it ends or upgrades.
+async fn polling<H: EngineHandler>(
+    engine: &EngineIo<H>,
+    socket: &Arc<Socket<H::Data>>,
+    upgrade_rx: oneshot::Receiver<WsStream>,
+) -> Result<WsStream, DisconnectReason> {
+    let session = &socket.session;
+    let mut upgrade_rx = Some(upgrade_rx);
+    loop {
+        let woken = session.wake_driver.notified();
+        if let Some(reason) = socket.close_reason() {
+            if let Some(Ok(ws)) = upgrade_rx.as_mut().map(|rx| rx.try_recv()) {
+                // Upgraded just now: close over the WebSocket.
+                return Ok(ws);
+            }
+            if is_graceful(reason) && socket.phase() != Phase::Websocket {
+                // Let the next GET carry the queued messages and the close packet.
+                let grace = Instant::now() + engine.config().ping_timeout();
+                loop {
+                    let woken = session.wake_driver.notified();
+                    if socket.delivered() {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = woken => {}
+                        _ = tokio::time::sleep_until(grace.into()) => break,
+                    }
+                }
+            }
+            return Err(reason);
+        }
+        let next = socket.heartbeat().next_event();
+        tokio::select! {
+            biased;
+            _ = woken => {}
+            ws = async {
+                match upgrade_rx.as_mut() {
+                    Some(rx) => rx.await,
+                    None => std::future::pending().await,
+                }
+            }, if upgrade_rx.is_some() => {
+                match ws {
+                    Ok(ws) => return Ok(ws),
+                    Err(_) => upgrade_rx = None,
+                }
+            }
+            _ = tokio::time::sleep_until(next.into()) => {
+                let beat = socket.heartbeat().poll(Instant::now());
+                match beat {
+                    Beat::Ping => {
+                        session.ping_pending.store(true, Ordering::Release);
+                        session.wake_poll.notify_one();
+                    }
+                    Beat::TimedOut => {
+                        socket.request_close(DisconnectReason::HeartbeatTimeout);
+                    }
+                    Beat::Wait => {}
+                }
+            }
+        }
+    }
+}
+
+/// Why the WebSocket part ended, and the connection to close with its close frame
+/// (none when the connection is already gone).
+type WsEnd = (DisconnectReason, Option<(WsStream, Option<CloseFrame>)>);
+
+/// The WebSocket part of a session.
+async fn websocket<H: EngineHandler>(
+    engine: &EngineIo<H>,
+    socket: &Arc<Socket<H::Data>>,
+    mut ws: WsStream,
+    upgraded: bool,
+) -> WsEnd {
+    let session = &socket.session;
+    let protocol = socket.protocol_impl();
+    // For an upgrade, this waits until the pending GET has answered.
+    let mut outbox = session.outbox.lock().await;
+    socket.set_phase(Phase::Websocket);
+    if upgraded {
+        session.span.record("transport", "websocket");
+        socket.dispatch(|| engine.handler().on_upgrade(socket));
+    }
+    let write_timeout = engine.config().ping_interval() + engine.config().ping_timeout();
+    let mut close_frame: Option<CloseFrame> = None;
+
+    // A ping that waited for a GET, and messages queued during the upgrade.
+    let mut pending_ping = session.ping_pending.swap(false, Ordering::AcqRel);
+    let mut first_message = outbox.try_next();
+
+    loop {
+        if pending_ping || first_message.is_some() {
+            let ping = std::mem::take(&mut pending_ping);
+            let first = first_message.take();
+            if let Err(error) =
+                write_batch(&mut ws, &mut outbox, protocol, ping, first, write_timeout).await
+            {
+                tracing::debug!(%error, "WebSocket write failed");
+                socket.request_close(DisconnectReason::TransportError);
+                outbox.discard();
+                return (DisconnectReason::TransportError, None);
+            }
+        }
+
+        let woken = session.wake_driver.notified();
+        if let Some(reason) = socket.close_reason() {
+            if is_graceful(reason) {
+                let first = outbox.try_next();
+                if first.is_some() {
+                    let _ =
+                        write_batch(&mut ws, &mut outbox, protocol, false, first, write_timeout)
+                            .await;
+                }
+            }
+            outbox.discard();
+            let frame = close_frame.or(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            }));
+            return (reason, Some((ws, frame)));
+        }
+
+        let next = socket.heartbeat().next_event();
+        tokio::select! {
+            biased;
+            _ = woken => {}
+            _ = tokio::time::sleep_until(next.into()) => {
+                let beat = socket.heartbeat().poll(Instant::now());
+                match beat {
+                    Beat::Ping => pending_ping = true,
+                    Beat::TimedOut => {
+                        socket.request_close(DisconnectReason::HeartbeatTimeout);
+                    }
+                    Beat::Wait => {}
+                }
+            }
+            frame = ws.next() => {
+                match frame {
+                    Some(Ok(msg)) => on_frame(engine, socket, msg),
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "WebSocket read failed");
+                        let (reason, frame) = read_error(&error);
+                        socket.request_close(reason);
+                        match frame {
+                            Some(frame) => close_frame = Some(frame),
+                            None => {
+                                outbox.discard();
+                                return (socket.close_reason().unwrap_or(reason), None);
+                            }
+                        }
+                    }
+                    None => {
+                        socket.request_close(DisconnectReason::TransportClose);
+                        outbox.discard();
+                        return (socket.close_reason().unwrap_or(DisconnectReason::TransportClose), None);
+                    }
+                }
+            }
+            msg = outbox.next() => first_message = msg,
+        }
+    }
+}
+
+/// Writes a ping and/or every ready message, with one flush at the end.
+async fn write_batch(
+    ws: &mut WsStream,
+    outbox: &mut Outbox,
+    protocol: super::version::Protocol,
+    ping: bool,
+    first: Option<super::Message>,
+    timeout: Duration,
+) -> Result<(), WsError> {
+    let write = async {
+        if ping {
+            ws.feed(protocol.ws_frame(Outgoing::Ping)).await?;
+        }
+        if let Some(first) = first {
+            ws.feed(protocol.ws_frame(Outgoing::Message(&first)))
+                .await?;
+            while let Some(msg) = outbox.try_next() {
+                ws.feed(protocol.ws_frame(Outgoing::Message(&msg))).await?;
+            }
+        }
+        ws.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
+        Ok(result) => result,
+        Err(_) => Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
+    }
+}
+
+/// The reason for a read error, and the close frame to answer with (none when the
+/// connection is unusable).
+fn read_error(error: &WsError) -> (DisconnectReason, Option<CloseFrame>) {
+    match error {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => (
+            DisconnectReason::TransportError,
+            Some(CloseFrame {
+                code: CloseCode::Size,
+                reason: "message too big".into(),
+            }),
+        ),
+        WsError::Utf8(_) => (
+            DisconnectReason::PacketParsingError,
+            Some(CloseFrame {
+                code: CloseCode::Invalid,
+                reason: "invalid UTF-8".into(),
+            }),
+        ),
+        WsError::Protocol(_) | WsError::Capacity(_) => (
+            DisconnectReason::TransportError,
+            Some(CloseFrame {
+                code: CloseCode::Protocol,
+                reason: "".into(),
+            }),
+        ),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+            (DisconnectReason::TransportClose, None)
+        }
+        _ => (DisconnectReason::TransportError, None),
+    }
+}
+
+/// One frame from the client.
+fn on_frame<H: EngineHandler>(engine: &EngineIo<H>, socket: &Arc<Socket<H::Data>>, msg: WsMessage) {
+    let protocol = socket.protocol_impl();
+    let packet = match msg {
+        WsMessage::Text(text) => protocol.decode_ws_text(Bytes::from(text)),
+        WsMessage::Binary(data) => protocol.decode_ws_binary(data),
+        WsMessage::Close(_) => {
+            socket.request_close(DisconnectReason::TransportClose);
+            return;
+        }
+        WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => return,
+    };
+    match packet {
+        Ok(Packet::Message(msg)) => socket.dispatch(|| engine.handler().on_message(msg, socket)),
+        Ok(Packet::Binary(data)) => socket.dispatch(|| engine.handler().on_binary(data, socket)),
+        Ok(Packet::Pong { probe: false }) => {
+            socket.heartbeat().on_pong(Instant::now());
+        }
+        Ok(Packet::Ping { .. }) => match protocol.on_client_ping() {
+            ClientPing::Refuse => {
+                tracing::debug!("ping from the client: closing");
+                socket.request_close(DisconnectReason::TransportError);
+            }
+        },
+        Ok(Packet::Close) => {
+            socket.request_close(DisconnectReason::TransportClose);
+        }
+        Ok(Packet::Pong { probe: true } | Packet::Open | Packet::Upgrade | Packet::Noop) => {}
+        Err(error) => {
+            tracing::debug!(%error, "invalid packet: closing");
+            socket.request_close(DisconnectReason::PacketParsingError);
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! The session handle ([`Socket`]) and the state the engine keeps with it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use http::request::Parts;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Mutex as AsyncMutex, Notify, mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+
+use super::version::{Heartbeat, Protocol};
+use super::{DisconnectReason, Message, ProtocolVersion, SendError, Sid, TransportType};
+
+/// A server-side WebSocket connection.
+pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Where a session stands with its transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Phase {
+    /// Long-polling.
+    Polling = 0,
+    /// Long-polling; a WebSocket is attached and the probe is awaited.
+    ProbeWait = 1,
+    /// The probe was answered: polling is paused until the client's `5`.
+    Upgrading = 2,
+    /// WebSocket.
+    Websocket = 3,
+}
+
+impl Phase {
+    fn from_u8(v: u8) -> Phase {
+        match v {
+            0 => Phase::Polling,
+            1 => Phase::ProbeWait,
+            2 => Phase::Upgrading,
+            _ => Phase::Websocket,
+        }
+    }
+}
+
+/// The outgoing queue's reading end, with a message taken out but not sent yet.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    rx: mpsc::Receiver<Message>,
+    leftover: Option<Message>,
+}
+
+impl Outbox {
+    /// The next message if one is ready.
+    pub(crate) fn try_next(&mut self) -> Option<Message> {
+        self.leftover.take().or_else(|| self.rx.try_recv().ok())
+    }
+
+    /// The next message, waiting for one.
+    pub(crate) async fn next(&mut self) -> Option<Message> {
+        if let Some(m) = self.leftover.take() {
+            return Some(m);
+        }
+        self.rx.recv().await
+    }
+
+    /// Puts back a message that did not fit in a response; it comes out first next time.
+    pub(crate) fn put_back(&mut self, msg: Message) {
+        self.leftover = Some(msg);
+    }
+
+    /// Drops every queued message and refuses new ones.
+    pub(crate) fn discard(&mut self) {
+        self.leftover = None;
+        self.rx.close();
+        while self.rx.try_recv().is_ok() {}
+    }
+}
+
+#[derive(Debug, Default)]
+struct CloseState {
+    reason: Option<DisconnectReason>,
+    delivered: bool,
+}
+
+/// Whether a close lets queued messages out first.
+pub(crate) fn is_graceful(reason: DisconnectReason) -> bool {
+    matches!(
+        reason,
+        DisconnectReason::ServerClose | DisconnectReason::ClosingServer
+    )
+}
+
+/// The engine's state of a session, beside what the upper layer sees.
+pub(crate) struct Session {
+    pub(crate) span: tracing::Span,
+    tx: mpsc::Sender<Message>,
+    pub(crate) outbox: AsyncMutex<Outbox>,
+    phase: AtomicU8,
+    close: Mutex<CloseState>,
+    closing: AtomicBool,
+    finalized: AtomicBool,
+    /// Wakes the session's task.
+    pub(crate) wake_driver: Notify,
+    /// Wakes the pending polling GET.
+    pub(crate) wake_poll: Notify,
+    /// Wakes everyone waiting for a close (`notify_waiters`).
+    changed: Notify,
+    /// A ping waits for the next polling GET.
+    pub(crate) ping_pending: AtomicBool,
+    /// A polling GET is waiting for data.
+    pub(crate) poll_waiting: AtomicBool,
+    /// A polling POST is being read.
+    pub(crate) posting: AtomicBool,
+    heartbeat: Mutex<Heartbeat>,
+    upgrade_tx: Mutex<Option<oneshot::Sender<WsStream>>>,
+    dispatch: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One Engine.IO session (a client connection), as the upper layer sees it.
+///
+/// The engine creates it after a handshake and hands it to
+/// [`EngineHandler::on_connect`](super::EngineHandler::on_connect). Sending never
+/// waits: messages go to a bounded queue that the session's transport drains.
+pub struct Socket<D> {
+    id: Sid,
+    data: D,
+    protocol: Protocol,
+    req_parts: Parts,
+    remote_addr: Option<SocketAddr>,
+    pub(crate) session: Session,
+}
+
+impl<D> std::fmt::Debug for Socket<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("protocol", &self.protocol)
+            .field("transport", &self.transport())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<D> Socket<D> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: Sid,
+        data: D,
+        protocol: Protocol,
+        req_parts: Parts,
+        remote_addr: Option<SocketAddr>,
+        phase: Phase,
+        heartbeat: Heartbeat,
+        max_buffer_size: usize,
+        span: tracing::Span,
+    ) -> (Self, oneshot::Receiver<WsStream>) {
+        let (tx, rx) = mpsc::channel(max_buffer_size.max(1));
+        let (upgrade_tx, upgrade_rx) = oneshot::channel();
+        let socket = Socket {
+            id,
+            data,
+            protocol,
+            req_parts,
+            remote_addr,
+            session: Session {
+                span,
+                tx,
+                outbox: AsyncMutex::new(Outbox { rx, leftover: None }),
+                phase: AtomicU8::new(phase as u8),
+                close: Mutex::new(CloseState::default()),
+                closing: AtomicBool::new(false),
+                finalized: AtomicBool::new(false),
+                wake_driver: Notify::new(),
+                wake_poll: Notify::new(),
+                changed: Notify::new(),
+                ping_pending: AtomicBool::new(false),
+                poll_waiting: AtomicBool::new(false),
+                posting: AtomicBool::new(false),
+                heartbeat: Mutex::new(heartbeat),
+                upgrade_tx: Mutex::new(Some(upgrade_tx)),
+                dispatch: Mutex::new(()),
+            },
+        };
+        (socket, upgrade_rx)
+    }
+
+    /// The session id.
+    pub fn id(&self) -> Sid {
+        self.id
+    }
+
+    /// The data the upper layer keeps with this session.
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// The Engine.IO protocol version the client speaks.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.protocol.version()
+    }
+
+    /// The transport the session uses now: polling until an upgrade completes.
+    pub fn transport(&self) -> TransportType {
+        match self.phase() {
+            Phase::Websocket => TransportType::Websocket,
+            _ => TransportType::Polling,
+        }
+    }
+
+    /// The handshake request: method, URI, version, headers and extensions (those
+    /// set by tower layers in front of the engine included), never its body.
+    pub fn req_parts(&self) -> &Parts {
+        &self.req_parts
+    }
+
+    /// The client's address, when the server put it in the handshake request's
+    /// extensions as a [`SocketAddr`] (or, with the `axum` feature, as axum's
+    /// `ConnectInfo<SocketAddr>`, which `into_make_service_with_connect_info`
+    /// provides).
+    ///
+    /// With plain axum and without the feature, a middleware copies it over:
+    ///
+    /// ```ignore
+    /// async fn remote_addr(
+    ///     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    ///     mut req: axum::extract::Request,
+    ///     next: axum::middleware::Next,
+    /// ) -> axum::response::Response {
+    ///     req.extensions_mut().insert(addr);
+    ///     next.run(req).await
+    /// }
+    /// // router.layer(engine_layer).layer(axum::middleware::from_fn(remote_addr))
+    /// ```
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
+    /// Queues a message. Fails at once when the queue is full or the session closed.
+    pub fn send(&self, msg: Message) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        self.session.tx.try_send(msg).map_err(|e| match e {
+            TrySendError::Full(_) => SendError::Full,
+            TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// Queues several messages, all or none: when the queue has no room for all of
+    /// them, none is queued. A Socket.IO packet and its binary attachments are sent
+    /// this way so that they are never split.
+    pub fn send_batch<I>(&self, msgs: I) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = Message>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        let msgs = msgs.into_iter();
+        let permits = self
+            .session
+            .tx
+            .try_reserve_many(msgs.len())
+            .map_err(|e| match e {
+                TrySendError::Full(()) => SendError::Full,
+                TrySendError::Closed(()) => SendError::Closed,
+            })?;
+        for (permit, msg) in permits.zip(msgs) {
+            permit.send(msg);
+        }
+        Ok(())
+    }
+
+    /// Queues messages only if the transport can write them right now: the
+    /// WebSocket is connected and its queue at most half full, or a polling request
+    /// is waiting. Otherwise (or when they do not all fit) they are dropped. Returns
+    /// whether they were queued.
+    pub fn send_volatile<I>(&self, msgs: I) -> bool
+    where
+        I: IntoIterator<Item = Message>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let msgs = msgs.into_iter();
+        if self.is_closed() || !self.writable_now(msgs.len()) {
+            return false;
+        }
+        self.send_batch(msgs).is_ok()
+    }
+
+    fn writable_now(&self, n: usize) -> bool {
+        let tx = &self.session.tx;
+        match self.phase() {
+            Phase::Websocket => {
+                let max = tx.max_capacity();
+                tx.capacity() >= n && tx.capacity() - n >= max / 2
+            }
+            Phase::Polling | Phase::ProbeWait => {
+                self.session.poll_waiting.load(Ordering::Acquire) && tx.capacity() >= n
+            }
+            Phase::Upgrading => false,
+        }
+    }
+
+    /// Closes the session. With [`DisconnectReason::ServerClose`] or
+    /// [`DisconnectReason::ClosingServer`], messages already queued are still sent
+    /// first. The handler's `on_disconnect` follows from the session's task.
+    pub fn close(&self, reason: DisconnectReason) {
+        self.request_close(reason);
+    }
+
+    /// Whether the session is closed or closing: it takes no more messages.
+    pub fn is_closed(&self) -> bool {
+        self.session.closing.load(Ordering::Acquire)
+    }
+
+    // ---- engine internals ----
+
+    pub(crate) fn protocol_impl(&self) -> Protocol {
+        self.protocol
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        Phase::from_u8(self.session.phase.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        self.session.phase.store(phase as u8, Ordering::Release);
+    }
+
+    /// Moves from `from` to `to`; false when the phase was not `from`.
+    pub(crate) fn switch_phase(&self, from: Phase, to: Phase) -> bool {
+        self.session
+            .phase
+            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Asks for the session to end; the first reason wins. Returns whether this call
+    /// started the close.
+    pub(crate) fn request_close(&self, reason: DisconnectReason) -> bool {
+        {
+            let mut state = lock(&self.session.close);
+            if state.reason.is_some() {
+                return false;
+            }
+            state.reason = Some(reason);
+            self.session.closing.store(true, Ordering::Release);
+        }
+        tracing::debug!(parent: &self.session.span, %reason, "closing");
+        self.session.wake_driver.notify_one();
+        self.session.wake_poll.notify_one();
+        self.session.changed.notify_waiters();
+        true
+    }
+
+    /// Why the session is closing, if it is.
+    pub(crate) fn close_reason(&self) -> Option<DisconnectReason> {
+        if !self.is_closed() {
+            return None;
+        }
+        lock(&self.session.close).reason
+    }
+
+    /// A graceful close's last messages went out.
+    pub(crate) fn mark_delivered(&self) {
+        lock(&self.session.close).delivered = true;
+        self.session.wake_driver.notify_one();
+    }
+
+    pub(crate) fn delivered(&self) -> bool {
+        lock(&self.session.close).delivered
+    }
+
+    /// Whether the session has ended (its `on_disconnect` ran).
+    pub(crate) fn is_finalized(&self) -> bool {
+        self.session.finalized.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_finalized(&self) {
+        self.session.finalized.store(true, Ordering::Release);
+        self.session.wake_poll.notify_one();
+        self.session.changed.notify_waiters();
+    }
+
+    /// Waits until a close is requested.
+    pub(crate) async fn closing(&self) {
+        loop {
+            let changed = self.session.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Waits until the session has ended.
+    pub(crate) async fn finalized(&self) {
+        loop {
+            let changed = self.session.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_finalized() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// The heartbeat state.
+    pub(crate) fn heartbeat(&self) -> MutexGuard<'_, Heartbeat> {
+        lock(&self.session.heartbeat)
+    }
+
+    /// Whether the heartbeat expired at `now`; closes the session if so.
+    pub(crate) fn check_heartbeat(&self, now: Instant) -> bool {
+        let expired = self.heartbeat().expired(now);
+        if expired {
+            self.request_close(DisconnectReason::HeartbeatTimeout);
+        }
+        expired
+    }
+
+    /// Takes the channel that hands a completed upgrade to the session's task.
+    pub(crate) fn take_upgrade_tx(&self) -> Option<oneshot::Sender<WsStream>> {
+        lock(&self.session.upgrade_tx).take()
+    }
+
+    /// Runs a handler call, serialised with the session's other calls, unless the
+    /// session is closing.
+    pub(crate) fn dispatch(&self, f: impl FnOnce()) {
+        let _guard = lock(&self.session.dispatch);
+        if !self.is_closed() {
+            f();
+        }
+    }
+
+    /// Runs the handler's last call, serialised with the others.
+    pub(crate) fn dispatch_last(&self, f: impl FnOnce()) {
+        let _guard = lock(&self.session.dispatch);
+        f();
+    }
+}
