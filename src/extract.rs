@@ -199,3 +199,12 @@ impl<P: HandlerParts> FromParts<P> for SocketIo {
         Ok(parts.socket().io())
     }
 }
+
+/// Every argument of the event, untyped (binary included): re-emit it as it came with
+/// `socket.emit("ev", &args)`, or read parts of it with [`Args::deserialize`].
+impl FromParts<MessageParts> for crate::protocol::Args {
+    type Rejection = Infallible;
+    fn from_parts(parts: &mut MessageParts) -> Result<Self, Infallible> {
+        Ok(parts.args.take().unwrap_or_default())
+    }
+}

@@ -40,7 +40,7 @@ struct DynNs {
 pub(crate) struct IoInner {
     pub(crate) config: SocketIoConfig,
     pub(crate) engine_config: EngineConfig,
-    nsps: RwLock<HashMap<Str, Namespace>>,
+    nsps: RwLock<HashMap<String, Namespace>>,
     dyn_nsps: RwLock<Vec<DynNs>>,
     factory: Arc<dyn AdapterFactory>,
     state: http::Extensions,
@@ -81,7 +81,7 @@ impl IoInner {
             d.parent.handlers.clone(),
             self.factory.as_ref(),
         );
-        nsps.insert(Str::from(name.to_owned()), ns.clone());
+        nsps.insert(name.to_owned(), ns.clone());
         write(&d.parent.children).push(ns.clone());
         Some(ns)
     }
@@ -92,7 +92,7 @@ impl IoInner {
             return ns.clone();
         }
         let mut nsps = write(&self.nsps);
-        nsps.entry(Str::from(name.clone()))
+        nsps.entry(name.clone())
             .or_insert_with(|| {
                 Namespace::new(
                     Str::from(name),

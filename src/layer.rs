@@ -91,15 +91,13 @@ impl<S> SocketIoService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SocketIoService<S>
 where
-    EngineService<Client, S>: Service<
-            Request<ReqBody>,
-            Response = Response<EngineBody<ResBody>>,
-            Future = ResponseFuture<S::Future>,
-        >,
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ReqBody::Error: Into<crate::engine::BoxError>,
+    ResBody: http_body::Body<Data = bytes::Bytes>,
 {
     type Response = Response<EngineBody<ResBody>>;
-    type Error = <EngineService<Client, S> as Service<Request<ReqBody>>>::Error;
+    type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

@@ -41,6 +41,7 @@ mod ns;
 mod operators;
 pub mod protocol;
 mod rooms;
+mod serve;
 mod socket;
 mod util;
 
@@ -53,6 +54,7 @@ pub use layer::{SocketIoLayer, SocketIoService};
 pub use ns::{Namespace, WeakNamespace};
 pub use operators::BroadcastOperators;
 pub use rooms::IntoRooms;
+pub use serve::{serve, serve_with_shutdown};
 pub use socket::{
     DisconnectReason, EmitError, Handshake, IncomingEvent, RemoteSocket, Socket, SocketRef,
 };

@@ -594,13 +594,13 @@ impl Socket {
 
     /// Leaves the namespace (Node's `socket.disconnect()`): the client gets a DISCONNECT
     /// packet and the reason is `server namespace disconnect`.
-    pub fn disconnect(&self) {
+    pub fn disconnect(self: &Arc<Self>) {
         self.disconnect_with(false);
     }
 
     /// Node's `socket.disconnect(close)`: with `close`, the whole connection closes (every
     /// namespace on it).
-    pub fn disconnect_with(&self, close: bool) {
+    pub fn disconnect_with(self: &Arc<Self>, close: bool) {
         if close {
             crate::client::close_connection(&self.conn, engine::DisconnectReason::ServerClose);
         } else if self.connected() {

@@ -81,6 +81,13 @@ impl serde::Serialize for Sid {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Sid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

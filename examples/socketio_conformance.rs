@@ -1,0 +1,52 @@
+//! The Socket.IO 5 conformance server (see `CONFORMANCE.md` of the project's shared docs).
+//!
+//! Listens on `127.0.0.1:$PORT` (default 3000) under `/socket.io/`: pingInterval 300 ms,
+//! pingTimeout 200 ms, maxPayload 1 000 000, connectTimeout 1000 ms, any origin.
+//! Namespaces `/` and `/custom`; on connect each emits `auth` with the CONNECT payload;
+//! on `/`, `message` comes back as `message-back` with the same arguments and
+//! `message-with-ack` is acknowledged with the same arguments (binary included).
+//!
+//! `cargo run --release --example socketio_conformance`
+
+use std::time::Duration;
+
+use tower_socketio::extract::{AckSender, Data};
+use tower_socketio::protocol::Args;
+use tower_socketio::{SocketIo, SocketRef};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+
+    let (svc, io) = SocketIo::builder()
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(200))
+        .max_payload(1_000_000)
+        .connect_timeout(Duration::from_millis(1000))
+        .build_svc();
+
+    io.ns("/", async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+        socket.emit("auth", &auth).ok();
+        socket.on("message", async |socket: SocketRef, args: Args| {
+            socket.emit("message-back", &args).ok();
+        });
+        socket.on("message-with-ack", async |args: Args, ack: AckSender| {
+            ack.send(&args).ok();
+        });
+    });
+    io.ns("/custom", async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+        socket.emit("auth", &auth).ok();
+    });
+
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!("socketio_conformance listening on {}", listener.local_addr()?);
+    tower_socketio::serve(listener, svc).await
+}
