@@ -1,28 +1,4 @@
 //! The arguments of an event or an acknowledgement, and how Rust values map to them.
-//!
-//! # Argument mapping
-//!
-//! Socket.IO events carry a list of arguments (`socket.emit("ev", a, b, c)`). A Rust
-//! handler asks for one type `T`; the same rule applies on both sides:
-//!
-//! | `T` | receives (decode) | sends (encode) |
-//! | --- | --- | --- |
-//! | a tuple or tuple struct `(A, B, ..)` | the arguments in order, one per element; missing ones are `null`-like (so `Option` elements become `None`), extra ones are ignored | one argument per element |
-//! | `()` | nothing (any arguments are accepted and ignored) | zero arguments |
-//! | a newtype struct `W(T)` | whatever `T` receives | whatever `T` sends |
-//! | anything else (`String`, a struct, `Vec<T>`, [`Value`](super::Value), `Option<T>`, ...) | the **first** argument; with zero arguments a `null`-like value (`None`, `Value::Null`, or an error for types that need data) | exactly one argument |
-//!
-//! So `Vec<T>` is one argument that is an array, not "all arguments";
-//! [`Args::deserialize_all`] reads every argument as a sequence instead.
-//!
-//! # Representation
-//!
-//! Decoded arguments are not parsed into a tree: [`Args`] keeps a zero-copy slice of the
-//! received text (the JSON array) and the binary attachments. A handler's type is
-//! deserialized straight from that text, so it may even borrow `&str` from it. When
-//! attachments exist, a wrapper deserializer presents each placeholder as the bytes of
-//! its attachment (`Bytes`, `serde_bytes`-style buffers, `Vec<u8>` and
-//! [`Value::Binary`](super::Value::Binary) all accept it).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -42,6 +18,30 @@ use crate::engine::Str;
 /// The arguments of an event or an acknowledgement: raw JSON plus binary attachments.
 ///
 /// Cloning is cheap (reference-counted buffers).
+///
+/// # Argument mapping
+///
+/// Socket.IO events carry a list of arguments (`socket.emit("ev", a, b, c)`). A Rust
+/// handler asks for one type `T`; the same rule applies on both sides:
+///
+/// | `T` | receives (decode) | sends (encode) |
+/// | --- | --- | --- |
+/// | a tuple or tuple struct `(A, B, ..)` | the arguments in order, one per element; missing ones are `null`-like (so `Option` elements become `None`), extra ones are ignored | one argument per element |
+/// | `()` | nothing (any arguments are accepted and ignored) | zero arguments |
+/// | a newtype struct `W(T)` | whatever `T` receives | whatever `T` sends |
+/// | anything else (`String`, a struct, `Vec<T>`, [`Value`](super::Value), `Option<T>`, ...) | the **first** argument; with zero arguments a `null`-like value (`None`, `Value::Null`, or an error for types that need data) | exactly one argument |
+///
+/// So `Vec<T>` is one argument that is an array, not "all arguments";
+/// [`Args::deserialize_all`] reads every argument as a sequence instead.
+///
+/// # Representation
+///
+/// Decoded arguments are not parsed into a tree: [`Args`] keeps a zero-copy slice of the
+/// received text (the JSON array) and the binary attachments. A handler's type is
+/// deserialized straight from that text, so it may even borrow `&str` from it. When
+/// attachments exist, a wrapper deserializer presents each placeholder as the bytes of
+/// its attachment (`Bytes`, `serde_bytes`-style buffers, `Vec<u8>` and
+/// [`Value::Binary`](super::Value::Binary) all accept it).
 #[derive(Clone)]
 pub struct Args {
     /// A JSON array: `[args..]`, or `[event, args..]` when `skip_first`.
@@ -72,7 +72,7 @@ impl Args {
     }
 
     /// Serializes `data` into arguments, following the mapping in the
-    /// [module documentation](self): a tuple is several arguments, `()` none, anything
+    /// [type documentation](Args): a tuple is several arguments, `()` none, anything
     /// else one. Byte buffers anywhere inside become binary attachments.
     pub fn from_serialize<T: Serialize + ?Sized>(data: &T) -> Result<Self, EncodeError> {
         let buf = RefCell::new(Vec::new());
@@ -151,7 +151,7 @@ impl Args {
     }
 
     /// Deserializes the arguments into `T` following the mapping in the
-    /// [module documentation](self): a tuple receives the arguments in order, anything
+    /// [type documentation](Args): a tuple receives the arguments in order, anything
     /// else receives the first argument.
     ///
     /// `T` may borrow from the arguments (e.g. `&str` without escapes, `&[u8]` of a

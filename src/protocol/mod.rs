@@ -17,6 +17,28 @@
 //!   received arguments without parsing them again.
 //! - [`Value`] is a dynamic value with a binary variant.
 //!
+//! ```
+//! use bytes::Bytes;
+//! use tower_socketio::engine::Str;
+//! use tower_socketio::protocol::{decode_text, encode_ack_args, encode_event, Decoded, PacketData};
+//!
+//! // An event with an ack id, answered with the same arguments.
+//! let Decoded::Packet(packet) = decode_text(Str::from(r#"2456["hi",1,"2"]"#)).unwrap() else {
+//!     unreachable!()
+//! };
+//! let PacketData::Event { event, args, ack: Some(ack) } = &packet.inner else { unreachable!() };
+//! assert_eq!(event.as_str(), "hi");
+//! let (one, two): (u8, String) = args.deserialize().unwrap();
+//! assert_eq!((one, two.as_str()), (1, "2"));
+//! let answer = encode_ack_args(&packet.ns, *ack, args);
+//! assert_eq!(answer.text.as_str(), r#"3456[1,"2"]"#);
+//!
+//! // Bytes anywhere in the data become binary attachments.
+//! let encoded = encode_event("/", "file", &("a.bin", Bytes::from_static(&[1, 2])), None).unwrap();
+//! assert_eq!(encoded.text.as_str(), r#"51-["file","a.bin",{"_placeholder":true,"num":0}]"#);
+//! assert_eq!(encoded.attachments, vec![Bytes::from_static(&[1, 2])]);
+//! ```
+//!
 //! # Versions and parsers
 //! Everything specific to the protocol-5 text framing lives in one private module
 //! (`v5`); the packet model, the argument mapping and the binary placeholder handling

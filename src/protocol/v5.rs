@@ -558,3 +558,70 @@ pub fn encode_packet(packet: &Packet) -> Encoded {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_match_serde_json() {
+        let all_controls: String = (0u8..0x20).map(char::from).collect();
+        for s in ["", "plain", "q\"b\\s/", "é\u{1F600}\u{2028}", &all_controls] {
+            let mut buf = Vec::new();
+            write_json_str(&mut buf, s);
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn bounded_number_parsing() {
+        assert_eq!(parse_bounded(b"0", 10), Some(0));
+        assert_eq!(parse_bounded(b"010", 10), Some(10));
+        assert_eq!(parse_bounded(b"11", 10), None);
+        assert_eq!(
+            parse_bounded(b"18446744073709551615", u64::MAX),
+            Some(u64::MAX)
+        );
+        assert_eq!(parse_bounded(b"18446744073709551616", u64::MAX), None);
+        assert_eq!(parse_bounded(&[b'9'; 100], u64::MAX), None);
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings() {
+        assert!(check_depth(b"[[]]", 2).is_ok());
+        assert_eq!(
+            check_depth(b"[[[]]]", 2),
+            Err(ProtocolError::TooDeep { max: 2 })
+        );
+        assert!(check_depth(br#"["[[[[\"[[[["]"#, 1).is_ok());
+        assert!(check_depth(br#"[{"a\\":[1]}]"#, 3).is_ok());
+        assert!(check_depth(br#"[{"a\\":[1]}]"#, 2).is_err());
+        // Unbalanced input is left to the JSON parser.
+        assert!(check_depth(b"]]]][", 1).is_ok());
+    }
+
+    #[test]
+    fn sub_slices_share_or_copy() {
+        let text = Str::from("2[\"abc\"]".to_owned());
+        let part = &text.as_str()[3..6];
+        let s = sub(&text, part);
+        assert_eq!(s.as_str(), "abc");
+        assert_eq!(s.as_bytes().as_ptr(), part.as_ptr());
+        let foreign = sub(&text, "elsewhere");
+        assert_eq!(foreign.as_str(), "elsewhere");
+    }
+
+    #[test]
+    fn binary_header_is_inserted_after_the_type() {
+        let mut buf = Vec::new();
+        write_header(&mut buf, EVENT, "/n", Some(12));
+        let e = finish(buf, vec![Bytes::from_static(b"a"); 11]);
+        assert_eq!(e.text.as_str(), "511-/n,12");
+        let mut buf = Vec::new();
+        write_header(&mut buf, ACK, "/", Some(0));
+        assert_eq!(finish(buf, Vec::new()).text.as_str(), "30");
+    }
+}
