@@ -7,8 +7,8 @@ use tower_socketio::engine::{Message, Str};
 use tower_socketio::protocol::{
     Args, Decoded, Decoder, DecoderConfig, Packet, PacketData, Parser, PartialPacket,
     ProtocolError, RESERVED_EVENTS, Value, decode_text, encode_ack, encode_ack_args,
-    encode_connect, encode_connect_error, encode_disconnect, encode_event, encode_event_args,
-    encode_packet, is_reserved_event,
+    encode_connect, encode_connect_data, encode_connect_error, encode_disconnect, encode_event,
+    encode_event_args, encode_packet, is_reserved_event,
 };
 
 fn packet(text: &str) -> Packet {
@@ -726,4 +726,25 @@ fn decoded_slices_share_the_received_buffer() {
     };
     assert!(inside(event));
     assert!(inside(args.raw()));
+}
+
+#[test]
+fn connect_with_any_payload() {
+    let s = encode_connect_data("/custom", &json!({"sid": "a", "pid": "b"})).unwrap();
+    assert_eq!(s.to_string(), r#"0/custom,{"pid":"b","sid":"a"}"#);
+    assert!(encode_connect_data("/", &[1]).is_err());
+    assert!(encode_connect_data("/", "sid").is_err());
+}
+
+#[test]
+fn codec_types_are_thread_safe() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Packet>();
+    assert_send_sync::<PartialPacket>();
+    assert_send_sync::<Args>();
+    assert_send_sync::<Value>();
+    assert_send_sync::<Decoder>();
+    assert_send_sync::<ProtocolError>();
+    assert_send_sync::<tower_socketio::protocol::EncodeError>();
+    assert_send_sync::<tower_socketio::protocol::Encoded>();
 }

@@ -122,6 +122,11 @@ pub enum Decoded {
 }
 
 /// A binary packet whose attachments are still arriving.
+///
+/// The caller keeps it until [`push`](Self::push) returns the packet. The binary
+/// messages must directly follow the text one: a text message arriving before the last
+/// attachment, or a binary message when no packet waits for one, is a protocol error
+/// for the caller to act on (the reference implementation closes the connection).
 #[derive(Debug)]
 pub struct PartialPacket {
     packet: Option<Packet>,

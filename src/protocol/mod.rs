@@ -60,8 +60,8 @@ pub use decoder::{Decoded, Decoder, DecoderConfig, Parser, PartialPacket, decode
 pub use error::{EncodeError, ProtocolError};
 pub use packet::{Encoded, Packet, PacketData};
 pub use v5::{
-    encode_ack, encode_ack_args, encode_connect, encode_connect_error, encode_disconnect,
-    encode_event, encode_event_args, encode_packet,
+    encode_ack, encode_ack_args, encode_connect, encode_connect_data, encode_connect_error,
+    encode_disconnect, encode_event, encode_event_args, encode_packet,
 };
 pub use value::Value;
 

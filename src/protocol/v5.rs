@@ -498,6 +498,21 @@ pub fn encode_connect(ns: &str, sid: &str) -> Str {
     into_str(buf)
 }
 
+/// Encodes a CONNECT packet with any payload (e.g. `{"sid":..,"pid":..}` once connection
+/// state recovery exists). The payload must serialize to a JSON object.
+pub fn encode_connect_data<T: Serialize + ?Sized>(ns: &str, data: &T) -> Result<Str, EncodeError> {
+    let mut buf = Vec::with_capacity(32 + ns.len());
+    write_header(&mut buf, CONNECT, ns, None);
+    let at = buf.len();
+    serde_json::to_writer(&mut buf, data)?;
+    if buf.get(at) != Some(&b'{') {
+        return Err(EncodeError(serde::ser::Error::custom(
+            "a CONNECT payload must be a JSON object",
+        )));
+    }
+    Ok(into_str(buf))
+}
+
 /// Encodes a CONNECT_ERROR: `4[<nsp>,]{"message":"..."[,"data":...]}`.
 ///
 /// Pass `None::<&()>` for no data.
