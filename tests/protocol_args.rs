@@ -555,3 +555,28 @@ fn value_conversions() {
     let back: Value = serde_json::from_str(r#"{"a":[1,-2,1.5,true,null,"s"]}"#).unwrap();
     assert_eq!(back, v);
 }
+
+#[test]
+fn nesting_under_read_ahead_members_is_bounded() {
+    // `{"num":{"num":..}}` is read ahead level by level and replayed through fresh
+    // JSON deserializers; the wrapper's own depth count still bounds the recursion.
+    fn nest(levels: usize) -> Value {
+        let mut v = Value::Binary(b(b"x"));
+        for _ in 0..levels {
+            v = Value::Object(BTreeMap::from([("num".to_owned(), v)]));
+        }
+        v
+    }
+    let shallow = Args::from_serialize(&nest(100)).unwrap();
+    assert_eq!(shallow.deserialize::<Value>().unwrap(), nest(100));
+    let deep = Args::from_serialize(&nest(300)).unwrap();
+    let Err(err) = deep.deserialize::<Value>() else {
+        panic!("300 levels accepted")
+    };
+    assert!(err.to_string().contains("recursion limit"), "{err}");
+
+    // Such a packet is refused when it is decoded anyway.
+    let encoded = encode_event("/", "ev", &nest(300), None).unwrap();
+    let decoder = Decoder::new(DecoderConfig::default().with_max_depth(100_000));
+    assert!(decoder.decode_text(encoded.text).is_err());
+}

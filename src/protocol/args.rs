@@ -245,11 +245,7 @@ impl<'a, S: DeserializeSeed<'a>> DeserializeSeed<'a> for ArgSeed<'a, S> {
         if self.atts.is_empty() {
             self.seed.deserialize(d)
         } else {
-            WrapSeed {
-                seed: self.seed,
-                atts: self.atts,
-            }
-            .deserialize(d)
+            WrapSeed::new(self.seed, self.atts).deserialize(d)
         }
     }
 }

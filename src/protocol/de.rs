@@ -65,19 +65,55 @@ enum Hint {
 /// A deserializer that substitutes placeholders with attachment bytes.
 pub(crate) struct Wrap<'de, D> {
     inner: D,
-    atts: &'de [Bytes],
+    ctx: Ctx<'de>,
 }
 
 impl<'de, D> Wrap<'de, D> {
-    pub(crate) fn new(inner: D, atts: &'de [Bytes]) -> Self {
-        Wrap { inner, atts }
+    fn new(inner: D, ctx: Ctx<'de>) -> Self {
+        Wrap { inner, ctx }
     }
 }
 
 /// A seed whose deserializer gets wrapped.
 pub(crate) struct WrapSeed<'de, S> {
-    pub(crate) seed: S,
-    pub(crate) atts: &'de [Bytes],
+    seed: S,
+    ctx: Ctx<'de>,
+}
+
+impl<'de, S> WrapSeed<'de, S> {
+    /// Wraps the top of a value that may contain placeholders for `atts`.
+    pub(crate) fn new(seed: S, atts: &'de [Bytes]) -> Self {
+        WrapSeed {
+            seed,
+            ctx: Ctx { atts, depth: 0 },
+        }
+    }
+}
+
+/// What the wrapper carries down: the attachments, and the nesting depth so far.
+///
+/// Values read ahead are replayed through fresh serde_json deserializers, which start
+/// their own recursion count from zero; this depth bounds the recursion whatever the
+/// decoder's depth limit was.
+#[derive(Clone, Copy)]
+struct Ctx<'de> {
+    atts: &'de [Bytes],
+    depth: usize,
+}
+
+/// The deepest nesting the wrapper follows (serde_json's own limit).
+const MAX_NESTING: usize = 128;
+
+impl<'de> Ctx<'de> {
+    fn nested<E: de::Error>(self) -> Result<Self, E> {
+        if self.depth >= MAX_NESTING {
+            return Err(E::custom("recursion limit exceeded"));
+        }
+        Ok(Ctx {
+            atts: self.atts,
+            depth: self.depth + 1,
+        })
+    }
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for WrapSeed<'de, S> {
@@ -86,14 +122,14 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for WrapSeed<'de, S> {
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
         self.seed.deserialize(Wrap {
             inner: deserializer,
-            atts: self.atts,
+            ctx: self.ctx,
         })
     }
 }
 
 struct WrapVisitor<'de, V> {
     visitor: V,
-    atts: &'de [Bytes],
+    ctx: Ctx<'de>,
     hint: Hint,
 }
 
@@ -111,7 +147,7 @@ impl<'de, D: Deserializer<'de>> Wrap<'de, D> {
     fn visitor<V>(&self, visitor: V, hint: Hint) -> WrapVisitor<'de, V> {
         WrapVisitor {
             visitor,
-            atts: self.atts,
+            ctx: self.ctx,
             hint,
         }
     }
@@ -275,7 +311,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for WrapVisitor<'de, V> {
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
         self.visitor.visit_some(Wrap {
             inner: deserializer,
-            atts: self.atts,
+            ctx: self.ctx,
         })
     }
 
@@ -285,25 +321,24 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for WrapVisitor<'de, V> {
     ) -> Result<V::Value, D::Error> {
         self.visitor.visit_newtype_struct(Wrap {
             inner: deserializer,
-            atts: self.atts,
+            ctx: self.ctx,
         })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-        self.visitor.visit_seq(WrapSeq {
-            seq,
-            atts: self.atts,
-        })
+        let ctx = self.ctx.nested()?;
+        self.visitor.visit_seq(WrapSeq { seq, ctx })
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
         self.visitor.visit_enum(WrapEnum {
             data,
-            atts: self.atts,
+            ctx: self.ctx,
         })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<V::Value, A::Error> {
+        let ctx = self.ctx.nested()?;
         // Read at most the first two members, as long as they can belong to a
         // placeholder; what was read is replayed if it is not one.
         let mut read: [Option<(Cow<'de, str>, &'de RawValue)>; 2] = [None, None];
@@ -346,7 +381,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for WrapVisitor<'de, V> {
             pending,
             ended,
             raw_value: None,
-            atts: self.atts,
+            ctx,
         })
     }
 }
@@ -358,7 +393,7 @@ impl<'de, V: Visitor<'de>> WrapVisitor<'de, V> {
             .get()
             .parse::<usize>()
             .ok()
-            .and_then(|i| self.atts.get(i))
+            .and_then(|i| self.ctx.atts.get(i))
             .ok_or_else(|| E::custom("invalid binary placeholder"))?;
         match self.hint {
             Hint::Seq => self
@@ -410,7 +445,7 @@ struct ReplayMap<'de, A> {
     pending: Option<Cow<'de, str>>,
     ended: bool,
     raw_value: Option<&'de RawValue>,
-    atts: &'de [Bytes],
+    ctx: Ctx<'de>,
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for ReplayMap<'de, A> {
@@ -439,21 +474,21 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for ReplayMap<'de, A> {
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
-        let atts = self.atts;
+        let ctx = self.ctx;
         match self.raw_value.take() {
             Some(raw) => {
                 let mut de = serde_json::Deserializer::from_str(raw.get());
-                seed.deserialize(Wrap::new(&mut de, atts))
+                seed.deserialize(Wrap::new(&mut de, ctx))
                     .map_err(A::Error::custom)
             }
-            None => self.map.next_value_seed(WrapSeed { seed, atts }),
+            None => self.map.next_value_seed(WrapSeed { seed, ctx }),
         }
     }
 }
 
 struct WrapSeq<'de, A> {
     seq: A,
-    atts: &'de [Bytes],
+    ctx: Ctx<'de>,
 }
 
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for WrapSeq<'de, A> {
@@ -465,7 +500,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for WrapSeq<'de, A> {
     ) -> Result<Option<T::Value>, A::Error> {
         self.seq.next_element_seed(WrapSeed {
             seed,
-            atts: self.atts,
+            ctx: self.ctx,
         })
     }
 
@@ -476,7 +511,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for WrapSeq<'de, A> {
 
 struct WrapEnum<'de, A> {
     data: A,
-    atts: &'de [Bytes],
+    ctx: Ctx<'de>,
 }
 
 impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for WrapEnum<'de, A> {
@@ -492,7 +527,7 @@ impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for WrapEnum<'de, A> {
             value,
             WrapEnum {
                 data: variant,
-                atts: self.atts,
+                ctx: self.ctx,
             },
         ))
     }
@@ -508,7 +543,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for WrapEnum<'de, A> {
     fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, A::Error> {
         self.data.newtype_variant_seed(WrapSeed {
             seed,
-            atts: self.atts,
+            ctx: self.ctx,
         })
     }
 
@@ -517,7 +552,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for WrapEnum<'de, A> {
             len,
             WrapVisitor {
                 visitor,
-                atts: self.atts,
+                ctx: self.ctx,
                 hint: Hint::Seq,
             },
         )
@@ -532,7 +567,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for WrapEnum<'de, A> {
             fields,
             WrapVisitor {
                 visitor,
-                atts: self.atts,
+                ctx: self.ctx,
                 hint: Hint::Any,
             },
         )
