@@ -463,6 +463,14 @@ fn placeholder_in_either_member_order() {
         args.deserialize::<Value>().unwrap(),
         Value::Binary(Bytes::from_static(b"hi"))
     );
+
+    // JSON whitespace anywhere inside.
+    let mut p = partial("51-[\"x\", { \"num\" : 0 ,\n\t\"_placeholder\" : true } ]");
+    let p = p.push(Bytes::from_static(b"ws")).unwrap().unwrap();
+    let PacketData::Event { args, .. } = &p.inner else {
+        panic!()
+    };
+    assert_eq!(args.deserialize::<Bytes>().unwrap(), Bytes::from_static(b"ws"));
 }
 
 #[test]
