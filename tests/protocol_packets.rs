@@ -470,7 +470,10 @@ fn placeholder_in_either_member_order() {
     let PacketData::Event { args, .. } = &p.inner else {
         panic!()
     };
-    assert_eq!(args.deserialize::<Bytes>().unwrap(), Bytes::from_static(b"ws"));
+    assert_eq!(
+        args.deserialize::<Bytes>().unwrap(),
+        Bytes::from_static(b"ws")
+    );
 }
 
 #[test]
