@@ -1,77 +1,84 @@
 //! Socket.IO packet codecs: pure and synchronous.
-//! ---- temporary shim (replaced by the protocol branch at merge) ----
-#![allow(missing_docs, unused_variables, clippy::all, dead_code)]
-use crate::engine::Str;
-use bytes::Bytes;
-use serde::{Serialize, de::DeserializeOwned};
+//!
+//! Text in, [`Packet`]s out, and back; no I/O. The wire format of Socket.IO protocol 5
+//! with the default parser is
+//! `<type>[<attachments>-][<nsp>,][<ack id>][JSON]` (types 0 CONNECT, 1 DISCONNECT,
+//! 2 EVENT, 3 ACK, 4 CONNECT_ERROR, 5 BINARY_EVENT, 6 BINARY_ACK; the namespace is
+//! omitted for `/`). A binary packet is followed by one binary message per attachment.
+//!
+//! - Decoding: [`Decoder::decode_text`] (or [`decode_text`]) gives a [`Packet`], or a
+//!   [`PartialPacket`] that collects the binary attachments announced by a binary
+//!   packet. Malformed input is a [`ProtocolError`], never a panic.
+//! - Arguments: [`Args`] keeps the received JSON as a zero-copy slice; handlers
+//!   deserialize their types straight from it (see [`args`](Args) for the mapping of
+//!   tuples to several arguments).
+//! - Encoding: [`encode_event`], [`encode_ack`] and friends serialize Rust values in one
+//!   pass, turning byte buffers into binary attachments; [`encode_event_args`] re-emits
+//!   received arguments without parsing them again.
+//! - [`Value`] is a dynamic value with a binary variant.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use tower_socketio::engine::Str;
+//! use tower_socketio::protocol::{decode_text, encode_ack_args, encode_event, Decoded, PacketData};
+//!
+//! // An event with an ack id, answered with the same arguments.
+//! let Decoded::Packet(packet) = decode_text(Str::from(r#"2456["hi",1,"2"]"#)).unwrap() else {
+//!     unreachable!()
+//! };
+//! let PacketData::Event { event, args, ack: Some(ack) } = &packet.inner else { unreachable!() };
+//! assert_eq!(event.as_str(), "hi");
+//! let (one, two): (u8, String) = args.deserialize().unwrap();
+//! assert_eq!((one, two.as_str()), (1, "2"));
+//! let answer = encode_ack_args(&packet.ns, *ack, args);
+//! assert_eq!(answer.text.as_str(), r#"3456[1,"2"]"#);
+//!
+//! // Bytes anywhere in the data become binary attachments.
+//! let encoded = encode_event("/", "file", &("a.bin", Bytes::from_static(&[1, 2])), None).unwrap();
+//! assert_eq!(encoded.text.as_str(), r#"51-["file","a.bin",{"_placeholder":true,"num":0}]"#);
+//! assert_eq!(encoded.attachments, vec![Bytes::from_static(&[1, 2])]);
+//! ```
+//!
+//! # Versions and parsers
+//! Everything specific to the protocol-5 text framing lives in one private module
+//! (`v5`); the packet model, the argument mapping and the binary placeholder handling
+//! are shared. Protocol 4 (Socket.IO 2 clients) and a MessagePack parser are meant to
+//! be added as further modules selected through [`Parser`] / [`Decoder`], not as
+//! changes to the model.
 
-#[derive(Debug, Clone)]
-pub struct Args;
-impl Args {
-    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        todo!()
-    }
+mod args;
+mod de;
+mod decoder;
+mod error;
+mod packet;
+mod ser;
+mod v5;
+mod value;
+
+pub use args::Args;
+pub use decoder::{Decoded, Decoder, DecoderConfig, Parser, PartialPacket, decode_text};
+pub use error::{EncodeError, ProtocolError};
+pub use packet::{Encoded, Packet, PacketData};
+pub use v5::{
+    encode_ack, encode_ack_args, encode_connect, encode_connect_data, encode_connect_error,
+    encode_disconnect, encode_event, encode_event_args, encode_packet,
+};
+pub use value::Value;
+
+/// Event names that have a meaning of their own and cannot be used for user events:
+/// `connect`, `connect_error`, `disconnect`, `disconnecting`, `newListener`,
+/// `removeListener`.
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Whether `name` is a reserved event name (see [`RESERVED_EVENTS`]). Incoming events
+/// with such a name are refused by the decoder; the server must refuse to emit them.
+pub fn is_reserved_event(name: &str) -> bool {
+    RESERVED_EVENTS.contains(&name)
 }
-#[derive(Debug)]
-pub struct Packet {
-    pub ns: Str,
-    pub inner: PacketData,
-}
-#[derive(Debug)]
-pub enum PacketData {
-    Connect(Option<Str>),
-    Disconnect,
-    Event { event: Str, args: Args, ack: Option<u64> },
-    EventAck { args: Args, ack: u64 },
-    ConnectError,
-}
-#[derive(Debug)]
-pub struct ProtocolError;
-impl std::fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        todo!()
-    }
-}
-pub struct PartialPacket;
-impl PartialPacket {
-    pub fn push(&mut self, b: Bytes) -> Result<Option<Packet>, ProtocolError> {
-        todo!()
-    }
-}
-pub enum Decoded {
-    Complete(Packet),
-    Partial(PartialPacket),
-}
-pub struct DecoderConfig {
-    pub max_attachments: usize,
-}
-pub fn decode_text(s: Str, c: &DecoderConfig) -> Result<Decoded, ProtocolError> {
-    todo!()
-}
-#[derive(Debug, Clone)]
-pub struct Encoded {
-    pub text: Str,
-    pub attachments: Vec<Bytes>,
-}
-#[derive(Debug)]
-pub struct EncodeError;
-pub fn encode_event<T: Serialize + ?Sized>(ns: &str, event: &str, data: &T, ack: Option<u64>) -> Result<Encoded, EncodeError> {
-    todo!()
-}
-pub fn encode_ack<T: Serialize + ?Sized>(ns: &str, ack: u64, data: &T) -> Result<Encoded, EncodeError> {
-    todo!()
-}
-pub fn encode_connect(ns: &str, sid: &str) -> Encoded {
-    todo!()
-}
-pub fn encode_connect_error<T: Serialize + ?Sized>(ns: &str, message: &str, data: Option<&T>) -> Encoded {
-    todo!()
-}
-pub fn encode_disconnect(ns: &str) -> Encoded {
-    todo!()
-}
-pub fn is_reserved_event(e: &str) -> bool {
-    todo!()
-}
-#[derive(Debug, Clone)]
-pub enum Value {}

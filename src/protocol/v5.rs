@@ -1,0 +1,642 @@
+//! The text format of Socket.IO protocol 5 with the default (JSON) parser:
+//! `<type>[<attachments>-][<nsp>,][<ack id>][JSON]`.
+//!
+//! Everything that depends on this exact framing lives here; the packet model, the
+//! argument mapping and the placeholder handling are shared.
+
+use std::cell::RefCell;
+
+use bytes::Bytes;
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer as _, Serialize};
+use serde_json::value::RawValue;
+
+use super::de::check_placeholders;
+use super::decoder::{Decoded, DecoderConfig, PartialPacket};
+use super::error::{EncodeError, ProtocolError};
+use super::packet::DEFAULT_NS;
+use super::ser::write_args;
+use super::{Args, Encoded, Packet, PacketData, is_reserved_event};
+use crate::engine::Str;
+
+const CONNECT: u8 = 0;
+const DISCONNECT: u8 = 1;
+const EVENT: u8 = 2;
+const ACK: u8 = 3;
+const CONNECT_ERROR: u8 = 4;
+const BINARY_EVENT: u8 = 5;
+const BINARY_ACK: u8 = 6;
+
+// ---------------------------------------------------------------------------------------
+// Decoding.
+
+/// Decodes one text message.
+pub(crate) fn decode(text: Str, config: &DecoderConfig) -> Result<Decoded, ProtocolError> {
+    let s = text.as_str();
+    let b = s.as_bytes();
+    let ty = match b.first() {
+        None => return Err(ProtocolError::Empty),
+        Some(&c @ b'0'..=b'6') => c - b'0',
+        Some(_) => {
+            return Err(ProtocolError::UnknownPacketType(
+                s.chars().next().unwrap_or('\0'),
+            ));
+        }
+    };
+    let binary = ty == BINARY_EVENT || ty == BINARY_ACK;
+    let mut pos = 1;
+
+    // Attachment count.
+    let mut expected = 0;
+    let digits = count_digits(&b[pos..]);
+    let dash = b.get(pos + digits) == Some(&b'-');
+    if binary {
+        if digits == 0 || !dash {
+            return Err(ProtocolError::InvalidAttachmentCount);
+        }
+        expected = parse_bounded(&b[pos..pos + digits], config.max_attachments as u64).ok_or(
+            ProtocolError::TooManyAttachments {
+                max: config.max_attachments,
+            },
+        )? as usize;
+        pos += digits + 1;
+    } else if digits > 0 && dash {
+        return Err(ProtocolError::UnexpectedAttachmentCount);
+    }
+
+    // Namespace: from `/` to `,` or the end of the packet.
+    let ns = if b.get(pos) == Some(&b'/') {
+        let end = b[pos..]
+            .iter()
+            .position(|&c| c == b',')
+            .map_or(b.len(), |i| pos + i);
+        let ns = text.slice(pos..end);
+        pos = (end + 1).min(b.len());
+        ns
+    } else {
+        DEFAULT_NS
+    };
+
+    // Acknowledgement id.
+    let mut ack = None;
+    if matches!(ty, EVENT | ACK | BINARY_EVENT | BINARY_ACK) {
+        let digits = count_digits(&b[pos..]);
+        if digits > 0 {
+            ack = Some(
+                parse_bounded(&b[pos..pos + digits], u64::MAX)
+                    .ok_or(ProtocolError::InvalidAckId)?,
+            );
+            pos += digits;
+        }
+        // An id must be followed by the array; letters there are a broken id.
+        if b.get(pos).is_some_and(u8::is_ascii_alphanumeric) {
+            return Err(ProtocolError::InvalidAckId);
+        }
+    }
+
+    let payload = &s[pos..];
+    let inner = match ty {
+        CONNECT => PacketData::Connect(decode_connect(&text, payload, config)?),
+        DISCONNECT if payload.is_empty() => PacketData::Disconnect,
+        DISCONNECT => {
+            return Err(ProtocolError::InvalidPayload(
+                "DISCONNECT carries no payload",
+            ));
+        }
+        CONNECT_ERROR => decode_connect_error(&text, payload, config)?,
+        EVENT | BINARY_EVENT => {
+            let (event, args) = decode_array(&text, payload, true, config)?;
+            PacketData::Event {
+                event: event.unwrap_or_default(),
+                args,
+                ack,
+            }
+        }
+        _ => {
+            let ack = ack.ok_or(ProtocolError::MissingAckId)?;
+            let (_, args) = decode_array(&text, payload, false, config)?;
+            PacketData::EventAck { args, ack }
+        }
+    };
+
+    if binary && !check_placeholders(payload, expected).map_err(|_| invalid_json())? {
+        return Err(ProtocolError::InvalidPlaceholder);
+    }
+    let packet = Packet { ns, inner };
+    if expected == 0 {
+        Ok(Decoded::Packet(packet))
+    } else {
+        Ok(Decoded::Partial(PartialPacket::new(packet, expected)))
+    }
+}
+
+fn invalid_json() -> ProtocolError {
+    ProtocolError::InvalidPayload("not valid JSON")
+}
+
+fn count_digits(b: &[u8]) -> usize {
+    b.iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
+/// Parses ASCII digits; `None` when the value is above `max` (no overflow).
+fn parse_bounded(digits: &[u8], max: u64) -> Option<u64> {
+    digits.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .filter(|&v| v <= max)
+    })
+}
+
+/// A sub-slice of `text` given as a `&str` borrowed from it, without copying.
+fn sub(text: &Str, part: &str) -> Str {
+    let base = text.as_str().as_ptr() as usize;
+    match (part.as_ptr() as usize).checked_sub(base) {
+        Some(off) if off + part.len() <= text.len() => text.slice(off..off + part.len()),
+        _ => Str::from(part.to_owned()),
+    }
+}
+
+/// Refuses JSON nested deeper than `max` (serde_json's raw-value scanning, used to find
+/// the arguments without parsing them, has no depth limit of its own).
+fn check_depth(json: &[u8], max: usize) -> Result<(), ProtocolError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &c in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Err(ProtocolError::TooDeep { max });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn trim_json_end(s: &str) -> &str {
+    s.trim_end_matches([' ', '\t', '\n', '\r'])
+}
+
+fn decode_connect(
+    text: &Str,
+    payload: &str,
+    config: &DecoderConfig,
+) -> Result<Option<Str>, ProtocolError> {
+    if payload.is_empty() {
+        return Ok(None);
+    }
+    check_depth(payload.as_bytes(), config.max_depth)?;
+    let raw: &RawValue = serde_json::from_str(payload).map_err(|_| invalid_json())?;
+    if !raw.get().starts_with('{') {
+        return Err(ProtocolError::InvalidPayload(
+            "CONNECT payload must be a JSON object",
+        ));
+    }
+    Ok(Some(sub(text, raw.get())))
+}
+
+#[derive(Deserialize)]
+struct ConnectErrorObject<'a> {
+    #[serde(default)]
+    message: String,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+fn decode_connect_error(
+    text: &Str,
+    payload: &str,
+    config: &DecoderConfig,
+) -> Result<PacketData, ProtocolError> {
+    check_depth(payload.as_bytes(), config.max_depth)?;
+    let raw: &RawValue = serde_json::from_str(payload).map_err(|_| invalid_json())?;
+    let json = raw.get();
+    if json.starts_with('"') {
+        let message: String = serde_json::from_str(json).map_err(|_| invalid_json())?;
+        Ok(PacketData::ConnectError {
+            message,
+            data: None,
+        })
+    } else if json.starts_with('{') {
+        let obj: ConnectErrorObject<'_> = serde_json::from_str(json)
+            .map_err(|_| ProtocolError::InvalidPayload("CONNECT_ERROR message must be a string"))?;
+        Ok(PacketData::ConnectError {
+            message: obj.message,
+            data: obj.data.map(|d| sub(text, d.get())),
+        })
+    } else {
+        Err(ProtocolError::InvalidPayload(
+            "CONNECT_ERROR payload must be a string or an object",
+        ))
+    }
+}
+
+/// The shape of an EVENT/ACK array, found without building a tree.
+struct Head<'a> {
+    name: Option<&'a RawValue>,
+    first: Option<&'a RawValue>,
+    count: usize,
+}
+
+struct HeadVisitor {
+    named: bool,
+}
+
+impl<'de> Visitor<'de> for HeadVisitor {
+    type Value = Head<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Head<'de>, A::Error> {
+        let mut head = Head {
+            name: None,
+            first: None,
+            count: 0,
+        };
+        if self.named {
+            head.name = seq.next_element()?;
+            if head.name.is_none() {
+                return Ok(head);
+            }
+        }
+        head.first = seq.next_element()?;
+        if head.first.is_some() {
+            head.count = 1;
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                head.count += 1;
+            }
+        }
+        Ok(head)
+    }
+}
+
+/// Decodes the array of an EVENT (`named`: starts with the event name) or an ACK.
+fn decode_array(
+    text: &Str,
+    payload: &str,
+    named: bool,
+    config: &DecoderConfig,
+) -> Result<(Option<Str>, Args), ProtocolError> {
+    if payload.is_empty() {
+        return Err(ProtocolError::InvalidPayload("missing payload"));
+    }
+    check_depth(payload.as_bytes(), config.max_depth)?;
+    let mut de = serde_json::Deserializer::from_str(payload);
+    let head = de
+        .deserialize_seq(HeadVisitor { named })
+        .and_then(|head| de.end().map(|()| head))
+        .map_err(|_| ProtocolError::InvalidPayload("expected a JSON array"))?;
+
+    let event = if named {
+        let raw = head.name.ok_or(ProtocolError::EmptyEvent)?.get();
+        let event = match raw.as_bytes().first() {
+            Some(b'"') => match serde_json::from_str::<&str>(raw) {
+                Ok(name) => sub(text, name),
+                Err(_) => Str::from(
+                    serde_json::from_str::<String>(raw)
+                        .map_err(|_| ProtocolError::InvalidEventName)?,
+                ),
+            },
+            Some(b'-' | b'0'..=b'9') => sub(text, raw),
+            _ => return Err(ProtocolError::InvalidEventName),
+        };
+        if is_reserved_event(&event) {
+            return Err(ProtocolError::ReservedEvent(event.as_str().to_owned()));
+        }
+        Some(event)
+    } else {
+        None
+    };
+
+    let base = payload.as_ptr() as usize;
+    let end = trim_json_end(payload).len().saturating_sub(1);
+    let start = head.first.map_or(end, |first| {
+        (first.get().as_ptr() as usize).saturating_sub(base)
+    });
+    let args = Args::from_parts(sub(text, payload), start, end, named, head.count);
+    Ok((event, args))
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoding.
+
+fn write_u64(buf: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+fn write_header(buf: &mut Vec<u8>, ty: u8, ns: &str, ack: Option<u64>) {
+    buf.push(b'0' + ty);
+    if !ns.is_empty() && ns != "/" {
+        buf.extend_from_slice(ns.as_bytes());
+        buf.push(b',');
+    }
+    if let Some(id) = ack {
+        write_u64(buf, id);
+    }
+}
+
+/// Writes `s` as a JSON string.
+fn write_json_str(buf: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf.push(b'"');
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let short: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[from..i]);
+        if short.is_empty() {
+            buf.extend_from_slice(b"\\u00");
+            buf.push(HEX[usize::from(c >> 4)]);
+            buf.push(HEX[usize::from(c & 0xf)]);
+        } else {
+            buf.extend_from_slice(short);
+        }
+        from = i + 1;
+    }
+    buf.extend_from_slice(&bytes[from..]);
+    buf.push(b'"');
+}
+
+fn into_str(buf: Vec<u8>) -> Str {
+    match String::from_utf8(buf) {
+        Ok(s) => Str::from(s),
+        // Everything written here is UTF-8; this branch only keeps the code panic-free.
+        Err(e) => Str::from(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+/// Switches an EVENT/ACK to its binary type and writes the attachment count when there
+/// are attachments.
+fn finish(mut buf: Vec<u8>, attachments: Vec<Bytes>) -> Encoded {
+    if !attachments.is_empty() {
+        if let Some(ty) = buf.first_mut() {
+            *ty += BINARY_EVENT - EVENT;
+        }
+        let mut count = Vec::with_capacity(4);
+        write_u64(&mut count, attachments.len() as u64);
+        count.push(b'-');
+        buf.splice(1..1, count);
+    }
+    Encoded {
+        text: into_str(buf),
+        attachments,
+    }
+}
+
+fn serialized<T: Serialize + ?Sized>(
+    buf: Vec<u8>,
+    first: Option<&str>,
+    data: &T,
+) -> Result<Encoded, EncodeError> {
+    let cell = RefCell::new(buf);
+    let (_, attachments) = write_args(&cell, first, data)?;
+    Ok(finish(cell.into_inner(), attachments))
+}
+
+/// Encodes an EVENT (a BINARY_EVENT when `data` holds bytes) of `event` with the
+/// arguments of `data`: a tuple is spread into several arguments, `()` is none,
+/// anything else is one argument (see [`Args`] for the mapping).
+pub fn encode_event<T: Serialize + ?Sized>(
+    ns: &str,
+    event: &str,
+    data: &T,
+    ack: Option<u64>,
+) -> Result<Encoded, EncodeError> {
+    let mut buf = Vec::with_capacity(32 + ns.len() + event.len());
+    write_header(&mut buf, EVENT, ns, ack);
+    serialized(buf, Some(event), data)
+}
+
+/// Encodes an ACK (a BINARY_ACK when `data` holds bytes) answering event `ack`, with the
+/// arguments of `data` mapped as in [`encode_event`].
+pub fn encode_ack<T: Serialize + ?Sized>(
+    ns: &str,
+    ack: u64,
+    data: &T,
+) -> Result<Encoded, EncodeError> {
+    let mut buf = Vec::with_capacity(32 + ns.len());
+    write_header(&mut buf, ACK, ns, Some(ack));
+    serialized(buf, None, data)
+}
+
+fn write_args_array(buf: &mut Vec<u8>, event: Option<&str>, args: &Args) {
+    buf.push(b'[');
+    if let Some(event) = event {
+        write_json_str(buf, event);
+    }
+    let raw = args.raw();
+    if !raw.is_empty() {
+        if event.is_some() {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(raw.as_bytes());
+    }
+    buf.push(b']');
+}
+
+/// Encodes an EVENT with already-encoded arguments (e.g. received ones, for an echo),
+/// without parsing them again. Attachments are sent as they are.
+pub fn encode_event_args(ns: &str, event: &str, args: &Args, ack: Option<u64>) -> Encoded {
+    let mut buf = Vec::with_capacity(32 + ns.len() + event.len() + args.raw().len());
+    write_header(&mut buf, EVENT, ns, ack);
+    write_args_array(&mut buf, Some(event), args);
+    finish(buf, args.attachments().to_vec())
+}
+
+/// Encodes an ACK with already-encoded arguments, without parsing them again.
+pub fn encode_ack_args(ns: &str, ack: u64, args: &Args) -> Encoded {
+    let mut buf = Vec::with_capacity(32 + ns.len() + args.raw().len());
+    write_header(&mut buf, ACK, ns, Some(ack));
+    write_args_array(&mut buf, None, args);
+    finish(buf, args.attachments().to_vec())
+}
+
+/// Encodes the server's CONNECT answer: `0[<nsp>,]{"sid":"<sid>"}`.
+pub fn encode_connect(ns: &str, sid: &str) -> Str {
+    let mut buf = Vec::with_capacity(16 + ns.len() + sid.len());
+    write_header(&mut buf, CONNECT, ns, None);
+    buf.extend_from_slice(b"{\"sid\":");
+    write_json_str(&mut buf, sid);
+    buf.push(b'}');
+    into_str(buf)
+}
+
+/// Encodes a CONNECT packet with any payload (e.g. `{"sid":..,"pid":..}` once connection
+/// state recovery exists). The payload must serialize to a JSON object.
+pub fn encode_connect_data<T: Serialize + ?Sized>(ns: &str, data: &T) -> Result<Str, EncodeError> {
+    let mut buf = Vec::with_capacity(32 + ns.len());
+    write_header(&mut buf, CONNECT, ns, None);
+    let at = buf.len();
+    serde_json::to_writer(&mut buf, data)?;
+    if buf.get(at) != Some(&b'{') {
+        return Err(EncodeError(serde::ser::Error::custom(
+            "a CONNECT payload must be a JSON object",
+        )));
+    }
+    Ok(into_str(buf))
+}
+
+/// Encodes a CONNECT_ERROR: `4[<nsp>,]{"message":"..."[,"data":...]}`.
+///
+/// Pass `None::<&()>` for no data.
+pub fn encode_connect_error<T: Serialize + ?Sized>(
+    ns: &str,
+    message: &str,
+    data: Option<&T>,
+) -> Result<Str, EncodeError> {
+    let mut buf = Vec::with_capacity(32 + ns.len() + message.len());
+    write_header(&mut buf, CONNECT_ERROR, ns, None);
+    buf.extend_from_slice(b"{\"message\":");
+    write_json_str(&mut buf, message);
+    if let Some(data) = data {
+        buf.extend_from_slice(b",\"data\":");
+        serde_json::to_writer(&mut buf, data)?;
+    }
+    buf.push(b'}');
+    Ok(into_str(buf))
+}
+
+/// Encodes a DISCONNECT: `1[<nsp>,]`.
+pub fn encode_disconnect(ns: &str) -> Str {
+    let mut buf = Vec::with_capacity(2 + ns.len());
+    write_header(&mut buf, DISCONNECT, ns, None);
+    into_str(buf)
+}
+
+/// Encodes any packet. Arguments and raw payloads are written as they are.
+pub fn encode_packet(packet: &Packet) -> Encoded {
+    let ns = packet.ns.as_str();
+    match &packet.inner {
+        PacketData::Connect(payload) => {
+            let mut buf = Vec::with_capacity(2 + ns.len() + payload.as_ref().map_or(0, Str::len));
+            write_header(&mut buf, CONNECT, ns, None);
+            if let Some(payload) = payload {
+                buf.extend_from_slice(payload.as_bytes());
+            }
+            finish(buf, Vec::new())
+        }
+        PacketData::Disconnect => {
+            let mut buf = Vec::with_capacity(2 + ns.len());
+            write_header(&mut buf, DISCONNECT, ns, None);
+            finish(buf, Vec::new())
+        }
+        PacketData::Event { event, args, ack } => encode_event_args(ns, event, args, *ack),
+        PacketData::EventAck { args, ack } => encode_ack_args(ns, *ack, args),
+        PacketData::ConnectError { message, data } => {
+            let mut buf = Vec::with_capacity(32 + ns.len() + message.len());
+            write_header(&mut buf, CONNECT_ERROR, ns, None);
+            buf.extend_from_slice(b"{\"message\":");
+            write_json_str(&mut buf, message);
+            if let Some(data) = data {
+                buf.extend_from_slice(b",\"data\":");
+                buf.extend_from_slice(data.as_bytes());
+            }
+            buf.push(b'}');
+            finish(buf, Vec::new())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_match_serde_json() {
+        let all_controls: String = (0u8..0x20).map(char::from).collect();
+        for s in ["", "plain", "q\"b\\s/", "é\u{1F600}\u{2028}", &all_controls] {
+            let mut buf = Vec::new();
+            write_json_str(&mut buf, s);
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn bounded_number_parsing() {
+        assert_eq!(parse_bounded(b"0", 10), Some(0));
+        assert_eq!(parse_bounded(b"010", 10), Some(10));
+        assert_eq!(parse_bounded(b"11", 10), None);
+        assert_eq!(
+            parse_bounded(b"18446744073709551615", u64::MAX),
+            Some(u64::MAX)
+        );
+        assert_eq!(parse_bounded(b"18446744073709551616", u64::MAX), None);
+        assert_eq!(parse_bounded(&[b'9'; 100], u64::MAX), None);
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings() {
+        assert!(check_depth(b"[[]]", 2).is_ok());
+        assert_eq!(
+            check_depth(b"[[[]]]", 2),
+            Err(ProtocolError::TooDeep { max: 2 })
+        );
+        assert!(check_depth(br#"["[[[[\"[[[["]"#, 1).is_ok());
+        assert!(check_depth(br#"[{"a\\":[1]}]"#, 3).is_ok());
+        assert!(check_depth(br#"[{"a\\":[1]}]"#, 2).is_err());
+        // Unbalanced input is left to the JSON parser.
+        assert!(check_depth(b"]]]][", 1).is_ok());
+    }
+
+    #[test]
+    fn sub_slices_share_or_copy() {
+        let text = Str::from("2[\"abc\"]".to_owned());
+        let part = &text.as_str()[3..6];
+        let s = sub(&text, part);
+        assert_eq!(s.as_str(), "abc");
+        assert_eq!(s.as_bytes().as_ptr(), part.as_ptr());
+        let foreign = sub(&text, "elsewhere");
+        assert_eq!(foreign.as_str(), "elsewhere");
+    }
+
+    #[test]
+    fn binary_header_is_inserted_after_the_type() {
+        let mut buf = Vec::new();
+        write_header(&mut buf, EVENT, "/n", Some(12));
+        let e = finish(buf, vec![Bytes::from_static(b"a"); 11]);
+        assert_eq!(e.text.as_str(), "511-/n,12");
+        let mut buf = Vec::new();
+        write_header(&mut buf, ACK, "/", Some(0));
+        assert_eq!(finish(buf, Vec::new()).text.as_str(), "30");
+    }
+}
