@@ -16,7 +16,7 @@ use crate::engine::{self, EngineHandler, ProtocolVersion, Sid, Str, TransportTyp
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
 use crate::io::IoInner;
 use crate::protocol::{self, Decoded, Packet, PacketData, PartialPacket};
-use crate::socket::{DisconnectReason, EncodedMessages, SocketRef};
+use crate::socket::{DisconnectReason, SocketRef};
 
 enum NsSlot {
     Connecting,
@@ -25,7 +25,7 @@ enum NsSlot {
 
 /// What the core keeps with each Engine.IO connection.
 #[derive(Default)]
-pub struct ConnState {
+pub(crate) struct ConnState {
     nsps: Mutex<Vec<(Str, NsSlot)>>,
     partial: Mutex<Option<PartialPacket>>,
     dispatcher: OnceLock<mpsc::UnboundedSender<BoxFuture<()>>>,
@@ -167,7 +167,7 @@ pub(crate) async fn finish_connect(
         t.abort();
     }
     let packet = protocol::encode_connect(socket.ns(), socket.id().as_str());
-    let _ = conn.send_batch(EncodedMessages::new(&packet));
+    let _ = conn.send(engine::Message::Text(packet));
     tracing::debug!(sid = %socket.id(), ns = %socket.ns(), "socket connected");
     if let Some(h) = handler {
         if let Some(f) = h.call(ConnectParts {
@@ -220,8 +220,11 @@ impl Client {
             }
             let Some(ns) = self.io.get_or_create_ns(&ns_name) else {
                 drop(nsps);
-                let packet = protocol::encode_connect_error::<()>(&ns_name, "Invalid namespace", None);
-                let _ = conn.send_batch(EncodedMessages::new(&packet));
+                if let Ok(packet) =
+                    protocol::encode_connect_error::<()>(&ns_name, "Invalid namespace", None)
+                {
+                    let _ = conn.send(engine::Message::Text(packet));
+                }
                 return;
             };
             nsps.push((ns_name.clone(), NsSlot::Connecting));
@@ -232,12 +235,11 @@ impl Client {
                     if let Err(e) = ns.connect(conn2.clone(), auth).await {
                         remove_socket(&conn2, &ns_name);
                         if !e.is_closed() {
-                            let packet = protocol::encode_connect_error(
-                                &ns_name,
-                                e.message(),
-                                e.data(),
-                            );
-                            let _ = conn2.send_batch(EncodedMessages::new(&packet));
+                            if let Ok(packet) =
+                                protocol::encode_connect_error(&ns_name, e.message(), e.data())
+                            {
+                                let _ = conn2.send(engine::Message::Text(packet));
+                            }
                         }
                     }
                 }),
@@ -271,8 +273,8 @@ impl EngineHandler for Client {
         if lock(&conn.data().partial).is_some() {
             return self.protocol_error(conn, &"a text packet while binary attachments were due");
         }
-        match protocol::decode_text(msg, &self.io.config.decoder) {
-            Ok(Decoded::Complete(p)) => self.on_packet(p, conn),
+        match self.io.config.decoder.decode_text(msg) {
+            Ok(Decoded::Packet(p)) => self.on_packet(p, conn),
             Ok(Decoded::Partial(p)) => *lock(&conn.data().partial) = Some(p),
             Err(e) => self.protocol_error(conn, &e),
         }

@@ -18,7 +18,7 @@ use crate::handler::{ConnectParts, Handler, IntoConnectError};
 use crate::layer::{SocketIoLayer, SocketIoService};
 use crate::ns::{Namespace, NsHandlers};
 use crate::operators::BroadcastOperators;
-use crate::protocol::DecoderConfig;
+use crate::protocol::{Decoder, DecoderConfig};
 use crate::rooms::IntoRooms;
 use crate::socket::{EmitError, RemoteSocket, SocketRef};
 
@@ -26,7 +26,7 @@ use crate::socket::{EmitError, RemoteSocket, SocketRef};
 pub(crate) struct SocketIoConfig {
     pub(crate) ack_timeout: Duration,
     pub(crate) connect_timeout: Duration,
-    pub(crate) decoder: DecoderConfig,
+    pub(crate) decoder: Decoder,
     pub(crate) serve_client: bool,
 }
 
@@ -575,10 +575,9 @@ impl SocketIoBuilder {
             config: SocketIoConfig {
                 ack_timeout: self.ack_timeout,
                 connect_timeout: self.connect_timeout,
-                decoder: DecoderConfig {
-                    max_attachments: self.max_attachments,
-                    ..DecoderConfig::default()
-                },
+                decoder: Decoder::new(
+                    DecoderConfig::default().with_max_attachments(self.max_attachments),
+                ),
                 serve_client: self.serve_client,
             },
             engine_config,

@@ -140,11 +140,11 @@ struct Listener {
 
 /// A packet middleware (`socket.use`): sees every incoming event first, may change it or
 /// refuse it.
-pub type PacketMiddleware =
+pub(crate) type PacketMiddleware =
     Arc<dyn Fn(&SocketRef, &mut IncomingEvent) -> Result<(), String> + Send + Sync + 'static>;
 
 /// An outgoing catch-all listener: called with the event name and its arguments.
-pub type OutgoingListener = Arc<dyn Fn(&str, &Args) + Send + Sync + 'static>;
+pub(crate) type OutgoingListener = Arc<dyn Fn(&str, &Args) + Send + Sync + 'static>;
 
 /// An incoming event as packet middleware sees it.
 #[derive(Debug)]
@@ -158,7 +158,7 @@ pub struct IncomingEvent {
 impl IncomingEvent {
     /// Replaces the arguments with a new value (spread like an emit's data).
     pub fn set_args<T: Serialize + ?Sized>(&mut self, data: &T) -> Result<(), protocol::EncodeError> {
-        self.args = Args::from_value(data)?;
+        self.args = Args::from_serialize(data)?;
         Ok(())
     }
 }
@@ -490,16 +490,16 @@ impl Socket {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
         let packet = protocol::encode_event(self.ns(), event, data, ack).map_err(EmitError::Encode)?;
-        self.notify_outgoing(event, &packet);
+        self.notify_outgoing(event, data);
         Ok(packet)
     }
 
-    fn notify_outgoing(&self, event: &str, packet: &Encoded) {
+    fn notify_outgoing<T: Serialize + ?Sized>(&self, event: &str, data: &T) {
         let listeners = read(&self.any_outgoing);
         if listeners.is_empty() {
             return;
         }
-        if let Some(args) = Args::from_encoded(packet) {
+        if let Ok(args) = Args::from_serialize(data) {
             for l in listeners.iter() {
                 l(event, &args);
             }
@@ -604,7 +604,9 @@ impl Socket {
         if close {
             crate::client::close_connection(&self.conn, engine::DisconnectReason::ServerClose);
         } else if self.connected() {
-            let _ = self.send_encoded(&protocol::encode_disconnect(self.ns()));
+            let _ = self
+                .conn
+                .send(Message::Text(protocol::encode_disconnect(self.ns())));
             crate::client::remove_socket(&self.conn, self.ns());
             self.close(DisconnectReason::ServerNamespaceDisconnect);
         }
@@ -660,10 +662,6 @@ impl Socket {
 
     pub(crate) fn unregister_ack(&self, id: u64) {
         lock(&self.acks).map.remove(&id);
-    }
-
-    pub(crate) fn pending_acks(&self) -> usize {
-        lock(&self.acks).map.len()
     }
 
     pub(crate) fn recv_ack(&self, id: u64, args: Args) {

@@ -178,6 +178,28 @@ impl Args {
     }
 }
 
+/// Serializes as the arguments themselves, as a tuple, so that an emit or an ack spreads
+/// them: re-emitting decoded arguments sends them as they came, binary included.
+impl Serialize for Args {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeTuple};
+        let mut t = s.serialize_tuple(self.len)?;
+        if self.attachments.is_empty() {
+            let raw: Vec<&serde_json::value::RawValue> =
+                self.deserialize_all().map_err(S::Error::custom)?;
+            for r in raw {
+                t.serialize_element(r)?;
+            }
+        } else {
+            let values: Vec<super::Value> = self.deserialize_all().map_err(S::Error::custom)?;
+            for v in &values {
+                t.serialize_element(v)?;
+            }
+        }
+        t.end()
+    }
+}
+
 impl Default for Args {
     fn default() -> Self {
         Args::new()

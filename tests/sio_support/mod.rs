@@ -1,6 +1,6 @@
 //! Shared support for the Socket.IO integration tests: a conformance-like server on a free
 //! loopback port, and a raw Engine.IO/WebSocket client with bounded waits.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
