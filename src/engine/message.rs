@@ -48,7 +48,10 @@ impl Str {
     /// A sub-slice of this text, sharing the same buffer. `range` must fall on
     /// character boundaries.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Str {
-        assert!(self.as_str().is_char_boundary(range.start) && self.as_str().is_char_boundary(range.end));
+        assert!(
+            self.as_str().is_char_boundary(range.start)
+                && self.as_str().is_char_boundary(range.end)
+        );
         Str(self.0.slice(range))
     }
 }
