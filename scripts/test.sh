@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The whole test suite of tower-socketio: `scripts/test.sh [extra cargo test args]`.
+#
+# Installs the test peers it needs (idempotent; a no-op when they are already there and
+# current), exports where they are for the Rust integration tests, then runs
+# `cargo test --all-features` with any extra arguments passed through, e.g.
+#   scripts/test.sh --test harness
+#   scripts/test.sh -- --nocapture
+#
+# Peers:
+#   tests/js/node_modules   `npm ci` when missing or older than tests/js/package-lock.json
+#   .venv                   Python venv with tests/python/requirements.txt
+#   redis-server            Debian's package, installed with apt-get only when missing
+#
+# Environment exported for the tests (tests/common/mod.rs reads them):
+#   TSIO_NODE_MODULES   tests/js/node_modules
+#   TSIO_PYTHON         .venv/bin/python
+#   TSIO_REDIS_SERVER   the redis-server binary
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf 'test.sh: %s\n' "$*" >&2; }
+die() {
+  printf 'test.sh: error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Runs a command as root: directly when we are root, else through sudo when there is one.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "need root (or sudo) to run: $*"
+  fi
+}
+
+APT_UPDATED=0
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install by hand: $*"
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    say "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    APT_UPDATED=1
+  fi
+  say "installing with apt-get: $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+file_hash() { sha256sum "$1" | cut -d' ' -f1; }
+
+# --- Node.js packages (official clients) ------------------------------------------------
+ensure_node_modules() {
+  command -v node >/dev/null 2>&1 || die "node not found: install Node.js 20 or newer"
+  command -v npm >/dev/null 2>&1 || die "npm not found: install npm"
+  local dir="$ROOT/tests/js"
+  local stamp="$dir/node_modules/.tsio-lock-hash"
+  local want
+  want="$(file_hash "$dir/package-lock.json") $(node --version)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    say "tests/js/node_modules: up to date"
+  else
+    say "installing tests/js/node_modules with npm ci (lockfile changed or first run)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    printf '%s' "$want" >"$stamp"
+  fi
+  export TSIO_NODE_MODULES="$dir/node_modules"
+}
+
+# --- Python venv (python-socketio client) -----------------------------------------------
+ensure_python_venv() {
+  local venv="$ROOT/.venv"
+  local req="$ROOT/tests/python/requirements.txt"
+  local stamp="$venv/.tsio-requirements-hash"
+  if [ ! -x "$venv/bin/python" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+    say "creating the Python venv .venv"
+    if ! python3 -m venv "$venv"; then
+      rm -rf "$venv"
+      apt_install python3-venv
+      python3 -m venv "$venv"
+    fi
+  fi
+  local want
+  want="$(file_hash "$req") $("$venv/bin/python" --version 2>&1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    say ".venv: up to date"
+  else
+    say "installing tests/python/requirements.txt into .venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+    printf '%s' "$want" >"$stamp"
+  fi
+  export TSIO_PYTHON="$venv/bin/python"
+}
+
+# --- Redis (cluster adapter tests start their own redis-server on a free port) ------------
+ensure_redis() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    apt_install redis-server
+  fi
+  TSIO_REDIS_SERVER="$(command -v redis-server)" || die "redis-server still not found after installing it"
+  export TSIO_REDIS_SERVER
+  say "redis-server: $("$TSIO_REDIS_SERVER" --version | head -n1)"
+}
+
+# --- Chromium (browser tests) ---------------------------------------------------------
+# Not needed yet. When the browser tests arrive they add `ensure_chromium` here: install
+# Debian's `chromium` with apt_install only when missing, and export TSIO_CHROMIUM (the
+# binary playwright-core launches; tests/common/mod.rs gains the matching peer).
+
+ensure_node_modules
+ensure_python_venv
+ensure_redis
+
+say "TSIO_NODE_MODULES=$TSIO_NODE_MODULES"
+say "TSIO_PYTHON=$TSIO_PYTHON"
+say "TSIO_REDIS_SERVER=$TSIO_REDIS_SERVER"
+say "cargo test --all-features $*"
+exec cargo test --all-features "$@"
