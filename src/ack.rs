@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::adapter::AdapterError;
 use crate::engine::SendError;
-use crate::protocol::Args;
+use crate::protocol::{Args, FromArgs};
 use crate::socket::SocketRef;
 
 /// Why an acknowledgement did not arrive or could not be read.
@@ -273,7 +272,7 @@ impl<T> std::fmt::Debug for AckStream<T> {
     }
 }
 
-impl<T: DeserializeOwned> Stream for AckStream<T> {
+impl<T: FromArgs> Stream for AckStream<T> {
     type Item = Result<T, AckError>;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -281,12 +280,12 @@ impl<T: DeserializeOwned> Stream for AckStream<T> {
             Err(e) => Poll::Ready(e.take().map(Err)),
             Ok(s) => Pin::new(s)
                 .poll_next(cx)
-                .map(|o| o.map(|r| r.and_then(|a| a.deserialize().map_err(AckError::Decode)))),
+                .map(|o| o.map(|r| r.and_then(|a| T::from_args(a).map_err(AckError::Decode)))),
         }
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> std::future::IntoFuture for AckStream<T> {
+impl<T: FromArgs + Send + 'static> std::future::IntoFuture for AckStream<T> {
     type Output = Vec<Result<T, AckError>>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
     fn into_future(self) -> Self::IntoFuture {
@@ -333,7 +332,7 @@ impl<T> AckFuture<T> {
     }
 }
 
-impl<T: DeserializeOwned> Future for AckFuture<T> {
+impl<T: FromArgs> Future for AckFuture<T> {
     type Output = Result<T, AckError>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -344,7 +343,7 @@ impl<T: DeserializeOwned> Future for AckFuture<T> {
             AckFutureState::Waiting { rx, deadline } => {
                 if let Poll::Ready(r) = Pin::new(rx).poll(cx) {
                     let r = match r {
-                        Ok(raw) => raw.and_then(|a| a.deserialize().map_err(AckError::Decode)),
+                        Ok(raw) => raw.and_then(|a| T::from_args(a).map_err(AckError::Decode)),
                         Err(_) => Err(AckError::Disconnected),
                     };
                     return Poll::Ready(r);

@@ -5,7 +5,6 @@ use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::ack::AckStream;
 use crate::adapter::{AdapterError, AdapterFactory, LocalAdapterFactory};
@@ -304,7 +303,7 @@ impl SocketIo {
         self.sockets().send(data).await
     }
     /// Emits to every socket of `/` and gathers their acknowledgements.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
         &self,
         event: &str,
         data: &T,

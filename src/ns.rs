@@ -6,7 +6,6 @@ use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::ack::AckStream;
 use crate::adapter::{Adapter, AdapterError, AdapterFactory, Room};
@@ -224,7 +223,7 @@ impl Namespace {
         self.ops().send(data).await
     }
     /// Emits to every socket and gathers their acknowledgements.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
         &self,
         event: &str,
         data: &T,

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::ack::{AckError, AckStream, RawAckStream};
 use crate::adapter::{AdapterError, BroadcastOptions};
@@ -150,7 +149,7 @@ impl BroadcastOperators {
     /// Emits an event to every targeted socket and gathers their acknowledgements, up to
     /// the timeout (the server's `ack_timeout` unless [`timeout`](Self::timeout) was set).
     /// Stream it, or `.await` it for a `Vec` of every reply.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
         self,
         event: &str,
         data: &T,

@@ -188,6 +188,7 @@ pub struct Socket {
     on_disconnecting: Mutex<Vec<BoxedHandler<DisconnectParts, ()>>>,
     acks: Mutex<AckMap>,
     data: Mutex<Option<serde_json::Value>>,
+    extensions: Mutex<http::Extensions>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -227,6 +228,7 @@ impl Socket {
             on_disconnecting: Mutex::default(),
             acks: Mutex::default(),
             data: Mutex::default(),
+            extensions: Mutex::default(),
         }
     }
 
@@ -440,7 +442,7 @@ impl Socket {
 
     /// Emits an event and waits for the client's acknowledgement, up to the server's
     /// `ack_timeout` (see [`timeout`](Socket::timeout) for another).
-    pub fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
         &self,
         event: &str,
         data: &T,
@@ -448,7 +450,7 @@ impl Socket {
         self.emit_with_ack_timeout(event, data, self.ns.ack_timeout(), false)
     }
 
-    pub(crate) fn emit_with_ack_timeout<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub(crate) fn emit_with_ack_timeout<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
         &self,
         event: &str,
         data: &T,
@@ -588,6 +590,22 @@ impl Socket {
         lock(&self.data)
             .as_ref()
             .and_then(|v| T::deserialize(v).ok())
+    }
+
+    /// Typed values kept with the socket on this server (not shared with a cluster; see
+    /// [`set_data`](Socket::set_data) for that). Returns the previous value of the type.
+    pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        lock(&self.extensions).insert(value)
+    }
+
+    /// A clone of the typed value of that type kept with the socket.
+    pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        lock(&self.extensions).get::<T>().cloned()
+    }
+
+    /// Removes the typed value of that type kept with the socket.
+    pub fn remove_extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        lock(&self.extensions).remove::<T>()
     }
 
     // ----- disconnecting -----

@@ -178,6 +178,42 @@ impl Args {
     }
 }
 
+/// Several arguments from a list whose length is known only at run time: `Spread(vec)`
+/// serializes as a tuple, so an emit or an ack sends each element as its own argument
+/// (Node's `socket.emit("ev", ...list)`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Spread<T>(pub Vec<T>);
+
+impl<T: Serialize> Serialize for Spread<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(self.0.len())?;
+        for v in &self.0 {
+            t.serialize_element(v)?;
+        }
+        t.end()
+    }
+}
+
+/// What an acknowledgement can be read as: any `DeserializeOwned` type (by the argument
+/// mapping), or [`Args`] itself for every argument untyped.
+pub trait FromArgs: Sized {
+    /// Reads the value from the arguments.
+    fn from_args(args: Args) -> Result<Self, serde_json::Error>;
+}
+
+impl<T: serde::de::DeserializeOwned> FromArgs for T {
+    fn from_args(args: Args) -> Result<Self, serde_json::Error> {
+        args.deserialize()
+    }
+}
+
+impl FromArgs for Args {
+    fn from_args(args: Args) -> Result<Self, serde_json::Error> {
+        Ok(args)
+    }
+}
+
 /// Serializes as the arguments themselves, as a tuple, so that an emit or an ack spreads
 /// them: re-emitting decoded arguments sends them as they came, binary included.
 impl Serialize for Args {
@@ -378,14 +414,14 @@ impl<'a, V: Visitor<'a>> ArgsVisitor<'a> for First<'a, V> {
 }
 
 /// Hands `len` arguments to a visitor as a sequence.
-struct Spread<'a, V> {
+struct SpreadArgs<'a, V> {
     len: usize,
     available: usize,
     visitor: V,
     atts: &'a [Bytes],
 }
 
-impl<'a, V: Visitor<'a>> ArgsVisitor<'a> for Spread<'a, V> {
+impl<'a, V: Visitor<'a>> ArgsVisitor<'a> for SpreadArgs<'a, V> {
     type Value = V::Value;
 
     fn visit<A: SeqAccess<'a>>(self, seq: &mut A) -> Result<V::Value, A::Error> {
@@ -492,7 +528,7 @@ fn spread<'a, V: Visitor<'a>>(
             atts: &[],
         });
     }
-    args.visit(Spread {
+    args.visit(SpreadArgs {
         len,
         available: args.len,
         visitor,

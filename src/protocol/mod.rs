@@ -55,7 +55,7 @@ mod ser;
 mod v5;
 mod value;
 
-pub use args::Args;
+pub use args::{Args, FromArgs, Spread};
 pub use decoder::{Decoded, Decoder, DecoderConfig, Parser, PartialPacket, decode_text};
 pub use error::{EncodeError, ProtocolError};
 pub use packet::{Encoded, Packet, PacketData};
