@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_socketio::extract::{AckSender, Data, Event, State};
-use tower_socketio::protocol::{Args, Spread};
+use tower_socketio::protocol::{Args, Spread, Value as Any};
 use tower_socketio::{
     AckError, ConnectError, DisconnectReason, NsPattern, SocketIo, SocketRef,
 };
@@ -185,47 +185,50 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
     });
     socket.on(
         "to-room",
-        async |socket: SocketRef, Data((rooms, data)): Data<(Rooms, Value)>, ack: AckSender| {
+        async |socket: SocketRef, Data((rooms, data)): Data<(Rooms, Any)>, ack: AckSender| {
             socket.to(rooms.list()).emit("room-msg", &data).await.ok();
             ack.send(&true).ok();
         },
     );
     socket.on(
         "in-room",
-        async |io: SocketIo, Data((rooms, data)): Data<(Rooms, Value)>, ack: AckSender| {
+        async |io: SocketIo, Data((rooms, data)): Data<(Rooms, Any)>, ack: AckSender| {
             io.in_(rooms.list()).emit("room-msg", &data).await.ok();
             ack.send(&true).ok();
         },
     );
     socket.on(
         "except",
-        async |io: SocketIo, Data((rooms, data)): Data<(Rooms, Value)>, ack: AckSender| {
+        async |io: SocketIo, Data((rooms, data)): Data<(Rooms, Any)>, ack: AckSender| {
             io.except(rooms.list()).emit("except-msg", &data).await.ok();
             ack.send(&true).ok();
         },
     );
-    socket.on("broadcast", async |socket: SocketRef, Data(data): Data<Value>, ack: AckSender| {
+    socket.on("broadcast", async |socket: SocketRef, Data(data): Data<Any>, ack: AckSender| {
         socket.broadcast().emit("broadcast", &data).await.ok();
         ack.send(&true).ok();
     });
-    socket.on("to-all", async |io: SocketIo, Data(data): Data<Value>, ack: AckSender| {
+    socket.on("to-all", async |io: SocketIo, Data(data): Data<Any>, ack: AckSender| {
         io.emit("all-msg", &data).await.ok();
         ack.send(&true).ok();
     });
-    socket.on("ask", async |socket: SocketRef, Data(data): Data<Value>, ack: AckSender| {
+    socket.on("ask", async |socket: SocketRef, Data(data): Data<Any>, ack: AckSender| {
         let replies: Vec<Result<Args, AckError>> = socket
             .timeout(ASK_TIMEOUT)
             .emit_with_ack("question", &data)
             .await
             .await;
-        let answer = match replies.into_iter().next() {
+        // Built from `Any` values, not `json!`, so binary in the reply stays binary.
+        let mut answer = std::collections::BTreeMap::new();
+        match replies.into_iter().next() {
             Some(Ok(args)) => {
-                let reply: Vec<tower_socketio::protocol::Value> =
-                    args.deserialize_all().unwrap_or_default();
-                json!({ "reply": reply })
+                let reply: Vec<Any> = args.deserialize_all().unwrap_or_default();
+                answer.insert("reply", Any::Array(reply));
             }
-            _ => json!({ "error": "timeout" }),
-        };
+            _ => {
+                answer.insert("error", Any::String("timeout".into()));
+            }
+        }
         ack.send(&answer).ok();
     });
     socket.on("ask-room", async |io: SocketIo, Data(rooms): Data<Rooms>, ack: AckSender| {
@@ -338,7 +341,7 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
     socket.on(
         "last-reason",
         async |Data(sid): Data<String>, ack: AckSender, State(shared): State<Arc<Shared>>| {
-            ack.send(&shared.reasons.get(&sid)).ok();
+            ack.send(&(shared.reasons.get(&sid),)).ok();
         },
     );
     socket.on(
@@ -363,7 +366,7 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
     socket.on(
         "ack-outcome",
         async |Data(sid): Data<String>, ack: AckSender, State(shared): State<Arc<Shared>>| {
-            ack.send(&shared.outcomes.get(&sid)).ok();
+            ack.send(&(shared.outcomes.get(&sid),)).ok();
         },
     );
 
