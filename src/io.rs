@@ -343,6 +343,11 @@ impl NsPattern {
         NsPattern(Box::new(f))
     }
 
+    /// Whether a namespace name matches.
+    pub fn matches(&self, name: &str) -> bool {
+        (self.0)(name)
+    }
+
     /// A path whose `{param}` segments match any non-empty segment: `/room/{id}`.
     pub fn path(pattern: &str) -> Self {
         let segments: Vec<Option<String>> = normalize(pattern)

@@ -1,0 +1,276 @@
+//! Behaviour of the server core that the client suites cannot see precisely: ordering,
+//! isolation of slow handlers, acks pending at disconnect, shutdown, slow readers, limits,
+//! and logging of payloads that do not fit a handler.
+
+mod sio_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sio_support::{Frame, RawClient, STEP, serve};
+use tower_socketio::extract::{AckSender, Data, State};
+use tower_socketio::{AckError, DisconnectReason, NsPattern, SocketIo, SocketRef};
+
+fn base() -> tower_socketio::SocketIoBuilder {
+    SocketIo::builder()
+}
+
+#[tokio::test]
+async fn handlers_start_in_the_order_events_arrive() {
+    let order: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let (addr, _io) = serve(base().with_state(order.clone()), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            socket.on("n", async |Data(n): Data<u32>, State(order): State<Arc<Mutex<Vec<u32>>>>| {
+                order.lock().unwrap().push(n);
+                // Later events must not overtake this one's start, even when it waits.
+                tokio::time::sleep(Duration::from_millis(u64::from(n % 7))).await;
+            });
+            socket.on("done", async |ack: AckSender| {
+                ack.send(&()).ok();
+            });
+        });
+    })
+    .await;
+    let mut c = RawClient::connect(addr).await;
+    c.send("40").await;
+    assert!(c.recv_text().await.starts_with("40{"));
+    for n in 0..500u32 {
+        c.send(&format!("42[\"n\",{n}]")).await;
+    }
+    c.send("421[\"done\"]").await;
+    assert_eq!(c.recv_text().await, "431[]");
+    let got = order.lock().unwrap().clone();
+    assert_eq!(got, (0..500).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_slow_handler_stalls_neither_its_socket_nor_others() {
+    let (addr, _io) = serve(base(), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            socket.on("slow", async |ack: AckSender| {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                ack.send(&"slow").ok();
+            });
+            socket.on("fast", async |ack: AckSender| {
+                ack.send(&"fast").ok();
+            });
+        });
+    })
+    .await;
+    let mut a = RawClient::connect(addr).await;
+    a.send("40").await;
+    a.recv_text().await;
+    let mut b = RawClient::connect(addr).await;
+    b.send("40").await;
+    b.recv_text().await;
+
+    a.send("421[\"slow\"]").await;
+    let start = tokio::time::Instant::now();
+    a.send("422[\"fast\"]").await;
+    assert_eq!(a.recv_text().await, "432[\"fast\"]");
+    b.send("423[\"fast\"]").await;
+    assert_eq!(b.recv_text().await, "433[\"fast\"]");
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert_eq!(a.recv_text().await, "431[\"slow\"]");
+}
+
+#[tokio::test]
+async fn pending_ack_fails_when_the_client_leaves() {
+    let outcome: Arc<Mutex<Option<String>>> = Arc::default();
+    let (addr, _io) = serve(base().ack_timeout(Duration::from_secs(30)), {
+        let outcome = outcome.clone();
+        move |io| {
+            io.ns("/", move |socket: SocketRef| {
+                let outcome = outcome.clone();
+                async move {
+                    let fut = socket.emit_with_ack::<_, String>("question", &1);
+                    tokio::spawn(async move {
+                        let r = fut.await;
+                        *outcome.lock().unwrap() = Some(match r {
+                            Err(AckError::Disconnected) => "disconnected".into(),
+                            other => format!("{other:?}"),
+                        });
+                    });
+                }
+            });
+        }
+    })
+    .await;
+    let mut c = RawClient::connect(addr).await;
+    c.send("40").await;
+    c.recv_text().await;
+    let q = c.recv_text().await;
+    assert!(q.starts_with("42") && q.contains("\"question\",1"), "{q}");
+    drop(c);
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(o) = outcome.lock().unwrap().clone() {
+            assert_eq!(o, "disconnected");
+            break;
+        }
+        assert!(start.elapsed() < STEP, "the pending ack was not resolved");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn close_ends_every_client_with_server_shutting_down() {
+    let reasons: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (addr, io) = serve(base().with_state(reasons.clone()), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            socket.on_disconnect(
+                async |reason: DisconnectReason, State(r): State<Arc<Mutex<Vec<String>>>>| {
+                    r.lock().unwrap().push(reason.to_string());
+                },
+            );
+        });
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut c = RawClient::connect(addr).await;
+        c.send("40").await;
+        c.recv_text().await;
+        clients.push(c);
+    }
+    tokio::time::timeout(STEP, io.close())
+        .await
+        .expect("close() returned");
+    assert_eq!(io.connections(), 0);
+    for c in &mut clients {
+        c.expect_closed().await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        reasons.lock().unwrap().clone(),
+        vec!["server shutting down"; 3]
+    );
+}
+
+#[tokio::test]
+async fn attachment_limit_is_configurable() {
+    let (addr, _io) = serve(base().max_attachments(2), sio_support::conformance_handlers).await;
+    let mut c = RawClient::connect(addr).await;
+    c.connect_main().await;
+    c.send(r#"452-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#)
+        .await;
+    c.send_binary(&[1]).await;
+    c.send_binary(&[2]).await;
+    assert!(c.recv_text().await.starts_with("452-[\"message-back\""));
+    c.recv().await;
+    c.recv().await;
+    c.send(r#"453-["message",{"_placeholder":true,"num":0}]"#).await;
+    c.expect_closed().await;
+}
+
+#[tokio::test]
+async fn dynamic_namespace_from_a_path_pattern() {
+    let (addr, io) = serve(base(), |io| {
+        io.dyn_ns("/room/{id}", async |socket: SocketRef| {
+            socket.emit("hello", &socket.ns()).ok();
+        });
+    })
+    .await;
+    let mut c = RawClient::connect(addr).await;
+    c.send("40/room/42,").await;
+    assert!(c.recv_text().await.starts_with("40/room/42,{"));
+    assert_eq!(c.recv_text().await, r#"42/room/42,["hello","/room/42"]"#);
+    c.send("40/room/,").await;
+    assert_eq!(
+        c.recv_text().await,
+        r#"44/room/,{"message":"Invalid namespace"}"#
+    );
+    assert!(io.get_ns("/room/42").is_some());
+    assert!(NsPattern::path("/a/{b}").matches("/a/x"));
+}
+
+#[tokio::test]
+async fn slow_reader_is_dropped_and_others_keep_receiving() {
+    let (addr, io) = serve(base().max_buffer_size(8), |io| {
+        io.ns("/", async |_socket: SocketRef| {});
+    })
+    .await;
+    // The slow client joins, then never reads again.
+    let mut slow = RawClient::connect(addr).await;
+    slow.send("40").await;
+    slow.recv_text().await;
+    let mut fast = RawClient::connect(addr).await;
+    fast.send("40").await;
+    fast.recv_text().await;
+
+    let payload = "x".repeat(64 * 1024);
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        while n < 600 {
+            match fast.recv().await {
+                Frame::Text(t) if t.starts_with("42[\"bulk\"") => n += 1,
+                Frame::Closed => panic!("the fast client was closed after {n}"),
+                _ => {}
+            }
+        }
+        n
+    });
+    for _ in 0..600 {
+        io.emit("bulk", &payload).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(tokio::time::timeout(STEP * 2, reader).await.unwrap().unwrap(), 600);
+    // The slow one was closed rather than buffered without bound.
+    let start = tokio::time::Instant::now();
+    while io.sockets().len() != 1 {
+        assert!(start.elapsed() < STEP, "the slow reader was never dropped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(slow);
+}
+
+#[tokio::test]
+async fn a_payload_that_does_not_fit_is_logged_with_event_and_error() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || writer.clone()),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let called: Arc<Mutex<bool>> = Arc::default();
+    let (addr, _io) = serve(base().with_state(called.clone()), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            socket.on(
+                "typed",
+                async |Data(_n): Data<u32>, State(c): State<Arc<Mutex<bool>>>| {
+                    *c.lock().unwrap() = true;
+                },
+            );
+            socket.on("done", async |ack: AckSender| {
+                ack.send(&()).ok();
+            });
+        });
+    })
+    .await;
+    let mut c = RawClient::connect(addr).await;
+    c.send("40").await;
+    c.recv_text().await;
+    c.send(r#"42["typed","not a number"]"#).await;
+    c.send(r#"421["done"]"#).await;
+    assert_eq!(c.recv_text().await, "431[]");
+    assert!(!*called.lock().unwrap(), "the handler must not run");
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("event=typed"), "{log}");
+    assert!(log.contains("invalid type"), "{log}");
+}
