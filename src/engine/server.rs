@@ -374,11 +374,23 @@ fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
         && headers
             .get(header::SEC_WEBSOCKET_VERSION)
             .is_some_and(|v| v == "13")
-        && headers.contains_key(header::SEC_WEBSOCKET_KEY)
+        && headers
+            .get(header::SEC_WEBSOCKET_KEY)
+            .is_some_and(|key| valid_websocket_key(key.as_bytes()))
         && req
             .extensions()
             .get::<hyper::upgrade::OnUpgrade>()
             .is_some()
+}
+
+/// Whether a `Sec-WebSocket-Key` is the base64 of 16 bytes, as RFC 6455 requires.
+fn valid_websocket_key(key: &[u8]) -> bool {
+    use base64::Engine as _;
+    let mut out = [0u8; 18];
+    key.len() == 24
+        && base64::engine::general_purpose::STANDARD
+            .decode_slice(key, &mut out)
+            .is_ok_and(|n| n == 16)
 }
 
 /// The client address from the request extensions.
