@@ -258,4 +258,23 @@ async fn a_panicking_handler_ends_its_session_not_the_server() {
     let _open = recv_text(&mut ws).await;
     send_text(&mut ws, "4fine").await;
     assert_eq!(recv_text(&mut ws).await, "4fine");
+
+    // Over polling: the POST is answered, the session is closed, others go on.
+    let open = http(
+        addr,
+        http::Method::GET,
+        "/engine.io/?EIO=4&transport=polling",
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    let sid = open_sid(&open.text());
+    let url = format!("/engine.io/?EIO=4&transport=polling&sid={sid}");
+    let r = http(addr, http::Method::POST, &url, &[], Bytes::from("4panic")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = http(addr, http::Method::GET, &url, &[], Bytes::new()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    wait_until(|| engine.sessions_count() == 1).await;
+    send_text(&mut ws, "4still").await;
+    assert_eq!(recv_text(&mut ws).await, "4still");
 }

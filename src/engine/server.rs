@@ -19,6 +19,9 @@ use super::socket::{Phase, Socket, WsStream};
 use super::version::{Protocol, parse_eio};
 use super::{DisconnectReason, EngineHandler, Sid, TransportType, cors, driver, polling, ws};
 
+/// A registered session and the channel its upgrade will arrive on.
+pub(crate) type NewSession<D> = (Arc<Socket<D>>, tokio::sync::oneshot::Receiver<WsStream>);
+
 /// An Engine.IO server: its options, its handler and its live sessions.
 ///
 /// Create it with [`EngineIo::new`], then serve it with
@@ -113,10 +116,7 @@ impl<H: EngineHandler> EngineIo<H> {
         parts: http::request::Parts,
         phase: Phase,
         now: Instant,
-    ) -> Option<(
-        Arc<Socket<H::Data>>,
-        tokio::sync::oneshot::Receiver<WsStream>,
-    )> {
+    ) -> Option<NewSession<H::Data>> {
         let transport = match phase {
             Phase::Websocket => TransportType::Websocket,
             _ => TransportType::Polling,
