@@ -378,3 +378,64 @@ async fn websocket_handshake_variants_are_checked() {
     }
     assert_eq!(server.engine.sessions_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_has_a_bounded_queue_and_others_keep_their_latency() {
+    let server = start(quiet_config()).await;
+    let (slow, slow_sid) = server.open_ws().await;
+    let socket = server.engine.get_socket(slow_sid).unwrap();
+    let chunk = tower_socketio::engine::Str::from("z".repeat(64 * 1024));
+    // The slow client never reads: the kernel buffers fill, then the queue.
+    let mut full = false;
+    for _ in 0..10_000 {
+        match socket.send(tower_socketio::engine::Message::Text(chunk.clone())) {
+            Ok(()) => tokio::task::yield_now().await,
+            Err(tower_socketio::engine::SendError::Full) => {
+                full = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(full, "the queue never filled: it is not bounded");
+    // Another client is served at once.
+    let (mut fast, _) = server.open_ws().await;
+    for _ in 0..20 {
+        let started = Instant::now();
+        send_text(&mut fast, "4ping").await;
+        assert_eq!(recv_text(&mut fast).await, "4ping");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    drop(slow);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_connect_disconnect_cycles_leave_nothing_behind() {
+    let server = start(quiet_config()).await;
+    let handle = tokio::runtime::Handle::current();
+    let baseline = handle.metrics().num_alive_tasks();
+    let mut weak = Vec::new();
+    for i in 0..300 {
+        let (mut ws, sid) = server.open_ws().await;
+        if i % 50 == 0 {
+            weak.push(std::sync::Arc::downgrade(
+                &server.engine.get_socket(sid).unwrap(),
+            ));
+        }
+        ws.close(None).await.unwrap();
+        let sid = server.open_polling().await;
+        if i % 50 == 0 {
+            weak.push(std::sync::Arc::downgrade(
+                &server.engine.get_socket(sid).unwrap(),
+            ));
+        }
+        assert_eq!(server.push(sid, "1").await.text(), "ok");
+    }
+    server.wait_no_sessions().await;
+    wait_until(|| weak.iter().all(|w| w.strong_count() == 0)).await;
+    wait_until(|| handle.metrics().num_alive_tasks() <= baseline).await;
+}
