@@ -190,8 +190,9 @@ async fn websocket<H: EngineHandler>(
         }
 
         let next = socket.heartbeat().next_event();
+        // Unbiased: a client that floods cannot starve its own outgoing queue or the
+        // heartbeat.
         tokio::select! {
-            biased;
             _ = woken => {}
             _ = tokio::time::sleep_until(next.into()) => {
                 let beat = socket.heartbeat().poll(Instant::now());
