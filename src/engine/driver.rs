@@ -24,7 +24,7 @@ pub(crate) enum Start {
     /// Over polling; a completed upgrade arrives on this channel.
     Polling(oneshot::Receiver<WsStream>),
     /// Over WebSocket.
-    Websocket(WsStream),
+    Websocket(Box<WsStream>),
 }
 
 /// Runs a session to its end, then frees it. A panic in the handler ends the
@@ -51,7 +51,7 @@ async fn drive<H: EngineHandler>(
     start: Start,
 ) {
     let (ws, upgraded) = match start {
-        Start::Websocket(ws) => (ws, false),
+        Start::Websocket(ws) => (*ws, false),
         Start::Polling(upgrade_rx) => match polling(engine, socket, upgrade_rx).await {
             Ok(ws) => (ws, true),
             Err(reason) => {
@@ -147,7 +147,7 @@ async fn websocket<H: EngineHandler>(
     let mut outbox = session.outbox.lock().await;
     socket.set_phase(Phase::Websocket);
     if upgraded {
-        session.span.record("transport", "websocket");
+        tracing::debug!("now over WebSocket");
         socket.dispatch(|| engine.handler().on_upgrade(socket));
     }
     let write_timeout = engine.config().ping_interval() + engine.config().ping_timeout();
@@ -190,8 +190,9 @@ async fn websocket<H: EngineHandler>(
         }
 
         let next = socket.heartbeat().next_event();
+        // Unbiased: a client that floods cannot starve its own outgoing queue or the
+        // heartbeat.
         tokio::select! {
-            biased;
             _ = woken => {}
             _ = tokio::time::sleep_until(next.into()) => {
                 let beat = socket.heartbeat().poll(Instant::now());

@@ -7,6 +7,51 @@
 //!
 //! Version-specific parts (payload framing, who pings, binary framing) live in
 //! one private module (`version`) so that Engine.IO 3 is an addition, not a rewrite.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use tower_socketio::engine::{
+//!     DisconnectReason, EngineConfig, EngineHandler, EngineIo, EngineService, Message, Socket, Str,
+//! };
+//!
+//! /// Sends every message back.
+//! struct Echo;
+//!
+//! impl EngineHandler for Echo {
+//!     type Data = ();
+//!     fn on_connect(&self, _socket: Arc<Socket<()>>) {}
+//!     fn on_disconnect(&self, _socket: Arc<Socket<()>>, _reason: DisconnectReason) {}
+//!     fn on_message(&self, msg: Str, socket: &Arc<Socket<()>>) {
+//!         let _ = socket.send(Message::Text(msg));
+//!     }
+//!     fn on_binary(&self, data: Bytes, socket: &Arc<Socket<()>>) {
+//!         let _ = socket.send(Message::Binary(data));
+//!     }
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let engine = EngineIo::new(Echo, EngineConfig::default());
+//! // Standalone: `/engine.io/` is served, every other path gets 404. To sit beside
+//! // other routes, use `EngineLayer` (e.g. `axum::Router::layer`).
+//! let service = EngineService::new(engine.clone());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! loop {
+//!     let (stream, _) = listener.accept().await?;
+//!     let service = hyper_util::service::TowerToHyperService::new(service.clone());
+//!     tokio::spawn(async move {
+//!         let io = hyper_util::rt::TokioIo::new(stream);
+//!         let _ = hyper::server::conn::http1::Builder::new()
+//!             .serve_connection(io, service)
+//!             .with_upgrades() // WebSocket needs the connection upgrades
+//!             .await;
+//!     });
+//! }
+//! # }
+//! ```
+//!
+//! Under axum's `Router::nest_service("/engine.io", ...)`, axum strips the prefix
+//! before the engine sees the request: configure the engine with `.path("/")` then.
 
 mod body;
 mod compress;

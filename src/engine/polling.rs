@@ -40,11 +40,11 @@ pub(crate) fn handshake<H: EngineHandler>(
     let mut body = BytesMut::with_capacity(json.len() + 1);
     protocol.encode_payload_packet(&mut body, Outgoing::Open(&json), true);
 
+    engine.spawn_driver(socket.clone(), driver::Start::Polling(upgrade_rx));
     let span = socket.session.span.clone();
     span.in_scope(|| {
         socket.dispatch(|| engine.handler().on_connect(socket.clone()));
     });
-    engine.spawn_driver(socket.clone(), driver::Start::Polling(upgrade_rx));
 
     let mut response = payload_response(protocol, body.freeze());
     engine.add_cookie(response.headers_mut(), sid);
@@ -351,9 +351,7 @@ where
         for packet in packets {
             match packet {
                 Ok(packet) => {
-                    if let Err(e) = on_packet(engine, &socket, packet) {
-                        return Err(e);
-                    }
+                    on_packet(engine, &socket, packet)?;
                     if socket.is_closed() {
                         break;
                     }

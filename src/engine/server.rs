@@ -19,6 +19,9 @@ use super::socket::{Phase, Socket, WsStream};
 use super::version::{Protocol, parse_eio};
 use super::{DisconnectReason, EngineHandler, Sid, TransportType, cors, driver, polling, ws};
 
+/// A registered session and the channel its upgrade will arrive on.
+pub(crate) type NewSession<D> = (Arc<Socket<D>>, tokio::sync::oneshot::Receiver<WsStream>);
+
 /// An Engine.IO server: its options, its handler and its live sessions.
 ///
 /// Create it with [`EngineIo::new`], then serve it with
@@ -113,10 +116,7 @@ impl<H: EngineHandler> EngineIo<H> {
         parts: http::request::Parts,
         phase: Phase,
         now: Instant,
-    ) -> Option<(
-        Arc<Socket<H::Data>>,
-        tokio::sync::oneshot::Receiver<WsStream>,
-    )> {
+    ) -> Option<NewSession<H::Data>> {
         let transport = match phase {
             Phase::Websocket => TransportType::Websocket,
             _ => TransportType::Polling,
@@ -374,11 +374,23 @@ fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
         && headers
             .get(header::SEC_WEBSOCKET_VERSION)
             .is_some_and(|v| v == "13")
-        && headers.contains_key(header::SEC_WEBSOCKET_KEY)
+        && headers
+            .get(header::SEC_WEBSOCKET_KEY)
+            .is_some_and(|key| valid_websocket_key(key.as_bytes()))
         && req
             .extensions()
             .get::<hyper::upgrade::OnUpgrade>()
             .is_some()
+}
+
+/// Whether a `Sec-WebSocket-Key` is the base64 of 16 bytes, as RFC 6455 requires.
+fn valid_websocket_key(key: &[u8]) -> bool {
+    use base64::Engine as _;
+    let mut out = [0u8; 18];
+    key.len() == 24
+        && base64::engine::general_purpose::STANDARD
+            .decode_slice(key, &mut out)
+            .is_ok_and(|n| n == 16)
 }
 
 /// The client address from the request extensions.

@@ -225,7 +225,7 @@ impl<D> Socket<D> {
     ///
     /// With plain axum and without the feature, a middleware copies it over:
     ///
-    /// ```ignore
+    /// ```
     /// async fn remote_addr(
     ///     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
     ///     mut req: axum::extract::Request,
@@ -434,17 +434,24 @@ impl<D> Socket<D> {
     }
 
     /// Runs a handler call, serialised with the session's other calls, unless the
-    /// session is closing.
+    /// session is closing. A panicking handler closes its session, nothing more.
     pub(crate) fn dispatch(&self, f: impl FnOnce()) {
         let _guard = lock(&self.session.dispatch);
         if !self.is_closed() {
-            f();
+            self.guarded(f);
         }
     }
 
     /// Runs the handler's last call, serialised with the others.
     pub(crate) fn dispatch_last(&self, f: impl FnOnce()) {
         let _guard = lock(&self.session.dispatch);
-        f();
+        self.guarded(f);
+    }
+
+    fn guarded(&self, f: impl FnOnce()) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            tracing::error!(parent: &self.session.span, "the handler panicked: closing the session");
+            self.request_close(DisconnectReason::TransportError);
+        }
     }
 }

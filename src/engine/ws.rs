@@ -98,20 +98,21 @@ where
     engine.add_cookie(response.headers_mut(), sid);
 
     let engine = engine.clone();
-    let span = tracing::info_span!("engineio_handshake", sid = %sid, transport = "websocket");
-    tokio::spawn(
-        async move {
-            let deadline = Instant::now() + engine.config().upgrade_timeout();
-            let Some(mut ws) = accept(&engine, on_upgrade, deadline).await else {
-                return;
-            };
-            let now = Instant::now();
-            let Some((socket, _upgrade_rx)) =
-                engine.create_session(Some(sid), protocol, parts, Phase::Websocket, now)
-            else {
-                close(&mut ws, None).await;
-                return;
-            };
+    tokio::spawn(async move {
+        let deadline = Instant::now() + engine.config().upgrade_timeout();
+        let span = tracing::debug_span!("engineio_handshake", sid = %sid, transport = "websocket");
+        let Some(mut ws) = accept(&engine, on_upgrade, deadline).instrument(span).await else {
+            return;
+        };
+        let now = Instant::now();
+        let Some((socket, _upgrade_rx)) =
+            engine.create_session(Some(sid), protocol, parts, Phase::Websocket, now)
+        else {
+            close(&mut ws, None).await;
+            return;
+        };
+        let span = socket.session.span.clone();
+        async {
             let json = engine.open_payload(protocol, sid, TransportType::Websocket);
             let sent = tokio::time::timeout(
                 engine.config().ping_timeout(),
@@ -125,17 +126,12 @@ where
                 socket.mark_finalized();
                 return;
             }
-            socket
-                .session
-                .span
-                .in_scope(|| socket.dispatch(|| engine.handler().on_connect(socket.clone())));
-            let span = socket.session.span.clone();
-            driver::run(engine, socket, driver::Start::Websocket(ws))
-                .instrument(span)
-                .await;
+            socket.dispatch(|| engine.handler().on_connect(socket.clone()));
+            driver::run(engine, socket, driver::Start::Websocket(Box::new(ws))).await;
         }
-        .instrument(span),
-    );
+        .instrument(span)
+        .await;
+    });
     response
 }
 
