@@ -145,6 +145,14 @@ async fn close_ends_every_client_with_server_shutting_down() {
         reasons.lock().unwrap().clone(),
         vec!["server shutting down"; 3]
     );
+    // After close, new handshakes are refused.
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 503)
+        }
+        other => panic!("expected a 503 refusal, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ pub struct EngineIo<H: EngineHandler> {
     handler: H,
     sessions: RwLock<HashMap<Sid, Arc<Socket<H::Data>>>>,
     ws_config: WebSocketConfig,
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl<H: EngineHandler> std::fmt::Debug for EngineIo<H> {
@@ -55,6 +56,7 @@ impl<H: EngineHandler> EngineIo<H> {
             handler,
             sessions: RwLock::new(HashMap::new()),
             ws_config,
+            closing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -87,7 +89,11 @@ impl<H: EngineHandler> EngineIo<H> {
 
     /// Ends every session with [`DisconnectReason::ClosingServer`] (their queued
     /// messages are still sent) and waits until they are all gone.
+    ///
+    /// From then on, new handshakes are refused with 503.
     pub async fn close(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::Release);
         let sockets: Vec<_> = self
             .sessions
             .read()
@@ -285,6 +291,12 @@ impl<H: EngineHandler> EngineIo<H> {
     {
         if req.method() != Method::GET {
             return Err(HttpError::BadHandshakeMethod);
+        }
+        if self.closing.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(HttpError::Forbidden(RequestRefusal::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "Server is shutting down",
+            )));
         }
         if transport == TransportType::Websocket && !is_websocket_upgrade(&req) {
             return Err(HttpError::BadRequest);
