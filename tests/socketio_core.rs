@@ -282,3 +282,51 @@ async fn a_payload_that_does_not_fit_is_logged_with_event_and_error() {
     assert!(log.contains("event=typed"), "{log}");
     assert!(log.contains("invalid type"), "{log}");
 }
+
+#[tokio::test]
+async fn close_composes_with_axum_graceful_shutdown() {
+    let (layer, io) = SocketIo::new_layer();
+    io.ns("/", async |_s: SocketRef| {});
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "home" }))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let io2 = io.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+                io2.close().await;
+            })
+            .await
+    });
+    let mut ws = RawClient::connect(addr).await;
+    ws.send("40").await;
+    assert!(ws.recv_text().await.starts_with("40{"));
+    // A polling client too.
+    let url = format!("http://{addr}/socket.io/?EIO=4&transport=polling");
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(url)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(sender);
+
+    stop_tx.send(()).unwrap();
+    ws.expect_closed().await;
+    tokio::time::timeout(STEP, server)
+        .await
+        .expect("the server stopped")
+        .unwrap()
+        .unwrap();
+    assert_eq!(io.connections(), 0);
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port is free");
+}

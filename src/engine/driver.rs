@@ -83,8 +83,14 @@ async fn polling<H: EngineHandler>(
                 return Ok(ws);
             }
             if is_graceful(reason) && socket.phase() != Phase::Websocket {
-                // Let the next GET carry the queued messages and the close packet.
-                let grace = Instant::now() + engine.config().ping_timeout();
+                // Let the next GET carry the queued messages and the close packet. A
+                // polling client asks again right after each answer, so a short grace is
+                // enough; a client that vanished must not hold a shutdown for long.
+                let grace = Instant::now()
+                    + engine
+                        .config()
+                        .ping_timeout()
+                        .min(std::time::Duration::from_secs(2));
                 loop {
                     let woken = session.wake_driver.notified();
                     if socket.delivered() {
