@@ -29,24 +29,33 @@ async fn main() -> std::io::Result<()> {
         .connect_timeout(Duration::from_millis(1000))
         .build_svc();
 
-    io.ns("/", async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
-        socket.emit("auth", &auth).ok();
-        socket.on("message", async |socket: SocketRef, args: Args| {
-            socket.emit("message-back", &args).ok();
-        });
-        socket.on("message-with-ack", async |args: Args, ack: AckSender| {
-            ack.send(&args).ok();
-        });
-    });
-    io.ns("/custom", async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
-        socket.emit("auth", &auth).ok();
-    });
+    io.ns(
+        "/",
+        async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+            socket.emit("auth", &auth).ok();
+            socket.on("message", async |socket: SocketRef, args: Args| {
+                socket.emit("message-back", &args).ok();
+            });
+            socket.on("message-with-ack", async |args: Args, ack: AckSender| {
+                ack.send(&args).ok();
+            });
+        },
+    );
+    io.ns(
+        "/custom",
+        async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+            socket.emit("auth", &auth).ok();
+        },
+    );
 
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!("socketio_conformance listening on {}", listener.local_addr()?);
+    tracing::info!(
+        "socketio_conformance listening on {}",
+        listener.local_addr()?
+    );
     tower_socketio::serve(listener, svc).await
 }

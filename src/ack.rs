@@ -82,7 +82,9 @@ impl AckSender {
         };
         let packet = crate::protocol::encode_ack(self.socket.ns(), id, data)
             .map_err(AckSendError::Encode)?;
-        self.socket.send_encoded(&packet).map_err(AckSendError::Send)
+        self.socket
+            .send_encoded(&packet)
+            .map_err(AckSendError::Send)
     }
 }
 

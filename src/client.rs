@@ -292,7 +292,11 @@ impl EngineHandler for Client {
         }
     }
 
-    fn on_disconnect(&self, conn: Arc<engine::Socket<ConnState>>, reason: engine::DisconnectReason) {
+    fn on_disconnect(
+        &self,
+        conn: Arc<engine::Socket<ConnState>>,
+        reason: engine::DisconnectReason,
+    ) {
         if let Some(t) = lock(&conn.data().connect_timer).take() {
             t.abort();
         }
@@ -306,4 +310,3 @@ impl EngineHandler for Client {
         }
     }
 }
-

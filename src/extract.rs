@@ -18,10 +18,10 @@
 
 use serde::de::DeserializeOwned;
 
+use crate::SocketIo;
 pub use crate::ack::AckSender;
 use crate::handler::{ConnectParts, DisconnectParts, HandlerParts, MessageParts};
 pub use crate::socket::{DisconnectReason, Handshake, SocketRef};
-use crate::SocketIo;
 
 /// Takes a value of a handler's argument from the handler's parts.
 #[diagnostic::on_unimplemented(
@@ -142,7 +142,11 @@ pub struct MissingState(&'static str);
 
 impl std::fmt::Display for MissingState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "no state of type `{}`: add it with `SocketIoBuilder::with_state`", self.0)
+        write!(
+            f,
+            "no state of type `{}`: add it with `SocketIoBuilder::with_state`",
+            self.0
+        )
     }
 }
 
@@ -168,7 +172,11 @@ pub struct MissingExtension(&'static str);
 
 impl std::fmt::Display for MissingExtension {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the handshake request has no extension of type `{}`", self.0)
+        write!(
+            f,
+            "the handshake request has no extension of type `{}`",
+            self.0
+        )
     }
 }
 

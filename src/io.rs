@@ -192,7 +192,9 @@ impl SocketIo {
 
     /// The namespace of that name, if it exists.
     pub fn get_ns(&self, name: impl AsRef<str>) -> Option<Namespace> {
-        read(&self.0.nsps).get(normalize(name.as_ref()).as_str()).cloned()
+        read(&self.0.nsps)
+            .get(normalize(name.as_ref()).as_str())
+            .cloned()
     }
 
     /// The default namespace `/` (Node's `io.sockets`).
@@ -295,7 +297,11 @@ impl SocketIo {
         self.sockets().timeout(timeout)
     }
     /// Emits to every socket of `/`.
-    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         self.sockets().emit(event, data).await
     }
     /// Emits a `message` event to every socket of `/`.
@@ -415,7 +421,11 @@ impl DynNamespace {
     }
 
     /// Emits to every socket of every child namespace.
-    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         for ns in self.namespaces() {
             ns.emit(event, data).await?;
         }

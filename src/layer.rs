@@ -23,7 +23,9 @@ pub struct SocketIoLayer {
 
 impl std::fmt::Debug for SocketIoLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocketIoLayer").field("io", &self.io).finish()
+        f.debug_struct("SocketIoLayer")
+            .field("io", &self.io)
+            .finish()
     }
 }
 
@@ -69,7 +71,9 @@ impl<S: Clone> Clone for SocketIoService<S> {
 
 impl<S> std::fmt::Debug for SocketIoService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocketIoService").field("io", &self.io).finish()
+        f.debug_struct("SocketIoService")
+            .field("io", &self.io)
+            .finish()
     }
 }
 
@@ -108,4 +112,3 @@ where
         self.inner.call(req)
     }
 }
-

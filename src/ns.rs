@@ -11,9 +11,7 @@ use crate::ack::AckStream;
 use crate::adapter::{Adapter, AdapterError, AdapterFactory, Room};
 use crate::client::ConnState;
 use crate::engine::{self, Sid, Str};
-use crate::handler::{
-    BoxFuture, BoxedHandler, ConnectParts, Handler, IntoConnectError, erase,
-};
+use crate::handler::{BoxFuture, BoxedHandler, ConnectParts, Handler, IntoConnectError, erase};
 use crate::io::IoInner;
 use crate::operators::BroadcastOperators;
 use crate::rooms::IntoRooms;
@@ -47,9 +45,10 @@ where
 {
     let h = erase::<ConnectParts, Result<(), E>, H, T>(middleware);
     let m: Middleware = Arc::new(move |parts| {
-        h.call(parts).map(|f| -> BoxFuture<Result<(), ConnectError>> {
-            Box::pin(async move { f.await.map_err(IntoConnectError::into_connect_error) })
-        })
+        h.call(parts)
+            .map(|f| -> BoxFuture<Result<(), ConnectError>> {
+                Box::pin(async move { f.await.map_err(IntoConnectError::into_connect_error) })
+            })
     });
     write(&handlers.middlewares).push(m);
 }
@@ -123,7 +122,12 @@ impl Namespace {
 
     /// The server.
     pub fn io(&self) -> SocketIo {
-        SocketIo::from_inner(self.0.io.upgrade().expect("the server outlives its namespaces"))
+        SocketIo::from_inner(
+            self.0
+                .io
+                .upgrade()
+                .expect("the server outlives its namespaces"),
+        )
     }
 
     /// The namespace's adapter.
@@ -215,7 +219,11 @@ impl Namespace {
     }
 
     /// Emits to every socket of the namespace.
-    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         self.ops().emit(event, data).await
     }
     /// Emits a `message` event to every socket of the namespace.

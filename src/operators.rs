@@ -124,7 +124,9 @@ impl BroadcastOperators {
         if let Some(socket) = self.direct() {
             let packet = socket.encode_event(event, data, None)?;
             if self.opts.flags.volatile {
-                socket.conn_arc().send_volatile(EncodedMessages::new(&packet));
+                socket
+                    .conn_arc()
+                    .send_volatile(EncodedMessages::new(&packet));
                 return Ok(());
             }
             return socket.send_encoded(&packet).map_err(EmitError::Send);
@@ -132,7 +134,8 @@ impl BroadcastOperators {
         if protocol::is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        let packet = protocol::encode_event(self.ns.name(), event, data, None).map_err(EmitError::Encode)?;
+        let packet =
+            protocol::encode_event(self.ns.name(), event, data, None).map_err(EmitError::Encode)?;
         let opts = self.final_opts();
         self.ns
             .adapter()
@@ -167,7 +170,9 @@ impl BroadcastOperators {
             let (waiter, stream) = RawAckStream::channel(timeout);
             socket.register_ack(id, waiter.clone());
             let sent = if self.opts.flags.volatile {
-                socket.conn_arc().send_volatile(EncodedMessages::new(&packet))
+                socket
+                    .conn_arc()
+                    .send_volatile(EncodedMessages::new(&packet))
             } else {
                 socket.send_encoded(&packet).is_ok()
             };
@@ -201,7 +206,12 @@ impl BroadcastOperators {
 
     /// The ids of the targeted sockets, on every server (Node's `clients` / `allSockets`).
     pub async fn clients(self) -> Result<Vec<Sid>, AdapterError> {
-        Ok(self.fetch_sockets().await?.into_iter().map(|s| s.id).collect())
+        Ok(self
+            .fetch_sockets()
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect())
     }
 
     /// Makes the targeted sockets join rooms.

@@ -55,6 +55,9 @@ impl<T: IntoRooms, const N: usize> IntoRooms for [T; N] {
 
 impl<T: IntoRooms + Clone> IntoRooms for &[T] {
     fn into_rooms(self) -> Vec<Room> {
-        self.iter().cloned().flat_map(IntoRooms::into_rooms).collect()
+        self.iter()
+            .cloned()
+            .flat_map(IntoRooms::into_rooms)
+            .collect()
     }
 }

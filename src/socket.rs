@@ -14,9 +14,7 @@ use crate::ack::{AckError, AckFuture, AckSlot, AckWaiter};
 use crate::adapter::Room;
 use crate::client::{Conn, ConnState};
 use crate::engine::{self, Message, SendError, Sid, Str, TransportType};
-use crate::handler::{
-    BoxedHandler, DisconnectParts, Handler, MessageParts, erase,
-};
+use crate::handler::{BoxedHandler, DisconnectParts, Handler, MessageParts, erase};
 use crate::ns::Namespace;
 use crate::operators::BroadcastOperators;
 use crate::protocol::{self, Args, Encoded};
@@ -157,7 +155,10 @@ pub struct IncomingEvent {
 
 impl IncomingEvent {
     /// Replaces the arguments with a new value (spread like an emit's data).
-    pub fn set_args<T: Serialize + ?Sized>(&mut self, data: &T) -> Result<(), protocol::EncodeError> {
+    pub fn set_args<T: Serialize + ?Sized>(
+        &mut self,
+        data: &T,
+    ) -> Result<(), protocol::EncodeError> {
         self.args = Args::from_serialize(data)?;
         Ok(())
     }
@@ -212,7 +213,11 @@ fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Socket {
-    pub(crate) fn new(ns: Namespace, conn: Arc<engine::Socket<ConnState>>, auth: Option<Str>) -> Self {
+    pub(crate) fn new(
+        ns: Namespace,
+        conn: Arc<engine::Socket<ConnState>>,
+        auth: Option<Str>,
+    ) -> Self {
         Self {
             id: Sid::new(),
             ns,
@@ -491,7 +496,8 @@ impl Socket {
         if protocol::is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        let packet = protocol::encode_event(self.ns(), event, data, ack).map_err(EmitError::Encode)?;
+        let packet =
+            protocol::encode_event(self.ns(), event, data, ack).map_err(EmitError::Encode)?;
         self.notify_outgoing(event, data);
         Ok(packet)
     }
@@ -658,7 +664,10 @@ impl Socket {
             Ok(()) => true,
             Err(SendError::Full) => {
                 tracing::warn!(sid = %self.id, ns = %self.ns(), "outgoing queue full: closing the slow connection");
-                crate::client::close_connection(&self.conn, engine::DisconnectReason::TransportError);
+                crate::client::close_connection(
+                    &self.conn,
+                    engine::DisconnectReason::TransportError,
+                );
                 false
             }
             Err(_) => false,
@@ -686,7 +695,9 @@ impl Socket {
         let slot = lock(&self.acks).map.remove(&id);
         match slot {
             Some(slot) => slot.resolve(Ok(args)),
-            None => tracing::debug!(sid = %self.id, ack = id, "acknowledgement for no pending emit"),
+            None => {
+                tracing::debug!(sid = %self.id, ack = id, "acknowledgement for no pending emit")
+            }
         }
     }
 
@@ -881,7 +892,11 @@ impl RemoteSocket {
     }
 
     /// Emits an event to this socket, wherever it is.
-    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         match self.target() {
             Some(op) => op.emit(event, data).await,
             None => Err(EmitError::Send(SendError::Closed)),

@@ -19,7 +19,11 @@ async fn connect_to_main_namespace_answers_sid_then_runs_handler() {
     assert_eq!(obj.len(), 1, "exactly the key sid: {t}");
     let sid = obj["sid"].as_str().unwrap();
     assert_eq!(sid.len(), 20);
-    assert_ne!(sid, c.open["sid"].as_str().unwrap(), "socket id differs from the engine sid");
+    assert_ne!(
+        sid,
+        c.open["sid"].as_str().unwrap(),
+        "socket id differs from the engine sid"
+    );
     assert_eq!(c.recv_text().await, r#"42["auth",{}]"#);
 }
 
@@ -112,7 +116,8 @@ async fn event_with_ack_is_acknowledged_with_same_arguments() {
     let (addr, _io) = conformance_server().await;
     let mut c = RawClient::connect(addr).await;
     c.connect_main().await;
-    c.send(r#"42456["message-with-ack",1,"2",{"3":[false]}]"#).await;
+    c.send(r#"42456["message-with-ack",1,"2",{"3":[false]}]"#)
+        .await;
     assert_eq!(c.recv_text().await, r#"43456[1,"2",{"3":[false]}]"#);
 }
 
@@ -187,7 +192,11 @@ async fn protocol_violations_close_the_connection() {
     closes_after(&[r#"42/custom,["message"]"#], &[]).await; // namespace not joined
     closes_after(&["40"], &[]).await; // second CONNECT
     closes_after(&[r#"4511-["message"]"#], &[]).await; // more than 10 attachments
-    closes_after(&[r#"451-["message",{"_placeholder":true,"num":1}]"#], &[&[1]]).await; // num out of range
+    closes_after(
+        &[r#"451-["message",{"_placeholder":true,"num":1}]"#],
+        &[&[1]],
+    )
+    .await; // num out of range
     closes_after(&[r#"45-["message"]"#], &[]).await; // count missing
     closes_after(&[r#"45abc-["message"]"#], &[]).await;
     closes_after(&[r#"45["message"]"#], &[]).await;
@@ -199,7 +208,8 @@ async fn more_binary_frames_than_announced_close() {
     let (addr, _io) = conformance_server().await;
     let mut c = RawClient::connect(addr).await;
     c.connect_main().await;
-    c.send(r#"451-["message",{"_placeholder":true,"num":0}]"#).await;
+    c.send(r#"451-["message",{"_placeholder":true,"num":0}]"#)
+        .await;
     c.send_binary(&[1]).await;
     c.send_binary(&[2]).await;
     // The echo of the complete packet may come first; then the close.

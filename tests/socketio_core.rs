@@ -20,11 +20,14 @@ async fn handlers_start_in_the_order_events_arrive() {
     let order: Arc<Mutex<Vec<u32>>> = Arc::default();
     let (addr, _io) = serve(base().with_state(order.clone()), |io| {
         io.ns("/", async |socket: SocketRef| {
-            socket.on("n", async |Data(n): Data<u32>, State(order): State<Arc<Mutex<Vec<u32>>>>| {
-                order.lock().unwrap().push(n);
-                // Later events must not overtake this one's start, even when it waits.
-                tokio::time::sleep(Duration::from_millis(u64::from(n % 7))).await;
-            });
+            socket.on(
+                "n",
+                async |Data(n): Data<u32>, State(order): State<Arc<Mutex<Vec<u32>>>>| {
+                    order.lock().unwrap().push(n);
+                    // Later events must not overtake this one's start, even when it waits.
+                    tokio::time::sleep(Duration::from_millis(u64::from(n % 7))).await;
+                },
+            );
             socket.on("done", async |ack: AckSender| {
                 ack.send(&()).ok();
             });
@@ -70,7 +73,11 @@ async fn a_slow_handler_stalls_neither_its_socket_nor_others() {
     assert_eq!(a.recv_text().await, "432[\"fast\"]");
     b.send("423[\"fast\"]").await;
     assert_eq!(b.recv_text().await, "433[\"fast\"]");
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(a.recv_text().await, "431[\"slow\"]");
 }
 
@@ -167,7 +174,8 @@ async fn attachment_limit_is_configurable() {
     assert!(c.recv_text().await.starts_with("452-[\"message-back\""));
     c.recv().await;
     c.recv().await;
-    c.send(r#"453-["message",{"_placeholder":true,"num":0}]"#).await;
+    c.send(r#"453-["message",{"_placeholder":true,"num":0}]"#)
+        .await;
     c.expect_closed().await;
 }
 
@@ -222,7 +230,13 @@ async fn slow_reader_is_dropped_and_others_keep_receiving() {
         io.emit("bulk", &payload).await.unwrap();
         tokio::task::yield_now().await;
     }
-    assert_eq!(tokio::time::timeout(STEP * 2, reader).await.unwrap().unwrap(), 600);
+    assert_eq!(
+        tokio::time::timeout(STEP * 2, reader)
+            .await
+            .unwrap()
+            .unwrap(),
+        600
+    );
     // The slow one was closed rather than buffered without bound.
     let start = tokio::time::Instant::now();
     while io.sockets().len() != 1 {
@@ -328,5 +342,8 @@ async fn close_composes_with_axum_graceful_shutdown() {
         .unwrap()
         .unwrap();
     assert_eq!(io.connections(), 0);
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port is free");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the port is free"
+    );
 }

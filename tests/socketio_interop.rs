@@ -18,7 +18,13 @@ async fn official_js_client_connects_on_every_transport() {
         let custom = format!("http://{addr}/custom");
         common::node_driver_ok(
             "socketio_connect.mjs",
-            &[&custom, "--transports", transports, "--auth", r#"{"token":"123","n":[1,2]}"#],
+            &[
+                &custom,
+                "--transports",
+                transports,
+                "--auth",
+                r#"{"token":"123","n":[1,2]}"#,
+            ],
         )
         .await;
     }
@@ -35,7 +41,13 @@ async fn python_socketio_client_echoes_and_acks_with_binary() {
         common::python_driver_ok("sio_client.py", &[&url, "--transports", transports]).await;
         common::python_driver_ok(
             "sio_client.py",
-            &[&url, "--transports", transports, "--auth", r#"{"token":"abc"}"#],
+            &[
+                &url,
+                "--transports",
+                transports,
+                "--auth",
+                r#"{"token":"abc"}"#,
+            ],
         )
         .await;
     }

@@ -52,8 +52,12 @@ macro_rules! all_the_tuples {
         $name!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12);
         $name!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13);
         $name!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14);
-        $name!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15);
-        $name!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16);
+        $name!(
+            T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15
+        );
+        $name!(
+            T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16
+        );
     };
 }
 

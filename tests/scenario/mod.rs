@@ -10,9 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_socketio::extract::{AckSender, Data, Event, State};
 use tower_socketio::protocol::{Args, Spread, Value as Any};
-use tower_socketio::{
-    AckError, ConnectError, DisconnectReason, NsPattern, SocketIo, SocketRef,
-};
+use tower_socketio::{AckError, ConnectError, DisconnectReason, NsPattern, SocketIo, SocketRef};
 
 const ASK_TIMEOUT: Duration = Duration::from_millis(1000);
 const RECORD_TTL: Duration = Duration::from_secs(60);
@@ -75,10 +73,13 @@ fn sorted_rooms(socket: &SocketRef) -> Vec<String> {
 }
 
 fn common_listeners(socket: &SocketRef) {
-    socket.on("echo", async |socket: SocketRef, args: Args, ack: AckSender| {
-        socket.emit("echo-back", &args).ok();
-        ack.send(&args).ok();
-    });
+    socket.on(
+        "echo",
+        async |socket: SocketRef, args: Args, ack: AckSender| {
+            socket.emit("echo-back", &args).ok();
+            ack.send(&args).ok();
+        },
+    );
     socket.on("conn", async |socket: SocketRef, ack: AckSender| {
         let conn = socket.conn();
         ack.send(&json!({ "id": conn.id(), "transport": conn.transport().as_str() }))
@@ -93,23 +94,30 @@ fn auth_of(socket: &SocketRef) -> Value {
 /// Registers every namespace of the spec on `io`.
 pub fn setup(io: &SocketIo) {
     let root = io.ns("/", on_root_connection);
-    root.use_(async |Data(auth): Data<Value>| -> Result<(), ConnectError> {
-        if auth["token"] == "bad" {
-            return Err(ConnectError::new("unauthorized").with_data(&json!({ "code": 401 })));
-        }
-        Ok(())
-    });
-    root.use_(async |Data(auth): Data<Value>| -> Result<(), &'static str> {
-        if auth["token"] == "bad" || auth["token"] == "late" {
-            return Err("late refusal");
-        }
-        Ok(())
-    });
+    root.use_(
+        async |Data(auth): Data<Value>| -> Result<(), ConnectError> {
+            if auth["token"] == "bad" {
+                return Err(ConnectError::new("unauthorized").with_data(&json!({ "code": 401 })));
+            }
+            Ok(())
+        },
+    );
+    root.use_(
+        async |Data(auth): Data<Value>| -> Result<(), &'static str> {
+            if auth["token"] == "bad" || auth["token"] == "late" {
+                return Err("late refusal");
+            }
+            Ok(())
+        },
+    );
 
-    io.ns("/custom", async |socket: SocketRef, Data(auth): Data<Value>| {
-        common_listeners(&socket);
-        socket.emit("auth", &auth).ok();
-    });
+    io.ns(
+        "/custom",
+        async |socket: SocketRef, Data(auth): Data<Value>| {
+            common_listeners(&socket);
+            socket.emit("auth", &auth).ok();
+        },
+    );
 
     io.dyn_ns(
         NsPattern::predicate(|name| {
@@ -171,18 +179,27 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
     );
 
     common_listeners(&socket);
-    socket.on("message", async |socket: SocketRef, args: Args, ack: AckSender| {
-        socket.send(&args).ok();
-        ack.send(&args).ok();
-    });
-    socket.on("join", async |socket: SocketRef, Data(rooms): Data<Rooms>, ack: AckSender| {
-        socket.join(rooms.list());
-        ack.send(&sorted_rooms(&socket)).ok();
-    });
-    socket.on("leave", async |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
-        socket.leave(room);
-        ack.send(&sorted_rooms(&socket)).ok();
-    });
+    socket.on(
+        "message",
+        async |socket: SocketRef, args: Args, ack: AckSender| {
+            socket.send(&args).ok();
+            ack.send(&args).ok();
+        },
+    );
+    socket.on(
+        "join",
+        async |socket: SocketRef, Data(rooms): Data<Rooms>, ack: AckSender| {
+            socket.join(rooms.list());
+            ack.send(&sorted_rooms(&socket)).ok();
+        },
+    );
+    socket.on(
+        "leave",
+        async |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
+            socket.leave(room);
+            ack.send(&sorted_rooms(&socket)).ok();
+        },
+    );
     socket.on(
         "to-room",
         async |socket: SocketRef, Data((rooms, data)): Data<(Rooms, Any)>, ack: AckSender| {
@@ -204,78 +221,100 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
             ack.send(&true).ok();
         },
     );
-    socket.on("broadcast", async |socket: SocketRef, Data(data): Data<Any>, ack: AckSender| {
-        socket.broadcast().emit("broadcast", &data).await.ok();
-        ack.send(&true).ok();
-    });
-    socket.on("to-all", async |io: SocketIo, Data(data): Data<Any>, ack: AckSender| {
-        io.emit("all-msg", &data).await.ok();
-        ack.send(&true).ok();
-    });
-    socket.on("ask", async |socket: SocketRef, Data(data): Data<Any>, ack: AckSender| {
-        let replies: Vec<Result<Args, AckError>> = socket
-            .timeout(ASK_TIMEOUT)
-            .emit_with_ack("question", &data)
-            .await
-            .await;
-        // Built from `Any` values, not `json!`, so binary in the reply stays binary.
-        let mut answer = std::collections::BTreeMap::new();
-        match replies.into_iter().next() {
-            Some(Ok(args)) => {
-                let reply: Vec<Any> = args.deserialize_all().unwrap_or_default();
-                answer.insert("reply", Any::Array(reply));
+    socket.on(
+        "broadcast",
+        async |socket: SocketRef, Data(data): Data<Any>, ack: AckSender| {
+            socket.broadcast().emit("broadcast", &data).await.ok();
+            ack.send(&true).ok();
+        },
+    );
+    socket.on(
+        "to-all",
+        async |io: SocketIo, Data(data): Data<Any>, ack: AckSender| {
+            io.emit("all-msg", &data).await.ok();
+            ack.send(&true).ok();
+        },
+    );
+    socket.on(
+        "ask",
+        async |socket: SocketRef, Data(data): Data<Any>, ack: AckSender| {
+            let replies: Vec<Result<Args, AckError>> = socket
+                .timeout(ASK_TIMEOUT)
+                .emit_with_ack("question", &data)
+                .await
+                .await;
+            // Built from `Any` values, not `json!`, so binary in the reply stays binary.
+            let mut answer = std::collections::BTreeMap::new();
+            match replies.into_iter().next() {
+                Some(Ok(args)) => {
+                    let reply: Vec<Any> = args.deserialize_all().unwrap_or_default();
+                    answer.insert("reply", Any::Array(reply));
+                }
+                _ => {
+                    answer.insert("error", Any::String("timeout".into()));
+                }
             }
-            _ => {
-                answer.insert("error", Any::String("timeout".into()));
+            ack.send(&answer).ok();
+        },
+    );
+    socket.on(
+        "ask-room",
+        async |io: SocketIo, Data(rooms): Data<Rooms>, ack: AckSender| {
+            let replies: Vec<Result<String, AckError>> = io
+                .to(rooms.list())
+                .timeout(ASK_TIMEOUT)
+                .emit_with_ack("question", &"all")
+                .await
+                .await;
+            let timed_out = replies.iter().any(Result::is_err);
+            let mut ok: Vec<String> = replies.into_iter().filter_map(Result::ok).collect();
+            ok.sort();
+            ack.send(&json!({ "replies": ok, "timedOut": timed_out }))
+                .ok();
+        },
+    );
+    socket.on(
+        "volatile",
+        async |socket: SocketRef, Data(n): Data<Value>, ack: AckSender| {
+            let count = n.as_i64().unwrap_or(0).clamp(0, 1000);
+            for i in 0..count {
+                socket.volatile().emit("vol", &i).await.ok();
             }
-        }
-        ack.send(&answer).ok();
-    });
-    socket.on("ask-room", async |io: SocketIo, Data(rooms): Data<Rooms>, ack: AckSender| {
-        let replies: Vec<Result<String, AckError>> = io
-            .to(rooms.list())
-            .timeout(ASK_TIMEOUT)
-            .emit_with_ack("question", &"all")
-            .await
-            .await;
-        let timed_out = replies.iter().any(Result::is_err);
-        let mut ok: Vec<String> = replies.into_iter().filter_map(Result::ok).collect();
-        ok.sort();
-        ack.send(&json!({ "replies": ok, "timedOut": timed_out })).ok();
-    });
-    socket.on("volatile", async |socket: SocketRef, Data(n): Data<Value>, ack: AckSender| {
-        let count = n.as_i64().unwrap_or(0).clamp(0, 1000);
-        for i in 0..count {
-            socket.volatile().emit("vol", &i).await.ok();
-        }
-        socket.emit("vol-done", &count).ok();
-        ack.send(&true).ok();
-    });
-    socket.on("fetch", async |io: SocketIo, Data(rooms): Data<Option<Rooms>>, ack: AckSender| {
-        let found = match rooms {
-            Some(r) => io.in_(r.list()).fetch_sockets().await,
-            None => io.fetch_sockets().await,
-        };
-        let mut list: Vec<Value> = found
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| {
-                let mut rooms: Vec<String> = s.rooms.iter().map(|r| r.to_string()).collect();
-                rooms.sort();
-                json!({ "id": s.id, "rooms": rooms, "data": s.data, "auth": s.handshake.auth })
-            })
-            .collect();
-        list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-        ack.send(&list).ok();
-    });
-    socket.on("has-socket", async |io: SocketIo, Data(sid): Data<String>, ack: AckSender| {
-        let has = sid
-            .parse()
-            .ok()
-            .and_then(|sid| io.sockets().get_socket(sid))
-            .is_some();
-        ack.send(&has).ok();
-    });
+            socket.emit("vol-done", &count).ok();
+            ack.send(&true).ok();
+        },
+    );
+    socket.on(
+        "fetch",
+        async |io: SocketIo, Data(rooms): Data<Option<Rooms>>, ack: AckSender| {
+            let found = match rooms {
+                Some(r) => io.in_(r.list()).fetch_sockets().await,
+                None => io.fetch_sockets().await,
+            };
+            let mut list: Vec<Value> = found
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| {
+                    let mut rooms: Vec<String> = s.rooms.iter().map(|r| r.to_string()).collect();
+                    rooms.sort();
+                    json!({ "id": s.id, "rooms": rooms, "data": s.data, "auth": s.handshake.auth })
+                })
+                .collect();
+            list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            ack.send(&list).ok();
+        },
+    );
+    socket.on(
+        "has-socket",
+        async |io: SocketIo, Data(sid): Data<String>, ack: AckSender| {
+            let has = sid
+                .parse()
+                .ok()
+                .and_then(|sid| io.sockets().get_socket(sid))
+                .is_some();
+            ack.send(&has).ok();
+        },
+    );
     socket.on(
         "emit-reserved",
         async |socket: SocketRef, io: SocketIo, Data(name): Data<String>, ack: AckSender| {
@@ -306,12 +345,15 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
     socket.on("offable", async |socket: SocketRef| {
         socket.emit("offable-got", &()).ok();
     });
-    socket.on("off", async |socket: SocketRef, Data(name): Data<String>, ack: AckSender| {
-        let had = socket.event_names().contains(&name);
-        socket.off(&name);
-        let has = socket.event_names().contains(&name);
-        ack.send(&json!({ "had": had, "has": has })).ok();
-    });
+    socket.on(
+        "off",
+        async |socket: SocketRef, Data(name): Data<String>, ack: AckSender| {
+            let had = socket.event_names().contains(&name);
+            socket.off(&name);
+            let has = socket.event_names().contains(&name);
+            ack.send(&json!({ "had": had, "has": has })).ok();
+        },
+    );
     socket.on("forbidden", async |socket: SocketRef| {
         socket.emit("forbidden-got", &()).ok();
     });
@@ -335,9 +377,12 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
         let out = per.seen_out.lock().unwrap().clone();
         ack.send(&out).ok();
     });
-    socket.on("disconnect-me", async |socket: SocketRef, Data(close): Data<Value>| {
-        socket.disconnect_with(close == Value::Bool(true));
-    });
+    socket.on(
+        "disconnect-me",
+        async |socket: SocketRef, Data(close): Data<Value>| {
+            socket.disconnect_with(close == Value::Bool(true));
+        },
+    );
     socket.on(
         "last-reason",
         async |Data(sid): Data<String>, ack: AckSender, State(shared): State<Arc<Shared>>| {
@@ -348,7 +393,9 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
         "ask-then-leave",
         async |socket: SocketRef, ack: AckSender, State(shared): State<Arc<Shared>>| {
             let sid = socket.id().to_string();
-            let wait = socket.timeout(ASK_TIMEOUT).emit_with_ack::<_, Args>("question", &"leave");
+            let wait = socket
+                .timeout(ASK_TIMEOUT)
+                .emit_with_ack::<_, Args>("question", &"leave");
             ack.send(&true).ok();
             let replies = wait.await.await;
             let outcome = match replies.into_iter().next() {
@@ -370,6 +417,10 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
         },
     );
 
-    socket.emit("welcome", &json!({ "id": socket.id(), "auth": auth_of(&socket) }))
+    socket
+        .emit(
+            "welcome",
+            &json!({ "id": socket.id(), "auth": auth_of(&socket) }),
+        )
         .ok();
 }

@@ -27,22 +27,31 @@ pub fn conformance_builder() -> SocketIoBuilder {
 
 /// Registers the conformance handlers on `/` and `/custom`.
 pub fn conformance_handlers(io: &SocketIo) {
-    io.ns("/", async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
-        socket.emit("auth", &auth).ok();
-        socket.on("message", async |socket: SocketRef, args: Args| {
-            socket.emit("message-back", &args).ok();
-        });
-        socket.on("message-with-ack", async |args: Args, ack: AckSender| {
-            ack.send(&args).ok();
-        });
-    });
-    io.ns("/custom", async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
-        socket.emit("auth", &auth).ok();
-    });
+    io.ns(
+        "/",
+        async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+            socket.emit("auth", &auth).ok();
+            socket.on("message", async |socket: SocketRef, args: Args| {
+                socket.emit("message-back", &args).ok();
+            });
+            socket.on("message-with-ack", async |args: Args, ack: AckSender| {
+                ack.send(&args).ok();
+            });
+        },
+    );
+    io.ns(
+        "/custom",
+        async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+            socket.emit("auth", &auth).ok();
+        },
+    );
 }
 
 /// Serves `io`'s service on a free loopback port.
-pub async fn serve(builder: SocketIoBuilder, setup: impl FnOnce(&SocketIo)) -> (SocketAddr, SocketIo) {
+pub async fn serve(
+    builder: SocketIoBuilder,
+    setup: impl FnOnce(&SocketIo),
+) -> (SocketAddr, SocketIo) {
     let (svc, io) = builder.build_svc();
     setup(&io);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -112,7 +121,9 @@ impl RawClient {
     pub async fn recv_within(&mut self, d: Duration) -> Option<Frame> {
         let deadline = tokio::time::Instant::now() + d;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
             match next {
                 Some(Ok(Message::Text(t))) if t.as_str() == "2" => {
                     let _ = self.ws.send(Message::Text("3".into())).await;
