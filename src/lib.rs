@@ -108,3 +108,7 @@ impl ConnectError {
         self.closed
     }
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/from-node.md")]
+struct FromNodeGuide;
