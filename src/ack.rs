@@ -35,6 +35,8 @@ pub enum AckError {
     Encode(crate::protocol::EncodeError),
     /// The adapter failed (cluster).
     Adapter(AdapterError),
+    /// Reserved event names (`connect`, `disconnect`, …) cannot be emitted.
+    ReservedEvent(String),
 }
 
 impl std::fmt::Display for AckError {
@@ -46,6 +48,7 @@ impl std::fmt::Display for AckError {
             AckError::Send(e) => write!(f, "the packet could not be sent: {e}"),
             AckError::Encode(e) => write!(f, "the packet could not be encoded: {e}"),
             AckError::Adapter(e) => write!(f, "{e}"),
+            AckError::ReservedEvent(e) => write!(f, "\"{e}\" is a reserved event name"),
         }
     }
 }

@@ -30,6 +30,7 @@ pub(crate) struct ConnState {
     partial: Mutex<Option<PartialPacket>>,
     dispatcher: OnceLock<mpsc::UnboundedSender<BoxFuture<()>>>,
     connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
+    upgraded: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for ConnState {
@@ -83,6 +84,19 @@ impl<'a> Conn<'a> {
     pub fn req_parts(&self) -> &'a http::request::Parts {
         self.inner.req_parts()
     }
+    /// Resolves once the connection uses WebSocket: at once if it already does, else when
+    /// the client upgrades from polling (Node's `socket.conn.on("upgrade")`). Never resolves
+    /// for a polling-only client.
+    pub async fn upgraded(&self) {
+        loop {
+            let notified = self.inner.data().upgraded.notified();
+            if self.inner.transport() == TransportType::Websocket {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Closes the connection, and so every socket on it.
     pub fn close(&self) {
         close_connection(self.inner, engine::DisconnectReason::ServerClose);
@@ -91,6 +105,20 @@ impl<'a> Conn<'a> {
 
 pub(crate) fn close_connection(conn: &Conn_, reason: engine::DisconnectReason) {
     conn.close(reason);
+}
+
+/// Node's `socket.disconnect(true)`: every socket of the connection leaves its namespace
+/// (the client gets a DISCONNECT for each, so it does not reconnect), then the connection
+/// closes once they are written.
+pub(crate) fn disconnect_all(conn: &Conn_) {
+    let slots = std::mem::take(&mut *lock(&conn.data().nsps));
+    for (_, slot) in slots {
+        if let NsSlot::Connected(s) = slot {
+            let _ = conn.send(engine::Message::Text(protocol::encode_disconnect(s.ns())));
+            s.close(DisconnectReason::ServerNamespaceDisconnect);
+        }
+    }
+    conn.close(engine::DisconnectReason::ServerClose);
 }
 
 pub(crate) fn remove_socket(conn: &Conn_, ns: &str) -> Option<SocketRef> {
@@ -290,6 +318,11 @@ impl EngineHandler for Client {
             Ok(None) => *lock(&conn.data().partial) = Some(partial),
             Err(e) => self.protocol_error(conn, &e),
         }
+    }
+
+    fn on_upgrade(&self, conn: &Arc<engine::Socket<ConnState>>) {
+        tracing::debug!(sid = %conn.id(), "connection upgraded to WebSocket");
+        conn.data().upgraded.notify_waiters();
     }
 
     fn on_disconnect(

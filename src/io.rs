@@ -45,6 +45,8 @@ pub(crate) struct IoInner {
     state: http::Extensions,
     engine: OnceLock<Weak<EngineIo<Client>>>,
     me: Weak<IoInner>,
+    closed: std::sync::atomic::AtomicBool,
+    shutdown: tokio::sync::Notify,
 }
 
 fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -246,6 +248,17 @@ impl SocketIo {
         self.0.engine.get().and_then(Weak::upgrade)
     }
 
+    /// Resolves once [`close`](Self::close) was called.
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.0.shutdown.notified();
+            if self.0.closed.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     pub(crate) fn set_engine(&self, engine: &Arc<EngineIo<Client>>) {
         let _ = self.0.engine.set(Arc::downgrade(engine));
     }
@@ -253,6 +266,10 @@ impl SocketIo {
     /// Closes every connection with reason `server shutting down`, and waits for them to
     /// end. Compose it with axum's graceful shutdown to also free the port.
     pub async fn close(&self) {
+        self.0
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.0.shutdown.notify_waiters();
         if let Some(engine) = self.engine() {
             engine.close().await;
         }
@@ -601,6 +618,8 @@ impl SocketIoBuilder {
             state: self.state,
             engine: OnceLock::new(),
             me: me.clone(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            shutdown: tokio::sync::Notify::new(),
         });
         SocketIo(inner)
     }
@@ -616,6 +635,33 @@ impl SocketIoBuilder {
     pub fn build_layer(self) -> (SocketIoLayer, SocketIo) {
         let (engine, io) = self.build_engine();
         (SocketIoLayer::new(engine, io.clone()), io)
+    }
+
+    /// Node's `io(port)`: binds `addr`, serves the Socket.IO service alone on it in a
+    /// background task, and returns the server handle. [`SocketIo::close`] ends every
+    /// connection and frees the port.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let io = tower_socketio::SocketIo::builder().listen("127.0.0.1:3000").await?;
+    /// io.ns("/", async |socket: tower_socketio::SocketRef| {
+    ///     socket.emit("hello", &"world").ok();
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub async fn listen(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<SocketIo> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let (svc, io) = self.build_svc();
+        let handle = io.clone();
+        tokio::spawn(async move {
+            let stop = handle.clone();
+            if let Err(e) =
+                crate::serve_with_shutdown(listener, svc, async move { stop.closed().await }).await
+            {
+                tracing::error!(error = %e, "the listener failed");
+            }
+        });
+        Ok(io)
     }
 
     /// A standalone service (404 outside the path), and the server handle.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::ack::{AckError, AckStream, RawAckStream};
 use crate::adapter::{AdapterError, BroadcastOptions};
-use crate::engine::{SendError, Sid};
+use crate::engine::Sid;
 use crate::ns::Namespace;
 use crate::protocol;
 use crate::rooms::IntoRooms;
@@ -159,7 +159,7 @@ impl BroadcastOperators {
     ) -> AckStream<R> {
         let timeout = self.timeout.unwrap_or_else(|| self.ns.ack_timeout());
         if protocol::is_reserved_event(event) {
-            return AckStream::failed(AckError::Send(SendError::Closed));
+            return AckStream::failed(AckError::ReservedEvent(event.to_owned()));
         }
         let id = self.ns.next_ack_id();
         let packet = match protocol::encode_event(self.ns.name(), event, data, Some(id)) {

@@ -452,10 +452,21 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> AckFuture<R> {
-        self.emit_with_ack_timeout(event, data, self.ns.ack_timeout(), false)
+        self.emit_with_ack_inner(event, data, self.ns.ack_timeout(), false)
     }
 
-    pub(crate) fn emit_with_ack_timeout<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    /// Like [`emit_with_ack`](Socket::emit_with_ack), waiting up to `timeout` (Node's
+    /// `socket.timeout(ms).emit(event, data, callback)` for one socket).
+    pub fn emit_with_ack_timeout<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> AckFuture<R> {
+        self.emit_with_ack_inner(event, data, timeout, false)
+    }
+
+    pub(crate) fn emit_with_ack_inner<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
         &self,
         event: &str,
         data: &T,
@@ -467,7 +478,8 @@ impl Socket {
             Ok(p) => p,
             Err(EmitError::Encode(e)) => return AckFuture::failed(AckError::Encode(e)),
             Err(EmitError::Send(e)) => return AckFuture::failed(AckError::Send(e)),
-            Err(_) => return AckFuture::failed(AckError::Disconnected),
+            Err(EmitError::ReservedEvent(e)) => return AckFuture::failed(AckError::ReservedEvent(e)),
+            Err(EmitError::Adapter(e)) => return AckFuture::failed(AckError::Adapter(e)),
         };
         let (tx, rx) = oneshot::channel();
         self.register_ack(id, AckSlot::Single(tx));
@@ -527,6 +539,11 @@ impl Socket {
 
     /// Same as [`to`](Socket::to) (Node's `in`).
     pub fn within(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.operators().to(rooms)
+    }
+
+    /// Same as [`to`](Socket::to) (Node's `in`).
+    pub fn in_(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
         self.operators().to(rooms)
     }
 
@@ -626,7 +643,7 @@ impl Socket {
     /// namespace on it).
     pub fn disconnect_with(self: &Arc<Self>, close: bool) {
         if close {
-            crate::client::close_connection(&self.conn, engine::DisconnectReason::ServerClose);
+            crate::client::disconnect_all(&self.conn);
         } else if self.connected() {
             let _ = self
                 .conn

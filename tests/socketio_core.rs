@@ -347,3 +347,149 @@ async fn close_composes_with_axum_graceful_shutdown() {
         "the port is free"
     );
 }
+
+async fn http(addr: std::net::SocketAddr, method: &str, uri: &str, body: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", addr.to_string())
+        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_owned())))
+        .unwrap();
+    let resp = tokio::time::timeout(STEP, sender.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn conn_upgraded_resolves_when_polling_moves_to_websocket() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (addr, _io) = serve(base(), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            assert_eq!(socket.transport(), tower_socketio::TransportType::Polling);
+            socket.conn().upgraded().await;
+            socket.emit("upgraded", &socket.transport().as_str()).ok();
+        });
+    })
+    .await;
+    let (status, open) = http(addr, "GET", "/socket.io/?EIO=4&transport=polling", "").await;
+    assert_eq!(status, 200, "{open}");
+    let sid = serde_json::from_str::<serde_json::Value>(&open[1..]).unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(http(addr, "POST", &q, "40").await, (200, "ok".to_owned()));
+    let (_, connected) = http(addr, "GET", &q, "").await;
+    assert!(connected.starts_with("40{"), "{connected}");
+
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::Text("2probe".into())).await.unwrap();
+    let probe = tokio::time::timeout(STEP, ws.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(probe.to_text().unwrap(), "3probe");
+    ws.send(Message::Text("5".into())).await.unwrap();
+    loop {
+        let m = tokio::time::timeout(STEP, ws.next()).await.unwrap().unwrap().unwrap();
+        let t = m.to_text().unwrap().to_owned();
+        if t == "2" {
+            ws.send(Message::Text("3".into())).await.unwrap();
+            continue;
+        }
+        assert_eq!(t, r#"42["upgraded","websocket"]"#);
+        break;
+    }
+}
+
+#[tokio::test]
+async fn disconnect_with_close_sends_a_disconnect_for_every_namespace() {
+    let reasons: Arc<Mutex<Vec<String>>> = Arc::default();
+    async fn record(reason: DisconnectReason, State(r): State<Arc<Mutex<Vec<String>>>>) {
+        r.lock().unwrap().push(reason.to_string());
+    }
+    let (addr, _io) = serve(base().with_state(reasons.clone()), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            socket.on_disconnect(record);
+            socket.on("bye", async |socket: SocketRef| socket.disconnect_with(true));
+        });
+        io.ns("/other", async |socket: SocketRef| {
+            socket.on_disconnect(record);
+        });
+    })
+    .await;
+    let mut c = RawClient::connect(addr).await;
+    c.send("40").await;
+    assert!(c.recv_text().await.starts_with("40{"));
+    c.send("40/other,").await;
+    assert!(c.recv_text().await.starts_with("40/other,{"));
+    c.send(r#"42["bye"]"#).await;
+    let mut got = vec![c.recv_text().await, c.recv_text().await];
+    got.sort();
+    assert_eq!(got, vec!["41", "41/other,"]);
+    c.expect_closed().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        reasons.lock().unwrap().clone(),
+        vec!["server namespace disconnect"; 2]
+    );
+}
+
+#[tokio::test]
+async fn listen_serves_alone_and_close_frees_the_port() {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let io = SocketIo::builder().listen(addr).await.unwrap();
+    io.ns("/", async |socket: SocketRef| {
+        socket.emit("hi", &()).ok();
+    });
+    let mut c = RawClient::connect(addr).await;
+    c.send("40").await;
+    assert!(c.recv_text().await.starts_with("40{"));
+    assert_eq!(c.recv_text().await, r#"42["hi"]"#);
+    io.close().await;
+    c.expect_closed().await;
+    let start = tokio::time::Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(start.elapsed() < STEP, "the port was not freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn reserved_names_are_refused_for_acks_too() {
+    let outcome: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (addr, _io) = serve(base().with_state(outcome.clone()), |io| {
+        io.ns("/", async |socket: SocketRef, State(o): State<Arc<Mutex<Vec<String>>>>| {
+            let one = socket.emit_with_ack::<_, ()>("disconnect", &1).await;
+            let many = socket
+                .broadcast()
+                .emit_with_ack::<_, ()>("connect", &1)
+                .await
+                .await;
+            o.lock().unwrap().push(format!("{one:?}"));
+            o.lock().unwrap().push(format!("{many:?}"));
+        });
+    })
+    .await;
+    let mut c = RawClient::connect(addr).await;
+    c.send("40").await;
+    assert!(c.recv_text().await.starts_with("40{"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let o = outcome.lock().unwrap().clone();
+    assert_eq!(o[0], r#"Err(ReservedEvent("disconnect"))"#);
+    assert_eq!(o[1], r#"[Err(ReservedEvent("connect"))]"#);
+    assert_eq!(c.recv_within(Duration::from_millis(200)).await, None, "nothing was sent");
+}
