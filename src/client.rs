@@ -257,21 +257,20 @@ impl Client {
             };
             nsps.push((ns_name.clone(), NsSlot::Connecting));
             let conn2 = conn.clone();
-            spawn_ordered(
-                conn,
-                Box::pin(async move {
-                    if let Err(e) = ns.connect(conn2.clone(), auth).await {
-                        remove_socket(&conn2, &ns_name);
-                        if !e.is_closed() {
-                            if let Ok(packet) =
-                                protocol::encode_connect_error(&ns_name, e.message(), e.data())
-                            {
-                                let _ = conn2.send(engine::Message::Text(packet));
-                            }
+            let span = tracing::debug_span!("connect", conn = %conn.id(), ns = %ns_name);
+            let run = async move {
+                if let Err(e) = ns.connect(conn2.clone(), auth).await {
+                    remove_socket(&conn2, &ns_name);
+                    if !e.is_closed() {
+                        if let Ok(packet) =
+                            protocol::encode_connect_error(&ns_name, e.message(), e.data())
+                        {
+                            let _ = conn2.send(engine::Message::Text(packet));
                         }
                     }
-                }),
-            );
+                }
+            };
+            spawn_ordered(conn, Box::pin(tracing::Instrument::instrument(run, span)));
         }
     }
 }

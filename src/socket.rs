@@ -478,7 +478,9 @@ impl Socket {
             Ok(p) => p,
             Err(EmitError::Encode(e)) => return AckFuture::failed(AckError::Encode(e)),
             Err(EmitError::Send(e)) => return AckFuture::failed(AckError::Send(e)),
-            Err(EmitError::ReservedEvent(e)) => return AckFuture::failed(AckError::ReservedEvent(e)),
+            Err(EmitError::ReservedEvent(e)) => {
+                return AckFuture::failed(AckError::ReservedEvent(e));
+            }
             Err(EmitError::Adapter(e)) => return AckFuture::failed(AckError::Adapter(e)),
         };
         let (tx, rx) = oneshot::channel();
@@ -718,7 +720,38 @@ impl Socket {
         }
     }
 
+    /// Queues an incoming event in the connection's ordered task. The listeners are looked
+    /// up there too, so an event that arrives right after CONNECT finds the listeners the
+    /// connection handler registers before its first `.await`.
     pub(crate) fn recv_event(self: &Arc<Self>, event: Str, args: Args, ack: Option<u64>) {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("event", sid = %self.id, ns = %self.ns(), event = %event);
+        let me = self.clone();
+        let run = async move {
+            let mut running = me.start_event(event, args, ack);
+            match running.len() {
+                0 => {}
+                1 => {
+                    if let Some(f) = running.pop() {
+                        f.await;
+                    }
+                }
+                _ => {
+                    futures_util::future::join_all(running).await;
+                }
+            }
+        };
+        crate::client::spawn_ordered(&self.conn, Box::pin(run.instrument(span)));
+    }
+
+    /// Runs the packet middleware and starts the listeners of an event.
+    fn start_event(
+        self: &Arc<Self>,
+        event: Str,
+        args: Args,
+        ack: Option<u64>,
+    ) -> Vec<crate::handler::BoxFuture<()>> {
+        let mut running = Vec::new();
         let middlewares = read(&self.packet_middlewares).clone();
         let (event, args) = if middlewares.is_empty() {
             (event, args)
@@ -738,23 +771,24 @@ impl Socket {
                     ) {
                         let _ = self.send_encoded(&p);
                     }
-                    return;
+                    return running;
                 }
             }
             (Str::from(incoming.event), incoming.args)
         };
 
-        let dispatch = |handler: &BoxedHandler<MessageParts, ()>, args: Args, ack: Option<u64>| {
-            let parts = MessageParts {
-                socket: self.clone(),
-                event: event.clone(),
-                args: Some(args),
-                ack,
+        let mut dispatch =
+            |handler: &BoxedHandler<MessageParts, ()>, args: Args, ack: Option<u64>| {
+                let parts = MessageParts {
+                    socket: self.clone(),
+                    event: event.clone(),
+                    args: Some(args),
+                    ack,
+                };
+                if let Some(fut) = handler.call(parts) {
+                    running.push(fut);
+                }
             };
-            if let Some(fut) = handler.call(parts) {
-                crate::client::spawn_ordered(&self.conn, fut);
-            }
-        };
 
         for h in read(&self.any_incoming).iter() {
             dispatch(h, args.clone(), None);
@@ -776,7 +810,7 @@ impl Socket {
         };
         if handlers.is_empty() {
             tracing::debug!(sid = %self.id, ns = %self.ns(), event = %event, "no listener for event");
-            return;
+            return running;
         }
         let last = handlers.len() - 1;
         let mut args = Some(args);
@@ -785,6 +819,7 @@ impl Socket {
             let a = if i == last { args.take() } else { args.clone() };
             dispatch(h, a.unwrap_or_default(), if i == 0 { ack } else { None });
         }
+        running
     }
 
     /// Runs the disconnect sequence once: `disconnecting` listeners (rooms still readable),
@@ -823,7 +858,11 @@ impl Socket {
             me.off_all();
             write(&me.packet_middlewares).clear();
         };
-        crate::client::spawn_ordered(&self.conn, Box::pin(run));
+        let span = tracing::debug_span!("disconnect", sid = %self.id, ns = %self.ns(), %reason);
+        crate::client::spawn_ordered(
+            &self.conn,
+            Box::pin(tracing::Instrument::instrument(run, span)),
+        );
     }
 
     pub(crate) fn to_remote(self: &Arc<Self>) -> RemoteSocket {

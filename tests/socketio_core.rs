@@ -360,7 +360,9 @@ async fn http(addr: std::net::SocketAddr, method: &str, uri: &str, body: &str) -
         .method(method)
         .uri(uri)
         .header("host", addr.to_string())
-        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_owned())))
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_owned(),
+        )))
         .unwrap();
     let resp = tokio::time::timeout(STEP, sender.send_request(req))
         .await
@@ -398,11 +400,19 @@ async fn conn_upgraded_resolves_when_polling_moves_to_websocket() {
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}");
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     ws.send(Message::Text("2probe".into())).await.unwrap();
-    let probe = tokio::time::timeout(STEP, ws.next()).await.unwrap().unwrap().unwrap();
+    let probe = tokio::time::timeout(STEP, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(probe.to_text().unwrap(), "3probe");
     ws.send(Message::Text("5".into())).await.unwrap();
     loop {
-        let m = tokio::time::timeout(STEP, ws.next()).await.unwrap().unwrap().unwrap();
+        let m = tokio::time::timeout(STEP, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         let t = m.to_text().unwrap().to_owned();
         if t == "2" {
             ws.send(Message::Text("3".into())).await.unwrap();
@@ -422,7 +432,9 @@ async fn disconnect_with_close_sends_a_disconnect_for_every_namespace() {
     let (addr, _io) = serve(base().with_state(reasons.clone()), |io| {
         io.ns("/", async |socket: SocketRef| {
             socket.on_disconnect(record);
-            socket.on("bye", async |socket: SocketRef| socket.disconnect_with(true));
+            socket.on("bye", async |socket: SocketRef| {
+                socket.disconnect_with(true)
+            });
         });
         io.ns("/other", async |socket: SocketRef| {
             socket.on_disconnect(record);
@@ -472,16 +484,19 @@ async fn listen_serves_alone_and_close_frees_the_port() {
 async fn reserved_names_are_refused_for_acks_too() {
     let outcome: Arc<Mutex<Vec<String>>> = Arc::default();
     let (addr, _io) = serve(base().with_state(outcome.clone()), |io| {
-        io.ns("/", async |socket: SocketRef, State(o): State<Arc<Mutex<Vec<String>>>>| {
-            let one = socket.emit_with_ack::<_, ()>("disconnect", &1).await;
-            let many = socket
-                .broadcast()
-                .emit_with_ack::<_, ()>("connect", &1)
-                .await
-                .await;
-            o.lock().unwrap().push(format!("{one:?}"));
-            o.lock().unwrap().push(format!("{many:?}"));
-        });
+        io.ns(
+            "/",
+            async |socket: SocketRef, State(o): State<Arc<Mutex<Vec<String>>>>| {
+                let one = socket.emit_with_ack::<_, ()>("disconnect", &1).await;
+                let many = socket
+                    .broadcast()
+                    .emit_with_ack::<_, ()>("connect", &1)
+                    .await
+                    .await;
+                o.lock().unwrap().push(format!("{one:?}"));
+                o.lock().unwrap().push(format!("{many:?}"));
+            },
+        );
     })
     .await;
     let mut c = RawClient::connect(addr).await;
@@ -491,5 +506,9 @@ async fn reserved_names_are_refused_for_acks_too() {
     let o = outcome.lock().unwrap().clone();
     assert_eq!(o[0], r#"Err(ReservedEvent("disconnect"))"#);
     assert_eq!(o[1], r#"[Err(ReservedEvent("connect"))]"#);
-    assert_eq!(c.recv_within(Duration::from_millis(200)).await, None, "nothing was sent");
+    assert_eq!(
+        c.recv_within(Duration::from_millis(200)).await,
+        None,
+        "nothing was sent"
+    );
 }
