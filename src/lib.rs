@@ -32,6 +32,7 @@
 pub mod ack;
 pub mod adapter;
 mod client;
+pub mod client_files;
 pub mod engine;
 pub mod extract;
 pub mod handler;
