@@ -46,6 +46,11 @@ mod serve;
 mod socket;
 mod util;
 
+/// The examples of `docs/guide.md`, compiled (and the ones that do not serve, run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+struct GuideExamples;
+
 pub use ack::{AckError, AckFuture, AckStream};
 pub use adapter::Room;
 pub use client::Conn;
