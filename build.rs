@@ -237,7 +237,10 @@ fn npm_pack(out: &Path) -> Result<Vec<u8>, String> {
     let mut child = Command::new(npm)
         .arg("pack")
         .arg(format!("{PACKAGE}@{VERSION}"))
-        .args(["--silent", "--ignore-scripts", "--pack-destination", "."])
+        // Quiet; a warm npm cache serves offline; a registry that cannot be reached fails
+        // after one retry rather than npm's default backoff.
+        .args(["--silent", "--ignore-scripts", "--prefer-offline"])
+        .args(["--fetch-retries=1", "--pack-destination", "."])
         .current_dir(&dir)
         .env("npm_config_update_notifier", "false")
         .env("npm_config_fund", "false")
