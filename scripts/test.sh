@@ -11,11 +11,14 @@
 #   tests/js/node_modules   `npm ci` when missing or older than tests/js/package-lock.json
 #   .venv                   Python venv with tests/python/requirements.txt
 #   redis-server            Debian's package, installed with apt-get only when missing
+#   chromium                Debian's package (and fonts-liberation, so pages render text),
+#                           installed with apt-get only when missing; playwright-core drives it
 #
 # Environment exported for the tests (tests/common/mod.rs reads them):
 #   TSIO_NODE_MODULES   tests/js/node_modules
 #   TSIO_PYTHON         .venv/bin/python
 #   TSIO_REDIS_SERVER   the redis-server binary
+#   TSIO_CHROMIUM       the chromium binary (browser tests)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -106,17 +109,30 @@ ensure_redis() {
   say "redis-server: $("$TSIO_REDIS_SERVER" --version | head -n1)"
 }
 
-# --- Chromium (browser tests) ---------------------------------------------------------
-# Not needed yet. When the browser tests arrive they add `ensure_chromium` here: install
-# Debian's `chromium` with apt_install only when missing, and export TSIO_CHROMIUM (the
-# binary playwright-core launches; tests/common/mod.rs gains the matching peer).
+# --- Chromium (browser tests: the chat example in two browser contexts) ----------------------
+# Debian's chromium, driven by playwright-core from tests/js (which downloads no browser).
+ensure_chromium() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if ! dpkg-query -W -f='${Status}' fonts-liberation 2>/dev/null | grep -q "ok installed"; then
+    missing+=(fonts-liberation)
+  fi
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+  fi
+  TSIO_CHROMIUM="$(command -v chromium)" || die "chromium still not found after installing it"
+  export TSIO_CHROMIUM
+  say "chromium: $("$TSIO_CHROMIUM" --version 2>/dev/null | head -n1)"
+}
 
 ensure_node_modules
 ensure_python_venv
 ensure_redis
+ensure_chromium
 
 say "TSIO_NODE_MODULES=$TSIO_NODE_MODULES"
 say "TSIO_PYTHON=$TSIO_PYTHON"
 say "TSIO_REDIS_SERVER=$TSIO_REDIS_SERVER"
+say "TSIO_CHROMIUM=$TSIO_CHROMIUM"
 say "cargo test --all-features $*"
 exec cargo test --all-features "$@"

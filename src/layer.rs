@@ -1,14 +1,19 @@
 //! The tower glue: [`SocketIoLayer`] for a router, [`SocketIoService`] standalone.
+//!
+//! Requests under the path naming a browser client file (`/socket.io/socket.io.js`, see
+//! [`client_files`](crate::client_files)) are answered here when `serve_client` is on;
+//! everything else goes to the engine, which passes what is not its own to the inner service.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::SocketIo;
 use crate::client::Client;
+use crate::client_files;
 use crate::engine::{EngineBody, EngineIo, EngineLayer, EngineService, NotFound, ResponseFuture};
 
 /// A tower layer that answers Socket.IO requests under the server's path and passes every
@@ -31,6 +36,7 @@ impl std::fmt::Debug for SocketIoLayer {
 
 impl SocketIoLayer {
     pub(crate) fn new(engine: Arc<EngineIo<Client>>, io: SocketIo) -> Self {
+        warn_if_no_client(&io);
         Self {
             engine: EngineLayer::new(engine),
             io,
@@ -79,6 +85,7 @@ impl<S> std::fmt::Debug for SocketIoService<S> {
 
 impl SocketIoService<NotFound> {
     pub(crate) fn new(engine: Arc<EngineIo<Client>>, io: SocketIo) -> Self {
+        warn_if_no_client(&io);
         Self {
             inner: EngineService::new(engine),
             io,
@@ -109,6 +116,20 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        if self.io.serve_client() && (req.method() == Method::GET || req.method() == Method::HEAD) {
+            let base = self.io.engine_config().base_path();
+            if let Some(name) = client_files::match_path(base, req.uri().path()) {
+                let response = client_files::respond(name, req.method(), req.headers());
+                return ResponseFuture::ready(response);
+            }
+        }
         self.inner.call(req)
+    }
+}
+
+/// One log line when the server is built to serve a client this build does not have.
+fn warn_if_no_client(io: &SocketIo) {
+    if io.serve_client() && !client_files::is_embedded() {
+        client_files::warn_if_missing(io.engine_config().base_path());
     }
 }

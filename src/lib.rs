@@ -32,6 +32,7 @@
 pub mod ack;
 pub mod adapter;
 mod client;
+pub mod client_files;
 pub mod engine;
 pub mod extract;
 pub mod handler;
@@ -44,6 +45,11 @@ mod rooms;
 mod serve;
 mod socket;
 mod util;
+
+/// The examples of `docs/guide.md`, compiled (and the ones that do not serve, run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+struct GuideExamples;
 
 pub use ack::{AckError, AckFuture, AckStream};
 pub use adapter::Room;

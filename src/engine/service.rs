@@ -198,6 +198,17 @@ pub struct ResponseFuture<F> {
     kind: FutureKind<F>,
 }
 
+impl<F> ResponseFuture<F> {
+    /// A future that answers at once with `response` (the client files of the layer above).
+    pub(crate) fn ready(response: Response<Bytes>) -> Self {
+        ResponseFuture {
+            kind: FutureKind::Ready {
+                response: Some(response),
+            },
+        }
+    }
+}
+
 #[pin_project(project = FutureKindProj)]
 enum FutureKind<F> {
     Engine {
@@ -206,6 +217,9 @@ enum FutureKind<F> {
     Inner {
         #[pin]
         future: F,
+    },
+    Ready {
+        response: Option<Response<Bytes>>,
     },
 }
 
@@ -230,6 +244,10 @@ where
             FutureKindProj::Inner { future } => future
                 .poll(cx)
                 .map(|result| result.map(|response| response.map(EngineBody::inner))),
+            FutureKindProj::Ready { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("ResponseFuture polled after completion")
+                .map(EngineBody::full))),
         }
     }
 }

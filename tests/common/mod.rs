@@ -10,6 +10,7 @@
 //! | Node packages | `TSIO_NODE_MODULES` | `tests/js/node_modules` |
 //! | Python venv | `TSIO_PYTHON` | `.venv/bin/python` |
 //! | redis-server | `TSIO_REDIS_SERVER` | `redis-server` on `PATH` |
+//! | chromium | `TSIO_CHROMIUM` | `chromium` on `PATH` |
 //!
 //! A test that needs a peer starts with
 //! `let Some(_) = common::require_peer(Peer::NodeModules) else { return };`:
@@ -105,6 +106,13 @@ pub fn redis_server() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("redis-server"))
 }
 
+/// The Chromium binary the browser tests drive: `TSIO_CHROMIUM`, else `chromium` on `PATH`.
+pub fn chromium() -> PathBuf {
+    env_path("TSIO_CHROMIUM")
+        .or_else(|| which("chromium"))
+        .unwrap_or_else(|| PathBuf::from("chromium"))
+}
+
 /// True when running under CI (`CI=true`, `CI=1` or `CI=yes`): missing peers are failures.
 pub fn in_ci() -> bool {
     std::env::var("CI")
@@ -123,6 +131,8 @@ pub enum Peer {
     Python,
     /// The `redis-server` binary.
     RedisServer,
+    /// Chromium plus `node` and `playwright-core` in tests/js/node_modules to drive it.
+    Chromium,
 }
 
 impl fmt::Display for Peer {
@@ -132,6 +142,7 @@ impl fmt::Display for Peer {
             Peer::NodeModules => "the Node packages in tests/js/node_modules",
             Peer::Python => "the Python venv with python-socketio",
             Peer::RedisServer => "redis-server",
+            Peer::Chromium => "chromium (driven by playwright-core)",
         })
     }
 }
@@ -181,6 +192,22 @@ impl Peer {
                     ))
                 }
             }
+            Peer::Chromium => {
+                let modules = Peer::NodeModules.locate()?;
+                let manifest = modules.join("playwright-core").join("package.json");
+                if !manifest.is_file() {
+                    return Err(format!("{} is missing", manifest.display()));
+                }
+                let chromium = chromium();
+                if chromium.is_absolute() && is_executable(&chromium) {
+                    Ok(chromium)
+                } else {
+                    Err(format!(
+                        "no executable `{}` (TSIO_CHROMIUM or PATH)",
+                        chromium.display()
+                    ))
+                }
+            }
         }
     }
 
@@ -193,6 +220,9 @@ impl Peer {
                 "`python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`"
             }
             Peer::RedisServer => "`apt-get update && apt-get install -y redis-server`",
+            Peer::Chromium => {
+                "`apt-get update && apt-get install -y chromium fonts-liberation`, and `npm ci` in tests/js"
+            }
         }
     }
 }
