@@ -209,7 +209,8 @@ impl<P: HandlerParts> FromParts<P> for SocketIo {
 }
 
 /// Every argument of the event, untyped (binary included): re-emit it as it came with
-/// `socket.emit("ev", &args)`, or read parts of it with [`Args::deserialize`].
+/// `socket.emit("ev", &args)`, or read parts of it with
+/// [`Args::deserialize`](crate::protocol::Args::deserialize).
 impl FromParts<MessageParts> for crate::protocol::Args {
     type Rejection = Infallible;
     fn from_parts(parts: &mut MessageParts) -> Result<Self, Infallible> {

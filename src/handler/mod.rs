@@ -29,7 +29,7 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>
     note = "a handler is an async fn or closure returning a `'static` future, whose arguments (at most 16) are all extractors valid for this kind of handler",
     note = "every handler may take `SocketRef`, `State<T>`, `Extension<T>`, `Handshake`, `SocketIo`; connect handlers and middleware also `Data<T>`/`TryData<T>` (the auth payload); event handlers also `Data<T>`/`TryData<T>`, `Args`, `AckSender`, `Event`; disconnect handlers also `DisconnectReason`",
     note = "event, connect and disconnect handlers return `()`; connect middleware returns `Result<(), E>`",
-    note = "a closure that captures variables must clone them into an `async move` block: `move |s: SocketRef| { let x = x.clone(); async move { .. } }`"
+    note = "a closure that captures variables must clone them into an `async move` block: `move |s: SocketRef| {{ let x = x.clone(); async move {{ .. }} }}`"
 )]
 pub trait Handler<P, T, R>: Send + Sync + Sized + 'static {
     /// Extracts the arguments and starts the handler. `None` when an extractor refused
