@@ -42,6 +42,7 @@ mod operators;
 pub mod protocol;
 mod rooms;
 mod serve;
+pub mod server_side;
 mod socket;
 mod util;
 
@@ -55,6 +56,7 @@ pub use ns::{Namespace, WeakNamespace};
 pub use operators::BroadcastOperators;
 pub use rooms::IntoRooms;
 pub use serve::{serve, serve_with_shutdown};
+pub use server_side::{ServerSideAck, ServerSideEvent};
 pub use socket::{
     DisconnectReason, EmitError, Handshake, IncomingEvent, RemoteSocket, Socket, SocketRef,
 };
