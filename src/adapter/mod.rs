@@ -6,6 +6,9 @@
 //! every operation that may span servers is async and may gather replies from other servers.
 
 mod local;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
 use std::borrow::Cow;
 use std::future::Future;
