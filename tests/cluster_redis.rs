@@ -44,16 +44,22 @@ async fn broadcasts_cross_servers_with_rooms_except_local_and_flags() {
 
     // To everyone, binary-free arguments of every JSON kind.
     let args = json!(["text", 1, 1.5, null, true, {"k": [1, {"n": null}]}]);
-    assert_eq!(a.op(json!({"kind": "emit", "event": "all", "args": args})).await, "ok");
+    assert_eq!(
+        a.op(json!({"kind": "emit", "event": "all", "args": args}))
+            .await,
+        "ok"
+    );
     for cl in [&mut a, &mut a2, &mut b, &mut cc] {
         assert_eq!(Value::from(cl.expect("all").await), args, "{}", cl.name);
     }
 
     // One room (its own channel), on another server.
-    a.op(json!({"kind": "emit", "to": ["r"], "event": "room", "args": [1]})).await;
+    a.op(json!({"kind": "emit", "to": ["r"], "event": "room", "args": [1]}))
+        .await;
     assert_eq!(cc.expect("room").await, vec![json!(1)]);
     // Except the room.
-    b.op(json!({"kind": "emit", "except": ["r"], "event": "not-r", "args": []})).await;
+    b.op(json!({"kind": "emit", "except": ["r"], "event": "not-r", "args": []}))
+        .await;
     for cl in [&mut a, &mut a2, &mut b] {
         cl.expect("not-r").await;
     }
@@ -64,7 +70,8 @@ async fn broadcasts_cross_servers_with_rooms_except_local_and_flags() {
     b.expect("multi").await;
     cc.expect("multi").await;
     // Local only.
-    a.op(json!({"kind": "emit", "local": true, "event": "local", "args": []})).await;
+    a.op(json!({"kind": "emit", "local": true, "event": "local", "args": []}))
+        .await;
     a.expect("local").await;
     a2.expect("local").await;
     // From a socket: everyone but the sender, on every server; volatile and uncompressed.
@@ -142,18 +149,21 @@ async fn acks_fetch_and_remote_room_operations() {
     // Remote join/leave through operators and through a fetched remote socket.
     let b_sid = b.sid.clone();
     assert_eq!(
-        a.op(json!({"kind": "join", "to": [b_sid], "rooms": ["x", "y"]})).await,
+        a.op(json!({"kind": "join", "to": [b_sid], "rooms": ["x", "y"]}))
+            .await,
         "ok"
     );
     let want = rooms(&[&b.sid, "x", "y"]);
     eventually(&mut b, "rooms", want).await;
     assert_eq!(
-        cc.op(json!({"kind": "remoteLeave", "id": b.sid, "rooms": ["y"]})).await,
+        cc.op(json!({"kind": "remoteLeave", "id": b.sid, "rooms": ["y"]}))
+            .await,
         1
     );
     let want = rooms(&[&b.sid, "x"]);
     eventually(&mut b, "rooms", want).await;
-    a.op(json!({"kind": "emit", "to": ["x"], "event": "in-x", "args": []})).await;
+    a.op(json!({"kind": "emit", "to": ["x"], "event": "in-x", "args": []}))
+        .await;
     b.expect("in-x").await;
     // Every socket of the cluster joins, then leaves.
     a.op(json!({"kind": "join", "rooms": ["everyone"]})).await;
@@ -165,7 +175,8 @@ async fn acks_fetch_and_remote_room_operations() {
 
     // Emit to a fetched remote socket.
     assert_eq!(
-        a.op(json!({"kind": "remoteEmit", "id": c2.sid, "event": "direct", "args": [5]})).await,
+        a.op(json!({"kind": "remoteEmit", "id": c2.sid, "event": "direct", "args": [5]}))
+            .await,
         1
     );
     assert_eq!(c2.expect("direct").await, vec![json!(5)]);
@@ -173,7 +184,8 @@ async fn acks_fetch_and_remote_room_operations() {
 
     // Disconnect remote sockets: one through a remote socket, then a room.
     assert_eq!(
-        b.op(json!({"kind": "remoteDisconnect", "id": c2.sid})).await,
+        b.op(json!({"kind": "remoteDisconnect", "id": c2.sid}))
+            .await,
         1
     );
     c2.expect_disconnected().await;
@@ -212,7 +224,8 @@ async fn server_side_events_and_server_count() {
 
     assert_eq!(a.op(json!({"kind": "serverCount"})).await, 3);
     assert_eq!(
-        a.op(json!({"kind": "serverSideEmit", "event": "sse", "args": [1, "two"]})).await,
+        a.op(json!({"kind": "serverSideEmit", "event": "sse", "args": [1, "two"]}))
+            .await,
         "ok"
     );
     for (cl, server) in [(&mut b, "B"), (&mut cc, "C")] {
@@ -248,7 +261,9 @@ async fn server_side_events_and_server_count() {
 
 #[tokio::test]
 async fn requests_time_out_with_a_clear_error() {
-    let Some(redis) = RedisServer::start().await else { return };
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let a = rust_server("A", test_config(&redis.url())).await;
     let mut ca = Client::connect(a.addr, "a").await;
     // A silent peer: subscribed to the request channel (so it counts as a server) but it
@@ -261,7 +276,10 @@ async fn requests_time_out_with_a_clear_error() {
     let started = Instant::now();
     let res = ca.op(json!({"kind": "fetch"})).await;
     let took = started.elapsed();
-    assert_eq!(res, json!({"error": "the other servers did not answer in time"}));
+    assert_eq!(
+        res,
+        json!({"error": "the other servers did not answer in time"})
+    );
     assert!(
         took >= Duration::from_millis(1400) && took < Duration::from_secs(4),
         "{took:?}"
@@ -269,7 +287,10 @@ async fn requests_time_out_with_a_clear_error() {
     let res = ca
         .op(json!({"kind": "serverSideEmitWithAck", "event": "sse-ack", "args": []}))
         .await;
-    assert_eq!(res, json!({"error": "the other servers did not answer in time"}));
+    assert_eq!(
+        res,
+        json!({"error": "the other servers did not answer in time"})
+    );
     // A broadcast with acks waits for the silent server's count until its own timeout,
     // with the local answers.
     let res = ca
@@ -301,7 +322,9 @@ async fn hostile_messages_on_the_channels_are_ignored() {
         b"{\"type\": 4, \"sid\": \"../../\"}".to_vec(),
         vec![0xdd, 0xff, 0xff, 0xff, 0xff],
         vec![0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0],
-        vec![0x93, 0xa1, b'u', 0x81, 0xa4, b'd', b'a', b't', b'a', 0xc0, 0xc0],
+        vec![
+            0x93, 0xa1, b'u', 0x81, 0xa4, b'd', b'a', b't', b'a', 0xc0, 0xc0,
+        ],
         vec![0x91; 5000],
         vec![0xc1],
         // A valid-looking broadcast of another namespace and one of a reserved packet type.
@@ -331,11 +354,20 @@ async fn hostile_messages_on_the_channels_are_ignored() {
         }
     }
     // The cluster still works both ways.
-    a.op(json!({"kind": "emit", "to": ["r"], "event": "after", "args": []})).await;
+    a.op(json!({"kind": "emit", "to": ["r"], "event": "after", "args": []}))
+        .await;
     b.expect("after").await;
-    b.op(json!({"kind": "emit", "event": "after2", "args": []})).await;
+    b.op(json!({"kind": "emit", "event": "after2", "args": []}))
+        .await;
     a.expect("after2").await;
-    assert_eq!(a.op(json!({"kind": "fetch"})).await.as_array().unwrap().len(), 2);
+    assert_eq!(
+        a.op(json!({"kind": "fetch"}))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     a.expect_none("e", QUIET).await;
     b.expect_none("e", Duration::ZERO).await;
 }
@@ -377,16 +409,25 @@ async fn server_side_events_without_a_cluster_reach_nobody() {
         })),
     );
     assert_eq!(
-        tokio::time::timeout(Duration::from_secs(5), ack_rx).await.unwrap().unwrap(),
+        tokio::time::timeout(Duration::from_secs(5), ack_rx)
+            .await
+            .unwrap()
+            .unwrap(),
         json!("1x")
     );
     let mut got = vec![];
     for _ in 0..2 {
-        got.push(tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap());
+        got.push(
+            tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     got.sort();
     assert_eq!(got, vec!["first", "second"]);
     // Unknown events and empty data are dropped quietly.
-    io.sockets().dispatch_server_side(vec![json!("nobody")], None);
+    io.sockets()
+        .dispatch_server_side(vec![json!("nobody")], None);
     io.sockets().dispatch_server_side(vec![], None);
 }

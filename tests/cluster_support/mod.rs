@@ -226,8 +226,10 @@ async fn run_op(io: SocketIo, socket: SocketRef, op: Op) -> Value {
             Err(e) => json!({ "error": e.to_string() }),
         },
         "emitWithAck" => {
-            let replies: Vec<Result<Value, _>> =
-                ops.emit_with_ack::<_, Value>(&op.event, &Spread(op.args)).await.await;
+            let replies: Vec<Result<Value, _>> = ops
+                .emit_with_ack::<_, Value>(&op.event, &Spread(op.args))
+                .await
+                .await;
             let mut ok = Vec::new();
             let mut errors = 0;
             for r in replies {
@@ -350,25 +352,28 @@ pub fn cluster_handlers(io: &SocketIo, name: &str) {
                 "join",
                 async |socket: SocketRef, Data(rooms): Data<Rooms>, ack: AckSender| {
                     socket.join(rooms.list());
-                    ack.send(&sorted(socket.rooms().iter().map(|r| r.to_string()).collect()))
-                        .ok();
+                    ack.send(&sorted(
+                        socket.rooms().iter().map(|r| r.to_string()).collect(),
+                    ))
+                    .ok();
                 },
             );
             socket.on(
                 "leave",
                 async |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
                     socket.leave(room);
-                    ack.send(&sorted(socket.rooms().iter().map(|r| r.to_string()).collect()))
-                        .ok();
+                    ack.send(&sorted(
+                        socket.rooms().iter().map(|r| r.to_string()).collect(),
+                    ))
+                    .ok();
                 },
             );
-            socket.on(
-                "rooms",
-                async |socket: SocketRef, ack: AckSender| {
-                    ack.send(&sorted(socket.rooms().iter().map(|r| r.to_string()).collect()))
-                        .ok();
-                },
-            );
+            socket.on("rooms", async |socket: SocketRef, ack: AckSender| {
+                ack.send(&sorted(
+                    socket.rooms().iter().map(|r| r.to_string()).collect(),
+                ))
+                .ok();
+            });
             socket.on(
                 "op",
                 async |socket: SocketRef, io: SocketIo, Data(op): Data<Op>, ack: AckSender| {
@@ -486,7 +491,11 @@ impl Client {
         let deadline = tokio::time::Instant::now() + WAIT * 2;
         loop {
             if let Some(mut args) = self.acks.remove(&id) {
-                return if args.is_empty() { Value::Null } else { args.remove(0) };
+                return if args.is_empty() {
+                    Value::Null
+                } else {
+                    args.remove(0)
+                };
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             assert!(

@@ -298,24 +298,21 @@ impl Driver {
 
     /// `PUBSUB NUMSUB channel`: how many connections (servers) listen on it.
     pub(crate) async fn numsub(&self, channel: &str) -> Result<usize, AdapterError> {
-        let mut conn = self.conn.get().await.map_err(AdapterError::Backend)?;
         let cmd = redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).to_owned();
-        let res = tokio::time::timeout(
-            self.config.command_timeout,
-            cmd.query_async::<(String, usize)>(&mut conn),
-        )
-        .await;
-        match res {
-            Ok(Ok((_, n))) => Ok(n),
-            Ok(Err(e)) => {
-                self.conn.reset().await;
-                Err(AdapterError::Backend(format!("PUBSUB NUMSUB failed: {e}")))
-            }
-            Err(_) => {
-                self.conn.reset().await;
-                Err(AdapterError::Backend("PUBSUB NUMSUB timed out".into()))
-            }
-        }
+        let timeout = self.config.command_timeout;
+        let (_, n) = self
+            .conn
+            .run(|mut c| {
+                let cmd = cmd.clone();
+                async move {
+                    tokio::time::timeout(timeout, cmd.query_async::<(String, usize)>(&mut c))
+                        .await
+                        .unwrap_or_else(|_| Err(timeout_error("PUBSUB NUMSUB")))
+                }
+            })
+            .await
+            .map_err(|e| AdapterError::Backend(format!("PUBSUB NUMSUB failed: {e}")))?;
+        Ok(n)
     }
 }
 
@@ -347,10 +344,49 @@ impl PubConn {
         }
     }
 
+    /// Runs `f` on the connection. A cached connection that fails may have died while
+    /// idle (Redis restarted): the command is tried once more on a fresh one.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, String>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let (conn, fresh) = self.get_with_origin().await?;
+        match f(conn).await {
+            Ok(v) => Ok(v),
+            // Only a connection that was found dead is retried: a timeout may have
+            // executed the command already.
+            Err(e)
+                if fresh || e.is_timeout() || !(e.is_connection_dropped() || e.is_io_error()) =>
+            {
+                if fresh || e.is_timeout() || e.is_unrecoverable_error() {
+                    self.reset().await;
+                }
+                Err(e.to_string())
+            }
+            Err(_) => {
+                self.reset().await;
+                let (conn, _) = self.get_with_origin().await?;
+                match f(conn).await {
+                    Ok(v) => Ok(v),
+                    Err(e) => {
+                        self.reset().await;
+                        Err(e.to_string())
+                    }
+                }
+            }
+        }
+    }
+
     async fn get(&self) -> Result<MultiplexedConnection, String> {
+        self.get_with_origin().await.map(|(c, _)| c)
+    }
+
+    /// The connection, and whether it was made just now.
+    async fn get_with_origin(&self) -> Result<(MultiplexedConnection, bool), String> {
         let mut s = self.state.lock().await;
         if let Some(c) = &s.conn {
-            return Ok(c.clone());
+            return Ok((c.clone(), false));
         }
         if Instant::now() < s.next_attempt {
             return Err("Redis is unreachable (reconnecting)".into());
@@ -368,7 +404,7 @@ impl PubConn {
             Ok(Ok(c)) => {
                 s.conn = Some(c.clone());
                 s.backoff = MIN_BACKOFF;
-                Ok(c)
+                Ok((c, true))
             }
             Ok(Err(e)) => {
                 s.next_attempt = Instant::now() + s.backoff;
@@ -388,7 +424,8 @@ impl PubConn {
     }
 }
 
-/// Sends queued messages in order, in pipelines of what is waiting.
+/// Sends queued messages in order, in pipelines of what is waiting. While idle it checks
+/// the connection now and then, so that health stays true to the facts.
 async fn run_publisher(
     mut rx: mpsc::Receiver<Publish>,
     conn: Arc<PubConn>,
@@ -403,31 +440,30 @@ async fn run_publisher(
     }
     let mut batch: Vec<Publish> = Vec::with_capacity(BATCH);
     loop {
-        // While unhealthy, retry on a timer too, so that health recovers without traffic.
-        let first = if health.publish_ok.load(Ordering::Acquire) {
-            match rx.recv().await {
+        let check_every = if health.publish_ok.load(Ordering::Acquire) {
+            config.ping_interval
+        } else {
+            config.max_backoff.min(Duration::from_millis(500))
+        };
+        let first = tokio::select! {
+            m = rx.recv() => match m {
                 Some(m) => m,
                 None => return,
-            }
-        } else {
-            tokio::select! {
-                m = rx.recv() => match m {
-                    Some(m) => m,
-                    None => return,
-                },
-                _ = tokio::time::sleep(config.max_backoff.min(Duration::from_millis(500))) => {
-                    if let Ok(mut c) = conn.get().await {
-                        let ping = tokio::time::timeout(
-                            config.command_timeout,
-                            redis::cmd("PING").query_async::<String>(&mut c),
-                        ).await;
-                        match ping {
-                            Ok(Ok(_)) => health.set_publish(true, None),
-                            _ => conn.reset().await,
-                        }
-                    }
-                    continue;
+            },
+            _ = tokio::time::sleep(check_every) => {
+                let timeout = config.command_timeout;
+                let ping = conn
+                    .run(|mut c| async move {
+                        tokio::time::timeout(timeout, redis::cmd("PING").query_async::<String>(&mut c))
+                            .await
+                            .unwrap_or_else(|_| Err(timeout_error("PING")))
+                    })
+                    .await;
+                match ping {
+                    Ok(_) => health.set_publish(true, None),
+                    Err(e) => health.set_publish(false, Some(&e)),
                 }
+                continue;
             }
         };
         batch.push(first);
@@ -437,31 +473,25 @@ async fn run_publisher(
                 Err(_) => break,
             }
         }
-        let result = match conn.get().await {
-            Ok(mut c) => {
-                let mut pipe = redis::pipe();
-                for m in &batch {
-                    pipe.cmd("PUBLISH")
-                        .arg(&m.channel)
-                        .arg(m.payload.as_ref())
-                        .ignore();
+        let mut pipe = redis::pipe();
+        for m in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(&m.channel)
+                .arg(m.payload.as_ref())
+                .ignore();
+        }
+        let timeout = config.command_timeout;
+        let result = conn
+            .run(|mut c| {
+                let pipe = &pipe;
+                async move {
+                    tokio::time::timeout(timeout, pipe.query_async::<()>(&mut c))
+                        .await
+                        .unwrap_or_else(|_| Err(timeout_error("PUBLISH")))
                 }
-                match tokio::time::timeout(config.command_timeout, pipe.query_async::<()>(&mut c))
-                    .await
-                {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => {
-                        conn.reset().await;
-                        Err(format!("PUBLISH failed: {e}"))
-                    }
-                    Err(_) => {
-                        conn.reset().await;
-                        Err("PUBLISH timed out".to_owned())
-                    }
-                }
-            }
-            Err(e) => Err(e),
-        };
+            })
+            .await
+            .map_err(|e| format!("PUBLISH failed: {e}"));
         match &result {
             Ok(()) => health.set_publish(true, None),
             Err(e) => {
