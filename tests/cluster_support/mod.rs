@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisAdapterFactory, RedisAdapterHandle};
 use tower_socketio::extract::{AckSender, Data};
-use tower_socketio::protocol::Spread;
+use tower_socketio::protocol::{Spread, Value as Any};
 use tower_socketio::{BroadcastOperators, SocketIo, SocketRef};
 
 /// A free loopback port (bound, read, released).
@@ -175,7 +175,7 @@ pub struct Op {
     pub broadcast: bool,
     pub timeout: Option<u64>,
     pub event: String,
-    pub args: Vec<Value>,
+    pub args: Vec<Any>,
     pub rooms: Vec<String>,
     pub close: bool,
     pub id: Option<String>,
@@ -213,33 +213,43 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-fn sort_values(mut v: Vec<Value>) -> Vec<Value> {
-    v.sort_by_key(|a| a.to_string());
+fn sort_values<T: serde::Serialize>(mut v: Vec<T>) -> Vec<T> {
+    v.sort_by_key(|a| serde_json::to_string(a).unwrap_or_default());
     v
 }
 
-async fn run_op(io: SocketIo, socket: SocketRef, op: Op) -> Value {
+/// Runs an `op`; the answer may hold binary (acknowledgements of clients).
+async fn run_op(io: SocketIo, socket: SocketRef, op: Op) -> Any {
+    if op.kind == "emitWithAck" {
+        let ops = operators(&io, &socket, &op);
+        let replies: Vec<Result<Any, _>> = ops
+            .emit_with_ack::<_, Any>(&op.event, &Spread(op.args))
+            .await
+            .await;
+        let mut ok = Vec::new();
+        let mut errors = 0u64;
+        for r in replies {
+            match r {
+                Ok(v) => ok.push(v),
+                Err(_) => errors += 1,
+            }
+        }
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("ok".to_owned(), Any::Array(sort_values(ok)));
+        m.insert("errors".to_owned(), Any::Number(errors.into()));
+        return Any::Object(m);
+    }
+    let v = run_op_json(io, socket, op).await;
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+async fn run_op_json(io: SocketIo, socket: SocketRef, op: Op) -> Value {
     let ops = operators(&io, &socket, &op);
     match op.kind.as_str() {
         "emit" => match ops.emit(&op.event, &Spread(op.args)).await {
             Ok(()) => json!("ok"),
             Err(e) => json!({ "error": e.to_string() }),
         },
-        "emitWithAck" => {
-            let replies: Vec<Result<Value, _>> = ops
-                .emit_with_ack::<_, Value>(&op.event, &Spread(op.args))
-                .await
-                .await;
-            let mut ok = Vec::new();
-            let mut errors = 0;
-            for r in replies {
-                match r {
-                    Ok(v) => ok.push(v),
-                    Err(_) => errors += 1,
-                }
-            }
-            json!({ "ok": sort_values(ok), "errors": errors })
-        }
         "fetch" => match ops.fetch_sockets().await {
             Ok(sockets) => {
                 let mut out: Vec<Value> = sockets
