@@ -516,6 +516,13 @@ impl Client {
         }
     }
 
+    /// Emits `event` with several arguments, without asking for an acknowledgement.
+    pub async fn emit(&mut self, event: &str, args: &[Value]) {
+        let mut list = vec![json!(event)];
+        list.extend(args.iter().cloned());
+        self.raw.send(&format!("42{}", Value::Array(list))).await;
+    }
+
     /// Runs an `op` of the protocol.
     pub async fn op(&mut self, op: Value) -> Value {
         self.call("op", op).await
