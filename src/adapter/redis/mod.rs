@@ -30,7 +30,7 @@
 //! `server_side_emit` with or without acknowledgements, and `server_count`.
 //!
 //! Requests that wait for other servers (`fetch_sockets`, `server_side_emit_with_ack`) fail
-//! with [`AdapterError::Timeout`](crate::adapter::AdapterError::Timeout) after
+//! with [`AdapterError::Timeout`] after
 //! [`requests_timeout`](RedisAdapterConfig::requests_timeout) (5 s by default).
 //!
 //! # Faults
@@ -40,7 +40,7 @@
 //! [`last_error`](RedisAdapterHandle::last_error), and the adapter reconnects and
 //! resubscribes by itself, with a backoff up to [`max_backoff`](RedisAdapterConfig::max_backoff).
 //! Operations that need answers fail with
-//! [`AdapterError::Backend`](crate::adapter::AdapterError::Backend) meanwhile; a broadcast
+//! [`AdapterError::Backend`] meanwhile; a broadcast
 //! with acknowledgements still gathers the local ones and adds one such error to its stream.
 //!
 //! # Wire format
