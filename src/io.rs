@@ -349,6 +349,43 @@ impl SocketIo {
     pub async fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
         self.sockets().disconnect_sockets(close).await
     }
+    /// Sends a server-side event of `/` to the other servers of the cluster (see
+    /// [`Namespace::server_side_emit`]).
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.sockets().server_side_emit(event, data).await
+    }
+    /// Sends a server-side event of `/` and gathers one acknowledgement per other server
+    /// (see [`Namespace::server_side_emit_with_ack`]).
+    pub async fn server_side_emit_with_ack<T, R>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<Vec<R>, crate::AckError>
+    where
+        T: Serialize + ?Sized,
+        R: serde::de::DeserializeOwned,
+    {
+        self.sockets().server_side_emit_with_ack(event, data).await
+    }
+    /// Adds a listener for server-side events of `/` (see [`Namespace::on_server_side`]).
+    pub fn on_server_side<F, Fut>(&self, event: impl Into<String>, listener: F)
+    where
+        F: Fn(crate::ServerSideEvent) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.sockets().on_server_side(event, listener)
+    }
+    /// Whether the adapters of every namespace are healthy (with the Redis adapter: whether
+    /// Redis is reachable; always true in memory).
+    pub fn is_adapter_healthy(&self) -> bool {
+        read(&self.0.nsps)
+            .values()
+            .all(|ns| ns.adapter().is_healthy())
+    }
 }
 
 /// Which names a dynamic namespace accepts.

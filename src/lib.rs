@@ -43,6 +43,7 @@ mod operators;
 pub mod protocol;
 mod rooms;
 mod serve;
+pub mod server_side;
 mod socket;
 mod util;
 
@@ -61,6 +62,7 @@ pub use ns::{Namespace, WeakNamespace};
 pub use operators::BroadcastOperators;
 pub use rooms::IntoRooms;
 pub use serve::{serve, serve_with_shutdown};
+pub use server_side::{ServerSideAck, ServerSideEvent};
 pub use socket::{
     DisconnectReason, EmitError, Handshake, IncomingEvent, RemoteSocket, Socket, SocketRef,
 };

@@ -15,6 +15,7 @@ use crate::handler::{BoxFuture, BoxedHandler, ConnectParts, Handler, IntoConnect
 use crate::io::IoInner;
 use crate::operators::BroadcastOperators;
 use crate::rooms::IntoRooms;
+use crate::server_side::{ServerSideAck, ServerSideEvent, ServerSideListener};
 use crate::socket::{EmitError, RemoteSocket, Socket, SocketRef};
 use crate::{ConnectError, SocketIo};
 
@@ -35,6 +36,7 @@ pub(crate) struct NsInner {
     sockets: RwLock<HashMap<Sid, SocketRef>>,
     adapter: OnceLock<Arc<dyn Adapter>>,
     ack_ids: AtomicU64,
+    server_listeners: RwLock<HashMap<String, Vec<ServerSideListener>>>,
 }
 
 pub(crate) fn push_middleware<H, T, E>(handlers: &NsHandlers, middleware: H)
@@ -104,6 +106,7 @@ impl Namespace {
             sockets: RwLock::default(),
             adapter: OnceLock::new(),
             ack_ids: AtomicU64::new(0),
+            server_listeners: RwLock::default(),
         }));
         let adapter = factory.create(WeakNamespace(Arc::downgrade(&ns.0)));
         let _ = ns.0.adapter.set(adapter);
@@ -261,6 +264,111 @@ impl Namespace {
     /// The rooms with members on this server.
     pub fn rooms(&self) -> Vec<Room> {
         self.adapter().rooms()
+    }
+
+    // ----- between servers -----
+
+    /// Sends an event to the *other* servers of the cluster (Node's `serverSideEmit`); their
+    /// listeners added with [`on_server_side`](Self::on_server_side) run. `data` is spread
+    /// like an emit's (a tuple is several arguments) and travels as JSON. Without a cluster
+    /// adapter nobody receives it.
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        if crate::protocol::is_reserved_event(event) {
+            return Err(EmitError::ReservedEvent(event.to_owned()));
+        }
+        let data = crate::server_side::json_args(event, data).map_err(EmitError::Encode)?;
+        self.adapter()
+            .server_side_emit(&data)
+            .await
+            .map_err(EmitError::Adapter)
+    }
+
+    /// Sends an event to the other servers and gathers one acknowledgement per server (Node's
+    /// `serverSideEmitWithAck`). Fails with [`AdapterError::Timeout`] (inside
+    /// [`AckError::Adapter`](crate::AckError::Adapter)) when some server did not answer in
+    /// the adapter's request timeout; an answer that does not fit `R` is
+    /// [`AckError::Decode`](crate::AckError::Decode).
+    pub async fn server_side_emit_with_ack<T, R>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<Vec<R>, crate::AckError>
+    where
+        T: Serialize + ?Sized,
+        R: serde::de::DeserializeOwned,
+    {
+        use crate::AckError;
+        if crate::protocol::is_reserved_event(event) {
+            return Err(AckError::Encode(crate::protocol::EncodeError(
+                serde::ser::Error::custom(format!("\"{event}\" is a reserved event name")),
+            )));
+        }
+        let data = crate::server_side::json_args(event, data).map_err(AckError::Encode)?;
+        let replies = self
+            .adapter()
+            .server_side_emit_with_ack(&data)
+            .await
+            .map_err(AckError::Adapter)?;
+        replies
+            .into_iter()
+            .map(|v| R::deserialize(v).map_err(AckError::Decode))
+            .collect()
+    }
+
+    /// Adds a listener for events other servers send with
+    /// [`server_side_emit`](Self::server_side_emit) (Node's `namespace.on(event)` for
+    /// server-side events). Several listeners of one event all run; only the first may
+    /// answer an acknowledgement.
+    ///
+    /// ```no_run
+    /// # use tower_socketio::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// io.sockets().on_server_side("ping", async |mut ev| {
+    ///     let n: u32 = ev.data().unwrap_or_default();
+    ///     ev.ack(&(n + 1)).ok();
+    /// });
+    /// # }
+    /// ```
+    pub fn on_server_side<F, Fut>(&self, event: impl Into<String>, listener: F)
+    where
+        F: Fn(ServerSideEvent) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let l: ServerSideListener = Arc::new(move |ev| Box::pin(listener(ev)));
+        write(&self.0.server_listeners)
+            .entry(event.into())
+            .or_default()
+            .push(l);
+    }
+
+    /// Runs the server-side listeners of an event received from another server: `data` is
+    /// the event name followed by its arguments. For cluster adapters; needs a Tokio
+    /// runtime. Without a listener the event (and its acknowledgement) is dropped, as in
+    /// Node.
+    pub fn dispatch_server_side(&self, data: Vec<serde_json::Value>, ack: Option<ServerSideAck>) {
+        let mut it = data.into_iter();
+        let event = match it.next() {
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => return,
+        };
+        let listeners = read(&self.0.server_listeners)
+            .get(&event)
+            .cloned()
+            .unwrap_or_default();
+        let Some((first, rest)) = listeners.split_first() else {
+            tracing::debug!(ns = %self.name(), %event, "no listener for server-side event");
+            return;
+        };
+        let ev = ServerSideEvent::new(event, it.collect(), ack);
+        for l in rest {
+            tokio::spawn(l(ev.clone_without_ack()));
+        }
+        tokio::spawn(first(ev));
     }
 
     // ----- internals -----

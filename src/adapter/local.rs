@@ -93,6 +93,20 @@ impl LocalAdapter {
         out
     }
 
+    /// Whether a room has members on this server (a socket id names the room of that
+    /// socket when it is here).
+    pub fn has_room(&self, room: &str) -> bool {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        if rooms.rooms.contains_key(room) {
+            return true;
+        }
+        drop(rooms);
+        match (room.parse::<Sid>(), self.ns.upgrade()) {
+            (Ok(sid), Some(ns)) => ns.get_socket(sid).is_some(),
+            _ => false,
+        }
+    }
+
     /// Delivers a packet to this server's targeted sockets.
     pub fn apply_broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) {
         for socket in self.targets(opts) {

@@ -6,6 +6,9 @@
 //! every operation that may span servers is async and may gather replies from other servers.
 
 mod local;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -143,6 +146,29 @@ pub trait Adapter: Send + Sync + 'static {
     /// How many servers share this namespace (1 without a cluster).
     fn server_count(&self) -> AdapterFuture<'_, Result<usize, AdapterError>> {
         Box::pin(async { Ok(1) })
+    }
+
+    /// Sends a server-side event to the other servers of the cluster (Node's
+    /// `serverSideEmit`): `data` is the event name followed by its arguments. They run it
+    /// with [`Namespace::dispatch_server_side`](crate::Namespace::dispatch_server_side).
+    /// Without a cluster there is nobody to send to.
+    fn server_side_emit<'a>(
+        &'a self,
+        data: &'a [serde_json::Value],
+    ) -> AdapterFuture<'a, Result<(), AdapterError>> {
+        let _ = data;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Same as [`server_side_emit`](Self::server_side_emit), and gathers one reply per other
+    /// server, failing with [`AdapterError::Timeout`] when some did not answer in the
+    /// adapter's request timeout. Without a cluster: no reply.
+    fn server_side_emit_with_ack<'a>(
+        &'a self,
+        data: &'a [serde_json::Value],
+    ) -> AdapterFuture<'a, Result<Vec<serde_json::Value>, AdapterError>> {
+        let _ = data;
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     /// Whether the adapter's backend is healthy (always true for the in-memory one).

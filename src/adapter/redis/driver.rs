@@ -1,0 +1,675 @@
+//! The two Redis connections of a server and the tasks that keep them alive.
+//!
+//! - The **subscriber** task owns a pub/sub connection. It (re)connects with a backoff,
+//!   subscribes to every channel of every namespace registered so far, and hands each
+//!   message to its namespace's adapter. A lost connection (Redis killed, restarted, a
+//!   failed liveness ping) is noticed, logged, and repaired: reconnect and resubscribe.
+//! - The **publisher** task owns the order of outgoing messages: one queue, sent in
+//!   pipelines on a multiplexed connection, reconnected on failure. While Redis is away,
+//!   messages are dropped (pub/sub keeps nothing for later either) and counted as errors;
+//!   the queue is bounded, so an outage never grows memory.
+//!
+//! Neither task holds the driver alive: they end when the factory and every adapter are gone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::adapter::AdapterError;
+
+/// Where the subscriber delivers the messages of a channel.
+pub(crate) trait MessageSink: Send + Sync + 'static {
+    /// A message arrived on `channel`.
+    fn on_message(&self, channel: &str, payload: Bytes);
+}
+
+/// Connection settings shared by both tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct DriverConfig {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) command_timeout: Duration,
+    pub(crate) ping_interval: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) publish_queue: usize,
+}
+
+/// Health of the connections, readable from anywhere.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    subscribed: AtomicBool,
+    publish_ok: AtomicBool,
+    dropped: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    pub(crate) fn is_healthy(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire) && self.publish_ok.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn record_error(&self, e: String) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+    }
+
+    fn set_subscribed(&self, ok: bool, why: Option<&str>) {
+        let was = self.subscribed.swap(ok, Ordering::AcqRel);
+        match (was, ok, why) {
+            (false, true, _) => tracing::info!("redis adapter: subscriber connected"),
+            (true, false, Some(why)) => {
+                tracing::error!(error = %why, "redis adapter: subscriber connection lost; local delivery goes on, reconnecting");
+            }
+            (false, false, Some(why)) => {
+                tracing::debug!(error = %why, "redis adapter: subscriber still disconnected");
+            }
+            _ => {}
+        }
+        if let Some(why) = why {
+            self.record_error(format!("subscriber: {why}"));
+        }
+    }
+
+    fn set_publish(&self, ok: bool, why: Option<&str>) {
+        let was = self.publish_ok.swap(ok, Ordering::AcqRel);
+        match (was, ok, why) {
+            (false, true, _) => tracing::info!("redis adapter: publisher connected"),
+            (true, false, Some(why)) => {
+                tracing::error!(error = %why, "redis adapter: publishing failed; local delivery goes on, reconnecting");
+            }
+            (false, false, Some(why)) => {
+                tracing::debug!(error = %why, "redis adapter: publisher still disconnected");
+            }
+            _ => {}
+        }
+        if let Some(why) = why {
+            self.record_error(format!("publisher: {why}"));
+        }
+    }
+}
+
+/// Commands to the subscriber task.
+enum SubCmd {
+    Subscribe {
+        patterns: Vec<String>,
+        channels: Vec<String>,
+    },
+    Unsubscribe {
+        patterns: Vec<String>,
+        channels: Vec<String>,
+    },
+    /// Answered once every earlier command is in effect on a live connection.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// Which adapter receives the messages of each channel and pattern.
+#[derive(Default)]
+struct Routes {
+    patterns: HashMap<String, Weak<dyn MessageSink>>,
+    channels: HashMap<String, Weak<dyn MessageSink>>,
+}
+
+/// A message to publish; `done` learns whether it was sent.
+struct Publish {
+    channel: String,
+    payload: Bytes,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The connections of one server (one factory).
+pub(crate) struct Driver {
+    routes: Arc<RwLock<Routes>>,
+    sub_tx: mpsc::UnboundedSender<SubCmd>,
+    pub_tx: mpsc::Sender<Publish>,
+    conn: Arc<PubConn>,
+    health: Arc<Health>,
+    config: DriverConfig,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+/// A weak way to wait for the subscriptions, for the public handle.
+#[derive(Debug, Clone)]
+pub(crate) struct Waiter(mpsc::WeakUnboundedSender<SubCmd>);
+
+impl Waiter {
+    /// Waits until every subscription asked for so far is active; `false` after `timeout`
+    /// or when the server is gone.
+    pub(crate) async fn ready(&self, timeout: Duration) -> bool {
+        let Some(tx) = self.0.upgrade() else {
+            return false;
+        };
+        let (done, rx) = oneshot::channel();
+        if tx.send(SubCmd::Barrier(done)).is_err() {
+            return false;
+        }
+        drop(tx);
+        matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
+    }
+}
+
+impl std::fmt::Debug for SubCmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubCmd")
+    }
+}
+
+fn lock<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Driver {
+    /// Starts both tasks on the current Tokio runtime.
+    pub(crate) fn start(client: redis::Client, config: DriverConfig) -> Arc<Self> {
+        let routes: Arc<RwLock<Routes>> = Arc::default();
+        let health: Arc<Health> = Arc::default();
+        let (sub_tx, sub_rx) = mpsc::unbounded_channel();
+        let (pub_tx, pub_rx) = mpsc::channel(config.publish_queue.max(1));
+        let conn = Arc::new(PubConn::new(client.clone(), config.clone()));
+        tokio::spawn(run_subscriber(
+            client,
+            config.clone(),
+            routes.clone(),
+            health.clone(),
+            sub_rx,
+        ));
+        tokio::spawn(run_publisher(
+            pub_rx,
+            conn.clone(),
+            health.clone(),
+            config.clone(),
+        ));
+        Arc::new(Driver {
+            routes,
+            sub_tx,
+            pub_tx,
+            conn,
+            health,
+            config,
+        })
+    }
+
+    pub(crate) fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    pub(crate) fn waiter(&self) -> Waiter {
+        Waiter(self.sub_tx.downgrade())
+    }
+
+    /// Routes a pattern and channels to `sink` and subscribes to them.
+    pub(crate) fn register(
+        &self,
+        sink: Weak<dyn MessageSink>,
+        pattern: String,
+        channels: Vec<String>,
+    ) {
+        {
+            let mut r = lock(&self.routes);
+            r.patterns.insert(pattern.clone(), sink.clone());
+            for c in &channels {
+                r.channels.insert(c.clone(), sink.clone());
+            }
+        }
+        let _ = self.sub_tx.send(SubCmd::Subscribe {
+            patterns: vec![pattern],
+            channels,
+        });
+    }
+
+    /// Forgets and unsubscribes what [`register`](Self::register) added.
+    pub(crate) fn unregister(&self, pattern: String, channels: Vec<String>) {
+        {
+            let mut r = lock(&self.routes);
+            r.patterns.remove(&pattern);
+            for c in &channels {
+                r.channels.remove(c);
+            }
+        }
+        let _ = self.sub_tx.send(SubCmd::Unsubscribe {
+            patterns: vec![pattern],
+            channels,
+        });
+    }
+
+    /// Queues a message without waiting; dropped (and logged) when the queue is full.
+    pub(crate) fn publish(&self, channel: String, payload: Bytes) {
+        let msg = Publish {
+            channel,
+            payload,
+            done: None,
+        };
+        if let Err(e) = self.pub_tx.try_send(msg) {
+            self.health.dropped.fetch_add(1, Ordering::Relaxed);
+            let reason = match e {
+                mpsc::error::TrySendError::Full(_) => "the publish queue is full",
+                mpsc::error::TrySendError::Closed(_) => "the publisher stopped",
+            };
+            tracing::warn!(reason, "redis adapter: message to the cluster dropped");
+        }
+    }
+
+    /// Queues a message (after every earlier one) and waits until it is sent.
+    pub(crate) async fn publish_wait(
+        &self,
+        channel: String,
+        payload: Bytes,
+    ) -> Result<(), AdapterError> {
+        let (done, rx) = oneshot::channel();
+        let msg = Publish {
+            channel,
+            payload,
+            done: Some(done),
+        };
+        self.pub_tx.try_send(msg).map_err(|_| {
+            AdapterError::Backend(
+                "the Redis publish queue is full (Redis is slow or unreachable)".into(),
+            )
+        })?;
+        match tokio::time::timeout(self.config.command_timeout * 2, rx).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(AdapterError::Backend(e)),
+            Ok(Err(_)) => Err(AdapterError::Backend("the publisher stopped".into())),
+            Err(_) => Err(AdapterError::Backend(
+                "publishing to Redis timed out".into(),
+            )),
+        }
+    }
+
+    /// `PUBSUB NUMSUB channel`: how many connections (servers) listen on it.
+    pub(crate) async fn numsub(&self, channel: &str) -> Result<usize, AdapterError> {
+        let cmd = redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).to_owned();
+        let timeout = self.config.command_timeout;
+        let (_, n) = self
+            .conn
+            .run(|mut c| {
+                let cmd = cmd.clone();
+                async move {
+                    tokio::time::timeout(timeout, cmd.query_async::<(String, usize)>(&mut c))
+                        .await
+                        .unwrap_or_else(|_| Err(timeout_error("PUBSUB NUMSUB")))
+                }
+            })
+            .await
+            .map_err(|e| AdapterError::Backend(format!("PUBSUB NUMSUB failed: {e}")))?;
+        Ok(n)
+    }
+}
+
+/// The publishing connection: connected on demand, with a backoff between failed attempts.
+struct PubConn {
+    client: redis::Client,
+    config: DriverConfig,
+    state: tokio::sync::Mutex<PubState>,
+}
+
+struct PubState {
+    conn: Option<MultiplexedConnection>,
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+
+impl PubConn {
+    fn new(client: redis::Client, config: DriverConfig) -> Self {
+        PubConn {
+            client,
+            config,
+            state: tokio::sync::Mutex::new(PubState {
+                conn: None,
+                next_attempt: Instant::now(),
+                backoff: MIN_BACKOFF,
+            }),
+        }
+    }
+
+    /// Runs `f` on the connection. A cached connection that fails may have died while
+    /// idle (Redis restarted): the command is tried once more on a fresh one.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, String>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let (conn, fresh) = self.get_with_origin().await?;
+        match f(conn).await {
+            Ok(v) => Ok(v),
+            // Only a connection that was found dead is retried: a timeout may have
+            // executed the command already.
+            Err(e)
+                if fresh || e.is_timeout() || !(e.is_connection_dropped() || e.is_io_error()) =>
+            {
+                if fresh || e.is_timeout() || e.is_unrecoverable_error() {
+                    self.reset().await;
+                }
+                Err(e.to_string())
+            }
+            Err(_) => {
+                self.reset().await;
+                let (conn, _) = self.get_with_origin().await?;
+                match f(conn).await {
+                    Ok(v) => Ok(v),
+                    Err(e) => {
+                        self.reset().await;
+                        Err(e.to_string())
+                    }
+                }
+            }
+        }
+    }
+
+    async fn get(&self) -> Result<MultiplexedConnection, String> {
+        self.get_with_origin().await.map(|(c, _)| c)
+    }
+
+    /// The connection, and whether it was made just now.
+    async fn get_with_origin(&self) -> Result<(MultiplexedConnection, bool), String> {
+        let mut s = self.state.lock().await;
+        if let Some(c) = &s.conn {
+            return Ok((c.clone(), false));
+        }
+        if Instant::now() < s.next_attempt {
+            return Err("Redis is unreachable (reconnecting)".into());
+        }
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.config.connect_timeout))
+            .set_response_timeout(Some(self.config.command_timeout));
+        let res = tokio::time::timeout(
+            self.config.connect_timeout,
+            self.client
+                .get_multiplexed_async_connection_with_config(&cfg),
+        )
+        .await;
+        match res {
+            Ok(Ok(c)) => {
+                s.conn = Some(c.clone());
+                s.backoff = MIN_BACKOFF;
+                Ok((c, true))
+            }
+            Ok(Err(e)) => {
+                s.next_attempt = Instant::now() + s.backoff;
+                s.backoff = (s.backoff * 2).min(self.config.max_backoff);
+                Err(format!("cannot connect to Redis: {e}"))
+            }
+            Err(_) => {
+                s.next_attempt = Instant::now() + s.backoff;
+                s.backoff = (s.backoff * 2).min(self.config.max_backoff);
+                Err("connecting to Redis timed out".into())
+            }
+        }
+    }
+
+    async fn reset(&self) {
+        self.state.lock().await.conn = None;
+    }
+}
+
+/// Sends queued messages in order, in pipelines of what is waiting. While idle it checks
+/// the connection now and then, so that health stays true to the facts.
+async fn run_publisher(
+    mut rx: mpsc::Receiver<Publish>,
+    conn: Arc<PubConn>,
+    health: Arc<Health>,
+    config: DriverConfig,
+) {
+    const BATCH: usize = 256;
+    // Connect early so that health is known before the first message.
+    match conn.get().await {
+        Ok(_) => health.set_publish(true, None),
+        Err(e) => health.set_publish(false, Some(&e)),
+    }
+    let mut batch: Vec<Publish> = Vec::with_capacity(BATCH);
+    loop {
+        let check_every = if health.publish_ok.load(Ordering::Acquire) {
+            config.ping_interval
+        } else {
+            config.max_backoff.min(Duration::from_millis(500))
+        };
+        let first = tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => return,
+            },
+            _ = tokio::time::sleep(check_every) => {
+                let timeout = config.command_timeout;
+                let ping = conn
+                    .run(|mut c| async move {
+                        tokio::time::timeout(timeout, redis::cmd("PING").query_async::<String>(&mut c))
+                            .await
+                            .unwrap_or_else(|_| Err(timeout_error("PING")))
+                    })
+                    .await;
+                match ping {
+                    Ok(_) => health.set_publish(true, None),
+                    Err(e) => health.set_publish(false, Some(&e)),
+                }
+                continue;
+            }
+        };
+        batch.push(first);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut pipe = redis::pipe();
+        for m in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(&m.channel)
+                .arg(m.payload.as_ref())
+                .ignore();
+        }
+        let timeout = config.command_timeout;
+        let result = conn
+            .run(|mut c| {
+                let pipe = &pipe;
+                async move {
+                    tokio::time::timeout(timeout, pipe.query_async::<()>(&mut c))
+                        .await
+                        .unwrap_or_else(|_| Err(timeout_error("PUBLISH")))
+                }
+            })
+            .await
+            .map_err(|e| format!("PUBLISH failed: {e}"));
+        match &result {
+            Ok(()) => health.set_publish(true, None),
+            Err(e) => {
+                health
+                    .dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                health.set_publish(false, Some(e));
+            }
+        }
+        for m in batch.drain(..) {
+            if let Some(done) = m.done {
+                let _ = done.send(result.clone());
+            }
+        }
+    }
+}
+
+/// What ended a live subscriber connection.
+enum Ended {
+    /// The driver is gone: stop.
+    Stop,
+    /// The connection failed: reconnect.
+    Lost(String),
+}
+
+async fn run_subscriber(
+    client: redis::Client,
+    config: DriverConfig,
+    routes: Arc<RwLock<Routes>>,
+    health: Arc<Health>,
+    mut rx: mpsc::UnboundedReceiver<SubCmd>,
+) {
+    let mut backoff = MIN_BACKOFF;
+    let mut barriers: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        let connected =
+            tokio::time::timeout(config.connect_timeout, client.get_async_pubsub()).await;
+        let pubsub = match connected {
+            Ok(Ok(p)) => p,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => format!("cannot connect to Redis: {e}"),
+                    _ => "connecting to Redis timed out".to_owned(),
+                };
+                health.set_subscribed(false, Some(&why));
+                // Wait out the backoff, still taking commands (the routes table keeps the
+                // subscriptions; barriers wait for the next live connection).
+                let until = Instant::now() + backoff;
+                backoff = (backoff * 2).min(config.max_backoff);
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => break,
+                        cmd = rx.recv() => match cmd {
+                            None => return,
+                            Some(SubCmd::Barrier(b)) => barriers.push(b),
+                            Some(_) => {}
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        // Subscribe to everything registered so far.
+        let (patterns, channels): (Vec<String>, Vec<String>) = {
+            let r = routes.read().unwrap_or_else(|e| e.into_inner());
+            (
+                r.patterns.keys().cloned().collect(),
+                r.channels.keys().cloned().collect(),
+            )
+        };
+        let subscribed = async {
+            if !patterns.is_empty() {
+                sink.psubscribe(&patterns).await?;
+            }
+            if !channels.is_empty() {
+                sink.subscribe(&channels).await?;
+            }
+            Ok::<(), redis::RedisError>(())
+        };
+        match tokio::time::timeout(config.command_timeout, subscribed).await {
+            Ok(Ok(())) => {}
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => format!("SUBSCRIBE failed: {e}"),
+                    _ => "SUBSCRIBE timed out".to_owned(),
+                };
+                health.set_subscribed(false, Some(&why));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(config.max_backoff);
+                continue;
+            }
+        }
+        backoff = MIN_BACKOFF;
+        health.set_subscribed(true, None);
+        for b in barriers.drain(..) {
+            let _ = b.send(());
+        }
+
+        let mut ping = tokio::time::interval(config.ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        let ended = loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => dispatch(&routes, &msg),
+                    None => break Ended::Lost("the connection closed".to_owned()),
+                },
+                cmd = rx.recv() => {
+                    let result = match cmd {
+                        None => break Ended::Stop,
+                        Some(SubCmd::Barrier(b)) => {
+                            let _ = b.send(());
+                            Ok(())
+                        }
+                        Some(SubCmd::Subscribe { patterns, channels }) => {
+                            tokio::time::timeout(config.command_timeout, async {
+                                sink.psubscribe(&patterns).await?;
+                                sink.subscribe(&channels).await
+                            }).await
+                        .unwrap_or_else(|_| Err(timeout_error("SUBSCRIBE")))
+                        }
+                        Some(SubCmd::Unsubscribe { patterns, channels }) => {
+                            tokio::time::timeout(config.command_timeout, async {
+                                sink.punsubscribe(&patterns).await?;
+                                sink.unsubscribe(&channels).await
+                            }).await
+                        .unwrap_or_else(|_| Err(timeout_error("UNSUBSCRIBE")))
+                        }
+                    };
+                    if let Err(e) = result {
+                        break Ended::Lost(format!("subscription change failed: {e}"));
+                    }
+                }
+                _ = ping.tick() => {
+                    let alive = tokio::time::timeout(
+                        config.command_timeout,
+                        sink.ping::<redis::Value>(),
+                    ).await;
+                    match alive {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => break Ended::Lost(format!("ping failed: {e}")),
+                        Err(_) => break Ended::Lost("ping timed out".to_owned()),
+                    }
+                }
+            }
+        };
+        match ended {
+            Ended::Stop => return,
+            Ended::Lost(why) => health.set_subscribed(false, Some(&why)),
+        }
+    }
+}
+
+fn timeout_error(what: &str) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what} timed out"),
+    ))
+}
+
+fn dispatch(routes: &RwLock<Routes>, msg: &redis::Msg) {
+    let channel = msg.get_channel_name();
+    let sink = {
+        let r = routes.read().unwrap_or_else(|e| e.into_inner());
+        if msg.from_pattern() {
+            msg.get_pattern::<String>()
+                .ok()
+                .and_then(|p| r.patterns.get(&p).cloned())
+        } else {
+            r.channels.get(channel).cloned()
+        }
+    };
+    match sink.and_then(|s| s.upgrade()) {
+        Some(sink) => sink.on_message(channel, Bytes::copy_from_slice(msg.get_payload_bytes())),
+        None => tracing::trace!(
+            channel,
+            "redis adapter: message on a channel nobody listens to"
+        ),
+    }
+}
