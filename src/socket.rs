@@ -739,7 +739,15 @@ impl Socket {
             }
         };
 
-        for h in read(&self.any_incoming).iter() {
+        let any: Vec<BoxedHandler<MessageParts, ()>> = {
+            let any = read(&self.any_incoming);
+            if any.is_empty() {
+                Vec::new()
+            } else {
+                any.clone()
+            }
+        };
+        for h in &any {
             dispatch(h, args.clone(), None);
         }
 
@@ -806,7 +814,7 @@ impl Socket {
             me.off_all();
             write(&me.packet_middlewares).clear();
         };
-        crate::client::spawn_ordered(&self.conn, Box::pin(run));
+        crate::client::spawn_ordered_later(&self.conn, Box::pin(run));
     }
 
     pub(crate) fn to_remote(self: &Arc<Self>) -> RemoteSocket {

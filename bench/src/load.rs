@@ -29,6 +29,8 @@ pub struct Params {
     pub inflight: usize,
     pub members: usize,
     pub broadcasts: usize,
+    /// Broadcasts on their way at once.
+    pub window: usize,
 }
 
 fn err(msg: impl Into<String>) -> io::Error {
@@ -268,12 +270,25 @@ fn broadcast_frame(seq: u64) -> Vec<u8> {
     )
 }
 
-async fn member(mut c: Conn, room: Rc<Room>) {
+async fn member(mut c: Conn, room: Rc<Room>, join: Rc<Vec<u8>>) {
     let pong = text_frame(b"3");
     let mut warmed = false;
     let r: io::Result<()> = async {
         loop {
-            if !c.fill().await? {
+            // A server may miss a `join` sent right after the namespace connection (its
+            // listeners not set yet): ask again until a probe arrives.
+            let filled = if warmed {
+                c.fill().await?
+            } else {
+                tokio::select! {
+                    r = c.fill() => r?,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                        c.stream.write_all(&join).await?;
+                        continue;
+                    }
+                }
+            };
+            if !filled {
                 return Err(err("the server closed a member's connection"));
             }
             let mut ping = false;
@@ -364,7 +379,8 @@ async fn wait_for(
 pub async fn broadcast(p: &Params) -> io::Result<Value> {
     let n = p.members;
     let join = text_frame(b"42[\"join\",\"bench\"]");
-    let conns = connect_many(p, n, 100, Some(join)).await?;
+    let conns = connect_many(p, n, 100, Some(join.clone())).await?;
+    let join = Rc::new(join);
     let room = Rc::new(Room {
         members: n,
         sent_at: RefCell::new(vec![Instant::now(); p.broadcasts]),
@@ -377,7 +393,7 @@ pub async fn broadcast(p: &Params) -> io::Result<Value> {
     });
     let tasks: Vec<_> = conns
         .into_iter()
-        .map(|c| tokio::task::spawn_local(member(c, room.clone())))
+        .map(|c| tokio::task::spawn_local(member(c, room.clone(), join.clone())))
         .collect();
     let upgrade = wire::upgrade_request(p.port, path(p.handshake));
     let mut trigger = wire::connect(p.port, p.handshake, &upgrade).await?;
@@ -405,20 +421,31 @@ pub async fn broadcast(p: &Params) -> io::Result<Value> {
             }
         }
         let w = Window::start(p.pid);
-        for seq in 0..p.broadcasts {
-            room.sent_at.borrow_mut()[seq] = Instant::now();
-            trigger
-                .stream
-                .write_all(&broadcast_frame(seq as u64))
-                .await?;
-            let target = seq as u64 + 1;
-            if !wait_for(&mut trigger, &room, wire::STEP_TIMEOUT, |r| {
+        // Up to `window` broadcasts on their way at once.
+        let window = p.window.max(1) as u64;
+        let total = p.broadcasts as u64;
+        for seq in 0..=total {
+            let target = if seq == total {
+                total
+            } else {
+                (seq + 1).saturating_sub(window)
+            };
+            let ok = wait_for(&mut trigger, &room, wire::STEP_TIMEOUT, |r| {
                 r.completed.get() >= target
             })
-            .await?
-            {
-                return Err(err(format!("broadcast {seq} did not reach every member")));
+            .await?;
+            if !ok {
+                return Err(err(format!(
+                    "broadcast {} did not reach every member",
+                    room.completed.get()
+                )));
             }
+            if seq == total {
+                break;
+            }
+            room.sent_at.borrow_mut()[seq as usize] = Instant::now();
+            let frame = broadcast_frame(seq);
+            trigger.stream.write_all(&frame).await?;
         }
         let (secs, cpu) = w.end();
         let deliveries = (n * p.broadcasts) as f64;

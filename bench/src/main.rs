@@ -5,7 +5,7 @@
 //! sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]
 //! sio-bench serve socketioxide|ws-echo          (PORT, WORKERS from the environment)
 //! sio-bench load SCENARIO --port P --pid PID [--raw] [--clients N] [--inflight N]
-//!                [--members N] [--broadcasts N] [--duration S] [--warmup S]
+//!                [--members N] [--broadcasts N] [--window N] [--duration S] [--warmup S]
 //! ```
 //!
 //! `bench/run.sh` builds everything and calls `run`; see `docs/benchmarks.md`.
@@ -99,6 +99,7 @@ fn main() {
                 inflight: f.num("--inflight", 4),
                 members: f.num("--members", 1000),
                 broadcasts: f.num("--broadcasts", 200),
+                window: f.num("--window", 1),
             };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
+use http::Uri;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc::error::TrySendError;
@@ -117,6 +119,36 @@ pub(crate) struct Session {
     dispatch: Mutex<()>,
 }
 
+/// The request head with bytes of its own. hyper parses the URI and the header values as
+/// slices of its connection read buffer (8 KiB and more), so keeping them for the life of
+/// a session would keep that whole buffer allocated too.
+fn detach(mut parts: Parts) -> Parts {
+    let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let name = HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name, copy);
+    }
+    parts.headers = headers;
+    if let Some(uri) = detach_uri(&parts.uri) {
+        parts.uri = uri;
+    }
+    // axum's router keeps a clone of the URI (so a slice of the same buffer) for
+    // `OriginalUri`.
+    #[cfg(feature = "axum")]
+    if let Some(original) = parts.extensions.get_mut::<axum::extract::OriginalUri>() {
+        if let Some(uri) = detach_uri(&original.0) {
+            original.0 = uri;
+        }
+    }
+    parts
+}
+
+fn detach_uri(uri: &Uri) -> Option<Uri> {
+    Uri::from_maybe_shared(bytes::Bytes::from(uri.to_string())).ok()
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -165,7 +197,7 @@ impl<D> Socket<D> {
             id,
             data,
             protocol,
-            req_parts,
+            req_parts: detach(req_parts),
             remote_addr,
             session: Session {
                 span,
