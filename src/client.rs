@@ -4,8 +4,8 @@
 //! of their namespace, runs namespace connections, and ends every socket when the connection
 //! ends. Handler futures of one connection run in one ordered task (see [`spawn_ordered`]).
 
-use std::panic::AssertUnwindSafe;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
