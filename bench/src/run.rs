@@ -13,9 +13,11 @@ use serde_json::Value;
 
 use crate::Flags;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Kind {
     Ours,
+    /// Another build of our bench server (`--extra-ours label=path`), e.g. an older commit.
+    OursAt(String, PathBuf),
     Socketioxide,
     Node,
     WsEcho,
@@ -30,8 +32,9 @@ struct Server {
 
 impl Server {
     fn new(kind: Kind, workers: usize) -> Self {
-        let name = match kind {
+        let name = match &kind {
             Kind::Ours => "tower-socketio",
+            Kind::OursAt(label, _) => label.as_str(),
             Kind::Socketioxide => "socketioxide",
             Kind::Node => "node socket.io",
             Kind::WsEcho => "ws echo",
@@ -40,6 +43,7 @@ impl Server {
             Kind::Node => name.to_owned(),
             _ => format!("{name} {workers}w"),
         };
+        let kind = kind.clone();
         Server {
             kind,
             workers,
@@ -141,6 +145,25 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             ],
         },
         Scenario {
+            name: "bcast1k-w4",
+            title: format!(
+                "broadcast to a room of 1 000 ({b1k} broadcasts, 4 on their way at once)"
+            ),
+            load: "broadcast",
+            args: args(&["--members", "1000", "--broadcasts", b1k, "--window", "4"]),
+            floor: false,
+            metrics: vec![
+                m("deliveries_per_s", "deliveries/s", Higher),
+                m("p50_ms", "p50 emit→receipt ms", Lower),
+                m("p99_ms", "p99 emit→receipt ms", Lower),
+                m(
+                    "cpu_us_per_delivery",
+                    "server CPU µs per delivery (= CPU-s per 1M)",
+                    Lower,
+                ),
+            ],
+        },
+        Scenario {
             name: "bcast10k",
             title: format!("broadcast to a room of 10 000 ({b10k} broadcasts, one at a time)"),
             load: "broadcast",
@@ -209,9 +232,12 @@ fn wait_port(port: u16, limit: Duration) -> bool {
 fn start_server(s: &Server, port: u16, exe_dir: &Path, log: &Path) -> std::io::Result<Child> {
     let mut cmd = Command::new("taskset");
     cmd.arg("-c").arg("0");
-    match s.kind {
+    match &s.kind {
         Kind::Ours => {
             cmd.arg(exe_dir.join("examples").join("bench_server"));
+        }
+        Kind::OursAt(_, path) => {
+            cmd.arg(path);
         }
         Kind::Socketioxide => {
             cmd.arg(exe_dir.join("sio-bench"))
@@ -440,8 +466,9 @@ pub fn main(f: Flags) -> i32 {
         let wanted: Vec<&str> = only.split(',').collect();
         servers.retain(|s| {
             wanted.iter().any(|w| {
-                let name = match s.kind {
+                let name = match &s.kind {
                     Kind::Ours => "ours",
+                    Kind::OursAt(label, _) => label.as_str(),
                     Kind::Socketioxide => "socketioxide",
                     Kind::Node => "node",
                     Kind::WsEcho => "ws-echo",
@@ -449,6 +476,20 @@ pub fn main(f: Flags) -> i32 {
                 *w == name || *w == format!("{name}-{}w", s.workers)
             })
         });
+    }
+    if let Some(extra) = f.value("--extra-ours") {
+        for item in extra.split(',') {
+            let Some((label, path)) = item.split_once('=') else {
+                eprintln!("--extra-ours wants label=path[,label=path]");
+                return 2;
+            };
+            for &w in worker_counts {
+                servers.insert(
+                    0,
+                    Server::new(Kind::OursAt(label.to_owned(), PathBuf::from(path)), w),
+                );
+            }
+        }
     }
     let mut scs = scenarios(quick);
     if let Some(only) = f.value("--scenarios") {
