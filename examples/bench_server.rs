@@ -8,6 +8,7 @@
 //! - `join` (room) → joins it;
 //! - `room-broadcast` (room, data) → `room-msg` with `data` to everyone in the room.
 
+use axum::serve::ListenerExt as _;
 use tower_socketio::extract::{AckSender, Data};
 use tower_socketio::protocol::Args;
 use tower_socketio::{SocketIo, SocketRef};
@@ -57,6 +58,11 @@ async fn serve(port: u16) -> std::io::Result<()> {
         );
     });
     let app = axum::Router::new().layer(layer);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await?
+        // Realtime traffic: no Nagle delay on small frames.
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     axum::serve(listener, app).await
 }

@@ -4,7 +4,8 @@ import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 
 const port = Number(process.env.PORT ?? 3000);
-const http = createServer();
+// No Nagle delay on small frames (Node's default for http servers; said explicitly).
+const http = createServer({ noDelay: true });
 const io = new Server(http);
 
 io.on('connection', (socket) => {

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt as _;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use socketioxide::SocketIo;
@@ -39,7 +40,12 @@ pub async fn socketioxide(port: u16) -> std::io::Result<()> {
         );
     });
     let app = axum::Router::new().layer(layer);
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    // As for our server: no Nagle delay on small frames.
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await?
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     axum::serve(listener, app).await
 }
 
