@@ -2,7 +2,8 @@
 //!
 //! `Client` is the core's [`EngineHandler`]: it decodes packets, routes them to the socket
 //! of their namespace, runs namespace connections, and ends every socket when the connection
-//! ends. Handler futures of one connection run in one ordered task (see [`spawn_ordered`]).
+//! ends. Handler futures of one connection start in order, in place, and those that wait go on
+//! in one ordered task per connection (see [`spawn_ordered`]).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -10,15 +10,12 @@ pub fn cpu_ns(pid: u32) -> u64 {
     if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
         for t in tasks.flatten() {
             let p = t.path().join("schedstat");
-            if let Ok(s) = fs::read_to_string(p) {
-                if let Some(ns) = s
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-                {
-                    total += ns;
-                    found = true;
-                }
+            let ns = fs::read_to_string(p)
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+            if let Some(ns) = ns {
+                total += ns;
+                found = true;
             }
         }
     }
