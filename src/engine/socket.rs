@@ -570,3 +570,41 @@ impl<D> Socket<D> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `part` lies inside `buf`'s memory.
+    fn inside(buf: &[u8], part: &[u8]) -> bool {
+        let start = buf.as_ptr() as usize;
+        let p = part.as_ptr() as usize;
+        p >= start && p < start + buf.len()
+    }
+
+    #[test]
+    fn detached_head_keeps_its_values_but_not_the_buffer() {
+        // Values made the way hyper makes them: slices of one shared read buffer.
+        let buffer =
+            bytes::Bytes::from(b"/socket.io/?EIO=4&transport=websocket|abc|X-Custom".to_vec());
+        let uri = Uri::from_maybe_shared(buffer.slice(0..37)).unwrap();
+        let value = HeaderValue::from_maybe_shared(buffer.slice(38..41)).unwrap();
+        let name = HeaderName::from_bytes(&buffer[42..]).unwrap();
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.uri = uri.clone();
+        parts.headers.append(name.clone(), value.clone());
+        parts.headers.append(http::header::COOKIE, value.clone());
+        assert!(inside(&buffer, parts.uri.path().as_bytes()));
+
+        let parts = detach(parts);
+        assert_eq!(parts.uri, uri);
+        assert_eq!(parts.headers.get(&name), Some(&value));
+        assert_eq!(parts.headers.get(http::header::COOKIE), Some(&value));
+        assert_eq!(parts.headers.len(), 2);
+        assert!(!inside(&buffer, parts.uri.path().as_bytes()));
+        assert!(!inside(&buffer, parts.uri.query().unwrap_or("").as_bytes()));
+        for v in parts.headers.values() {
+            assert!(!inside(&buffer, v.as_bytes()));
+        }
+    }
+}
