@@ -2,10 +2,14 @@
 //!
 //! `Client` is the core's [`EngineHandler`]: it decodes packets, routes them to the socket
 //! of their namespace, runs namespace connections, and ends every socket when the connection
-//! ends. Handler futures of one connection run in one ordered task (see [`spawn_ordered`]).
+//! ends. Handler futures of one connection start in order, in place, and those that wait go on
+//! in one ordered task per connection (see [`spawn_ordered`]).
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
@@ -28,7 +32,7 @@ enum NsSlot {
 pub(crate) struct ConnState {
     nsps: Mutex<Vec<(Str, NsSlot)>>,
     partial: Mutex<Option<PartialPacket>>,
-    dispatcher: OnceLock<mpsc::UnboundedSender<BoxFuture<()>>>,
+    dispatch: Mutex<Dispatch>,
     connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
     upgraded: tokio::sync::Notify,
 }
@@ -139,29 +143,116 @@ fn get_socket(conn: &Conn_, ns: &str) -> Option<SocketRef> {
         })
 }
 
-/// Runs a handler future in the connection's ordered task.
+/// Where the handler futures of one connection run when they do not finish at once.
+#[derive(Default)]
+pub(crate) struct Dispatch {
+    tx: Option<mpsc::UnboundedSender<(BoxFuture<()>, bool)>>,
+    /// Futures handed to the task and not polled yet.
+    queued: Arc<AtomicUsize>,
+}
+
+/// Runs a handler future in the connection's order.
 ///
 /// Futures of one connection are first polled in the order they were queued, so the
 /// synchronous start of each handler (until its first `.await`) runs in the order the
 /// client sent its packets; after that they run concurrently. A slow handler never stalls
 /// other connections, nor later events of its own. A panicking handler is logged and
 /// dropped; the others go on.
+///
+/// When nothing is waiting for its first poll, the future is polled right here, and most
+/// handlers (those that never wait) end there: no task, no queue, nothing kept for an idle
+/// connection. A future still pending then goes to the connection's task, created on first
+/// use, which polls it again with its own waker.
 pub(crate) fn spawn_ordered(conn: &Conn_, fut: BoxFuture<()>) {
-    let tx = conn.data().dispatcher.get_or_init(|| {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_dispatcher(rx));
-        tx
-    });
-    let _ = tx.send(fut);
+    spawn_ordered_with(conn, fut, true);
 }
 
-async fn run_dispatcher(mut rx: mpsc::UnboundedReceiver<BoxFuture<()>>) {
+/// Like [`spawn_ordered`], but the first poll always happens in the connection's task, after
+/// the current handler's synchronous part (the disconnect sequence runs this way).
+pub(crate) fn spawn_ordered_later(conn: &Conn_, fut: BoxFuture<()>) {
+    spawn_ordered_with(conn, fut, false);
+}
+
+fn spawn_ordered_with(conn: &Conn_, mut fut: BoxFuture<()>, inline: bool) {
+    let may_poll_now = inline && lock(&conn.data().dispatch).queued.load(Ordering::Acquire) == 0;
+    if may_poll_now {
+        let mut cx = Context::from_waker(Waker::noop());
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+            Ok(Poll::Ready(())) => return,
+            Err(_) => {
+                tracing::error!("a handler panicked; the connection goes on");
+                return;
+            }
+            Ok(Poll::Pending) => {}
+        }
+    }
+    let mut dispatch = lock(&conn.data().dispatch);
+    let counted = !may_poll_now;
+    if counted {
+        dispatch.queued.fetch_add(1, Ordering::AcqRel);
+    }
+    let queued = dispatch.queued.clone();
+    let tx = dispatch.tx.get_or_insert_with(|| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_dispatcher(rx, queued));
+        tx
+    });
+    if let Err(mpsc::error::SendError((_, counted))) = tx.send((fut, counted)) {
+        if counted {
+            dispatch.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// While alive, new handler futures of the connection are not polled in place but queued
+/// behind the current one. The connect sequence holds it from answering CONNECT until the
+/// connection handler's synchronous start has run, so that an event the client sends right
+/// after CONNECT (read on another thread) finds the listeners that handler registers.
+pub(crate) struct OrderHold(Arc<AtomicUsize>);
+
+impl OrderHold {
+    pub(crate) fn new(conn: &Conn_) -> Self {
+        let queued = lock(&conn.data().dispatch).queued.clone();
+        queued.fetch_add(1, Ordering::AcqRel);
+        OrderHold(queued)
+    }
+}
+
+impl Drop for OrderHold {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A future whose first poll takes it off the count of queued futures.
+struct FirstPoll {
+    fut: BoxFuture<()>,
+    queued: Option<Arc<AtomicUsize>>,
+}
+
+impl Future for FirstPoll {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(q) = self.queued.take() {
+            q.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+async fn run_dispatcher(
+    mut rx: mpsc::UnboundedReceiver<(BoxFuture<()>, bool)>,
+    queued: Arc<AtomicUsize>,
+) {
     let mut running = FuturesUnordered::new();
     loop {
         tokio::select! {
             biased;
             next = rx.recv() => match next {
-                Some(fut) => running.push(AssertUnwindSafe(fut).catch_unwind()),
+                Some((fut, counted)) => {
+                    let fut = FirstPoll { fut, queued: counted.then(|| queued.clone()) };
+                    running.push(AssertUnwindSafe(fut).catch_unwind());
+                }
                 None => break,
             },
             Some(res) = running.next(), if !running.is_empty() => {
@@ -185,6 +276,7 @@ pub(crate) async fn finish_connect(
     auth: Option<Str>,
 ) -> SocketRef {
     let conn = socket.conn_arc().clone();
+    let hold = OrderHold::new(&conn);
     {
         let mut nsps = lock(&conn.data().nsps);
         if let Some((_, slot)) = nsps.iter_mut().find(|(n, _)| n.as_str() == socket.ns()) {
@@ -197,11 +289,17 @@ pub(crate) async fn finish_connect(
     let packet = protocol::encode_connect(socket.ns(), socket.id().as_str());
     let _ = conn.send(engine::Message::Text(packet));
     tracing::debug!(sid = %socket.id(), ns = %socket.ns(), "socket connected");
-    if let Some(h) = handler {
-        if let Some(f) = h.call(ConnectParts {
+    let running = handler.and_then(|h| {
+        h.call(ConnectParts {
             socket: socket.clone(),
             auth,
-        }) {
+        })
+    });
+    if let Some(mut f) = running {
+        // The handler's synchronous start runs under the hold; the rest runs freely.
+        let first = std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await;
+        drop(hold);
+        if first.is_pending() {
             f.await;
         }
     }
@@ -256,6 +354,7 @@ impl Client {
                 return;
             };
             nsps.push((ns_name.clone(), NsSlot::Connecting));
+            drop(nsps);
             let conn2 = conn.clone();
             let span = tracing::debug_span!("connect", conn = %conn.id(), ns = %ns_name);
             let run = async move {

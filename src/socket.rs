@@ -790,7 +790,15 @@ impl Socket {
                 }
             };
 
-        for h in read(&self.any_incoming).iter() {
+        let any: Vec<BoxedHandler<MessageParts, ()>> = {
+            let any = read(&self.any_incoming);
+            if any.is_empty() {
+                Vec::new()
+            } else {
+                any.clone()
+            }
+        };
+        for h in &any {
             dispatch(h, args.clone(), None);
         }
 
@@ -859,7 +867,7 @@ impl Socket {
             write(&me.packet_middlewares).clear();
         };
         let span = tracing::debug_span!("disconnect", sid = %self.id, ns = %self.ns(), %reason);
-        crate::client::spawn_ordered(
+        crate::client::spawn_ordered_later(
             &self.conn,
             Box::pin(tracing::Instrument::instrument(run, span)),
         );

@@ -396,7 +396,7 @@ impl Default for EngineConfig {
             http_compression: true,
             allow_origin: AllowOrigin::any(),
             allow_request: None,
-            ws_read_buffer_size: 4 * 1024,
+            ws_read_buffer_size: 1024,
         }
     }
 }
@@ -473,7 +473,8 @@ impl EngineConfig {
         self.allow_request.as_ref()
     }
 
-    /// Read buffer size of each WebSocket connection, in bytes (4 KiB by default).
+    /// Read buffer size of each WebSocket connection, in bytes (1 KiB by default; a larger
+    /// frame grows it as needed).
     pub fn ws_read_buffer_size(&self) -> usize {
         self.ws_read_buffer_size
     }

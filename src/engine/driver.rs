@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::packet::{Outgoing, Packet};
-use super::socket::{Outbox, Phase, Socket, WsStream, is_graceful};
+use super::socket::{Phase, Socket, WsStream, is_graceful};
 use super::version::{Beat, ClientPing};
 use super::{DisconnectReason, EngineHandler, EngineIo, ws};
 
@@ -140,7 +140,14 @@ async fn polling<H: EngineHandler>(
 /// (none when the connection is already gone).
 type WsEnd = (DisconnectReason, Option<(WsStream, Option<CloseFrame>)>);
 
+/// How many frames already read are handled before the replies go out.
+const READ_BATCH: usize = 64;
+
 /// The WebSocket part of a session.
+///
+/// Each turn writes everything that is ready (a ping and every queued message) with one
+/// flush, then waits for a frame, a message or the heartbeat. Frames that arrived together
+/// are handled together, so the answers to a burst go out in one write.
 async fn websocket<H: EngineHandler>(
     engine: &EngineIo<H>,
     socket: &Arc<Socket<H::Data>>,
@@ -159,17 +166,22 @@ async fn websocket<H: EngineHandler>(
     let write_timeout = engine.config().ping_interval() + engine.config().ping_timeout();
     let mut close_frame: Option<CloseFrame> = None;
 
-    // A ping that waited for a GET, and messages queued during the upgrade.
+    // A ping that waited for a GET.
     let mut pending_ping = session.ping_pending.swap(false, Ordering::AcqRel);
-    let mut first_message = outbox.try_next();
+    let mut batch: Vec<super::Message> = Vec::new();
+    let mut next_beat = socket.heartbeat().next_event();
+    let beat = tokio::time::sleep_until(next_beat.into());
+    tokio::pin!(beat);
 
     loop {
-        if pending_ping || first_message.is_some() {
+        outbox.drain_into(&mut batch);
+        if pending_ping || !batch.is_empty() {
             let ping = std::mem::take(&mut pending_ping);
-            let first = first_message.take();
-            if let Err(error) =
-                write_batch(&mut ws, &mut outbox, protocol, ping, first, write_timeout).await
-            {
+            let written = write_batch(&mut ws, protocol, ping, &mut batch, write_timeout).await;
+            if batch.capacity() > 256 {
+                batch = Vec::new();
+            }
+            if let Err(error) = written {
                 tracing::debug!(%error, "WebSocket write failed");
                 socket.request_close(DisconnectReason::TransportError);
                 outbox.discard();
@@ -180,11 +192,9 @@ async fn websocket<H: EngineHandler>(
         let woken = session.wake_driver.notified();
         if let Some(reason) = socket.close_reason() {
             if is_graceful(reason) {
-                let first = outbox.try_next();
-                if first.is_some() {
-                    let _ =
-                        write_batch(&mut ws, &mut outbox, protocol, false, first, write_timeout)
-                            .await;
+                outbox.drain_into(&mut batch);
+                if !batch.is_empty() {
+                    let _ = write_batch(&mut ws, protocol, false, &mut batch, write_timeout).await;
                 }
             }
             outbox.discard();
@@ -195,70 +205,92 @@ async fn websocket<H: EngineHandler>(
             return (reason, Some((ws, frame)));
         }
 
-        let next = socket.heartbeat().next_event();
+        let due = socket.heartbeat().next_event();
+        if due != next_beat {
+            next_beat = due;
+            beat.as_mut().reset(due.into());
+        }
         // Unbiased: a client that floods cannot starve its own outgoing queue or the
         // heartbeat.
         tokio::select! {
             _ = woken => {}
-            _ = tokio::time::sleep_until(next.into()) => {
-                let beat = socket.heartbeat().poll(Instant::now());
-                match beat {
+            _ = &mut beat => {
+                let now = Instant::now();
+                let beat_now = socket.heartbeat().poll(now);
+                match beat_now {
                     Beat::Ping => pending_ping = true,
                     Beat::TimedOut => {
                         socket.request_close(DisconnectReason::HeartbeatTimeout);
                     }
                     Beat::Wait => {}
                 }
+                next_beat = socket.heartbeat().next_event();
+                beat.as_mut().reset(next_beat.into());
             }
             frame = ws.next() => {
-                match frame {
-                    Some(Ok(msg)) => on_frame(engine, socket, msg),
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "WebSocket read failed");
-                        let (reason, frame) = read_error(&error);
-                        socket.request_close(reason);
-                        match frame {
-                            Some(frame) => close_frame = Some(frame),
-                            None => {
-                                outbox.discard();
-                                return (socket.close_reason().unwrap_or(reason), None);
+                let mut frame = frame;
+                let mut handled = 0;
+                loop {
+                    match frame {
+                        Some(Ok(msg)) => on_frame(engine, socket, msg),
+                        Some(Err(error)) => {
+                            tracing::debug!(%error, "WebSocket read failed");
+                            let (reason, frame) = read_error(&error);
+                            socket.request_close(reason);
+                            match frame {
+                                Some(frame) => close_frame = Some(frame),
+                                None => {
+                                    outbox.discard();
+                                    return (socket.close_reason().unwrap_or(reason), None);
+                                }
                             }
+                            break;
+                        }
+                        None => {
+                            socket.request_close(DisconnectReason::TransportClose);
+                            outbox.discard();
+                            return (socket.close_reason().unwrap_or(DisconnectReason::TransportClose), None);
                         }
                     }
-                    None => {
-                        socket.request_close(DisconnectReason::TransportClose);
-                        outbox.discard();
-                        return (socket.close_reason().unwrap_or(DisconnectReason::TransportClose), None);
+                    handled += 1;
+                    if handled == READ_BATCH || socket.is_closed() {
+                        break;
+                    }
+                    // Another frame already read? (Polled without waiting; the next
+                    // turn's select registers for the rest.)
+                    match ws.next().now_or_never() {
+                        Some(next) => frame = next,
+                        None => break,
                     }
                 }
             }
-            msg = outbox.next() => first_message = msg,
+            () = outbox.ready() => {}
         }
     }
 }
 
-/// Writes a ping and/or every ready message, with one flush at the end.
+/// Writes a ping and/or the messages of `batch` (emptied), with one flush at the end.
+/// The timeout's timer is only set when the socket cannot take the bytes at once.
 async fn write_batch(
     ws: &mut WsStream,
-    outbox: &mut Outbox,
     protocol: super::version::Protocol,
     ping: bool,
-    first: Option<super::Message>,
+    batch: &mut Vec<super::Message>,
     timeout: Duration,
 ) -> Result<(), WsError> {
     let write = async {
         if ping {
             ws.feed(protocol.ws_frame(Outgoing::Ping)).await?;
         }
-        if let Some(first) = first {
-            ws.feed(protocol.ws_frame(Outgoing::Message(&first)))
-                .await?;
-            while let Some(msg) = outbox.try_next() {
-                ws.feed(protocol.ws_frame(Outgoing::Message(&msg))).await?;
-            }
+        for msg in batch.drain(..) {
+            ws.feed(protocol.ws_frame(Outgoing::Message(&msg))).await?;
         }
         ws.flush().await
     };
+    tokio::pin!(write);
+    if let Some(result) = (&mut write).now_or_never() {
+        return result;
+    }
     match tokio::time::timeout(timeout, write).await {
         Ok(result) => result,
         Err(_) => Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),

@@ -1,15 +1,17 @@
 //! The session handle ([`Socket`]) and the state the engine keeps with it.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use http::Uri;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Mutex as AsyncMutex, Notify, mpsc, oneshot};
+use tokio::sync::{Mutex as AsyncMutex, Notify, oneshot};
 use tokio_tungstenite::WebSocketStream;
 
 use super::version::{Heartbeat, Protocol};
@@ -43,25 +45,118 @@ impl Phase {
     }
 }
 
+/// A session's outgoing queue: bounded, and allocated only as messages come (an idle
+/// session keeps no buffer).
+#[derive(Debug)]
+pub(crate) struct Queue {
+    state: Mutex<QueueState>,
+    capacity: usize,
+    /// Signalled when messages are queued or the queue closes.
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    items: VecDeque<Message>,
+    closed: bool,
+}
+
+impl Queue {
+    fn new(capacity: usize) -> Self {
+        Queue {
+            state: Mutex::new(QueueState::default()),
+            capacity,
+            ready: Notify::new(),
+        }
+    }
+
+    /// Queues every message or none.
+    fn push_all<I: ExactSizeIterator<Item = Message>>(&self, msgs: I) -> Result<(), SendError> {
+        {
+            let mut state = lock(&self.state);
+            if state.closed {
+                return Err(SendError::Closed);
+            }
+            if state.items.len() + msgs.len() > self.capacity {
+                return Err(SendError::Full);
+            }
+            state.items.extend(msgs);
+        }
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Room left.
+    fn room(&self) -> usize {
+        self.capacity.saturating_sub(lock(&self.state).items.len())
+    }
+}
+
 /// The outgoing queue's reading end, with a message taken out but not sent yet.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    rx: mpsc::Receiver<Message>,
+    queue: Arc<Queue>,
     leftover: Option<Message>,
 }
 
 impl Outbox {
     /// The next message if one is ready.
     pub(crate) fn try_next(&mut self) -> Option<Message> {
-        self.leftover.take().or_else(|| self.rx.try_recv().ok())
+        self.leftover
+            .take()
+            .or_else(|| lock(&self.queue.state).items.pop_front())
     }
 
-    /// The next message, waiting for one.
+    /// Moves every ready message to `out`, in order (one lock for all of them).
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<Message>) {
+        out.extend(self.leftover.take());
+        let mut state = lock(&self.queue.state);
+        out.extend(state.items.drain(..));
+        if state.items.capacity() > 64 {
+            // A burst is over: give back what it grew.
+            state.items.shrink_to(16);
+        }
+    }
+
+    /// The next message, waiting for one; `None` once the queue is closed and empty.
     pub(crate) async fn next(&mut self) -> Option<Message> {
         if let Some(m) = self.leftover.take() {
             return Some(m);
         }
-        self.rx.recv().await
+        loop {
+            let ready = self.queue.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            {
+                let mut state = lock(&self.queue.state);
+                if let Some(m) = state.items.pop_front() {
+                    return Some(m);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            ready.await;
+        }
+    }
+
+    /// Waits until a message is ready (without taking it) or the queue is closed.
+    pub(crate) async fn ready(&self) {
+        if self.leftover.is_some() {
+            return;
+        }
+        loop {
+            let ready = self.queue.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            {
+                let state = lock(&self.queue.state);
+                if !state.items.is_empty() || state.closed {
+                    return;
+                }
+            }
+            ready.await;
+        }
     }
 
     /// Puts back a message that did not fit in a response; it comes out first next time.
@@ -72,8 +167,9 @@ impl Outbox {
     /// Drops every queued message and refuses new ones.
     pub(crate) fn discard(&mut self) {
         self.leftover = None;
-        self.rx.close();
-        while self.rx.try_recv().is_ok() {}
+        let mut state = lock(&self.queue.state);
+        state.closed = true;
+        state.items = VecDeque::new();
     }
 }
 
@@ -94,7 +190,7 @@ pub(crate) fn is_graceful(reason: DisconnectReason) -> bool {
 /// The engine's state of a session, beside what the upper layer sees.
 pub(crate) struct Session {
     pub(crate) span: tracing::Span,
-    tx: mpsc::Sender<Message>,
+    queue: Arc<Queue>,
     pub(crate) outbox: AsyncMutex<Outbox>,
     phase: AtomicU8,
     close: Mutex<CloseState>,
@@ -115,6 +211,37 @@ pub(crate) struct Session {
     heartbeat: Mutex<Heartbeat>,
     upgrade_tx: Mutex<Option<oneshot::Sender<WsStream>>>,
     dispatch: Mutex<()>,
+}
+
+/// The request head with bytes of its own. hyper parses the URI and the header values as
+/// slices of its connection read buffer (8 KiB and more), so keeping them for the life of
+/// a session would keep that whole buffer allocated too.
+fn detach(mut parts: Parts) -> Parts {
+    let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let name =
+            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name, copy);
+    }
+    parts.headers = headers;
+    if let Some(uri) = detach_uri(&parts.uri) {
+        parts.uri = uri;
+    }
+    // axum's router keeps a clone of the URI (so a slice of the same buffer) for
+    // `OriginalUri`.
+    #[cfg(feature = "axum")]
+    if let Some(original) = parts.extensions.get_mut::<axum::extract::OriginalUri>() {
+        if let Some(uri) = detach_uri(&original.0) {
+            original.0 = uri;
+        }
+    }
+    parts
+}
+
+fn detach_uri(uri: &Uri) -> Option<Uri> {
+    Uri::from_maybe_shared(bytes::Bytes::from(uri.to_string())).ok()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -159,18 +286,21 @@ impl<D> Socket<D> {
         max_buffer_size: usize,
         span: tracing::Span,
     ) -> (Self, oneshot::Receiver<WsStream>) {
-        let (tx, rx) = mpsc::channel(max_buffer_size.max(1));
+        let queue = Arc::new(Queue::new(max_buffer_size.max(1)));
         let (upgrade_tx, upgrade_rx) = oneshot::channel();
         let socket = Socket {
             id,
             data,
             protocol,
-            req_parts,
+            req_parts: detach(req_parts),
             remote_addr,
             session: Session {
                 span,
-                tx,
-                outbox: AsyncMutex::new(Outbox { rx, leftover: None }),
+                outbox: AsyncMutex::new(Outbox {
+                    queue: queue.clone(),
+                    leftover: None,
+                }),
+                queue,
                 phase: AtomicU8::new(phase as u8),
                 close: Mutex::new(CloseState::default()),
                 closing: AtomicBool::new(false),
@@ -245,10 +375,7 @@ impl<D> Socket<D> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        self.session.tx.try_send(msg).map_err(|e| match e {
-            TrySendError::Full(_) => SendError::Full,
-            TrySendError::Closed(_) => SendError::Closed,
-        })
+        self.session.queue.push_all(std::iter::once(msg))
     }
 
     /// Queues several messages, all or none: when the queue has no room for all of
@@ -262,19 +389,7 @@ impl<D> Socket<D> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        let msgs = msgs.into_iter();
-        let permits = self
-            .session
-            .tx
-            .try_reserve_many(msgs.len())
-            .map_err(|e| match e {
-                TrySendError::Full(()) => SendError::Full,
-                TrySendError::Closed(()) => SendError::Closed,
-            })?;
-        for (permit, msg) in permits.zip(msgs) {
-            permit.send(msg);
-        }
-        Ok(())
+        self.session.queue.push_all(msgs.into_iter())
     }
 
     /// Queues messages only if the transport can write them right now: the
@@ -294,14 +409,14 @@ impl<D> Socket<D> {
     }
 
     fn writable_now(&self, n: usize) -> bool {
-        let tx = &self.session.tx;
+        let room = self.session.queue.room();
         match self.phase() {
             Phase::Websocket => {
-                let max = tx.max_capacity();
-                tx.capacity() >= n && tx.capacity() - n >= max / 2
+                let max = self.session.queue.capacity;
+                room >= n && room - n >= max / 2
             }
             Phase::Polling | Phase::ProbeWait => {
-                self.session.poll_waiting.load(Ordering::Acquire) && tx.capacity() >= n
+                self.session.poll_waiting.load(Ordering::Acquire) && room >= n
             }
             Phase::Upgrading => false,
         }
@@ -452,6 +567,44 @@ impl<D> Socket<D> {
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
             tracing::error!(parent: &self.session.span, "the handler panicked: closing the session");
             self.request_close(DisconnectReason::TransportError);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `part` lies inside `buf`'s memory.
+    fn inside(buf: &[u8], part: &[u8]) -> bool {
+        let start = buf.as_ptr() as usize;
+        let p = part.as_ptr() as usize;
+        p >= start && p < start + buf.len()
+    }
+
+    #[test]
+    fn detached_head_keeps_its_values_but_not_the_buffer() {
+        // Values made the way hyper makes them: slices of one shared read buffer.
+        let buffer =
+            bytes::Bytes::from(b"/socket.io/?EIO=4&transport=websocket|abc|X-Custom".to_vec());
+        let uri = Uri::from_maybe_shared(buffer.slice(0..37)).unwrap();
+        let value = HeaderValue::from_maybe_shared(buffer.slice(38..41)).unwrap();
+        let name = HeaderName::from_bytes(&buffer[42..]).unwrap();
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.uri = uri.clone();
+        parts.headers.append(name.clone(), value.clone());
+        parts.headers.append(http::header::COOKIE, value.clone());
+        assert!(inside(&buffer, parts.uri.path().as_bytes()));
+
+        let parts = detach(parts);
+        assert_eq!(parts.uri, uri);
+        assert_eq!(parts.headers.get(&name), Some(&value));
+        assert_eq!(parts.headers.get(http::header::COOKIE), Some(&value));
+        assert_eq!(parts.headers.len(), 2);
+        assert!(!inside(&buffer, parts.uri.path().as_bytes()));
+        assert!(!inside(&buffer, parts.uri.query().unwrap_or("").as_bytes()));
+        for v in parts.headers.values() {
+            assert!(!inside(&buffer, v.as_bytes()));
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The arguments of an event or an acknowledgement, and how Rust values map to them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use bytes::Bytes;
@@ -214,20 +214,47 @@ impl FromArgs for Args {
     }
 }
 
+/// The newtype name under which [`Args`] serialize, so that the argument writer of this
+/// crate recognises them and copies their JSON text as it is.
+pub(crate) const ARGS_TOKEN: &str = "$tower_socketio::private::Args";
+
+thread_local! {
+    /// Set by the argument writer right before it serializes a value named
+    /// [`ARGS_TOKEN`]: the arguments then leave a copy of themselves in [`RAW_ARGS`]
+    /// instead of being serialized one by one.
+    pub(crate) static WANT_RAW_ARGS: Cell<bool> = const { Cell::new(false) };
+    pub(crate) static RAW_ARGS: RefCell<Option<Args>> = const { RefCell::new(None) };
+}
+
 /// Serializes as the arguments themselves, as a tuple, so that an emit or an ack spreads
-/// them: re-emitting decoded arguments sends them as they came, binary included.
+/// them: re-emitting decoded arguments sends them as they came, binary included. As the
+/// whole data of an emit or an ack, their JSON text is copied without being parsed again.
 impl Serialize for Args {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(ARGS_TOKEN, &ArgsTuple(self))
+    }
+}
+
+/// [`Args`] as a tuple of their values.
+struct ArgsTuple<'a>(&'a Args);
+
+impl Serialize for ArgsTuple<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{Error as _, SerializeTuple};
-        let mut t = s.serialize_tuple(self.len)?;
-        if self.attachments.is_empty() {
+        if WANT_RAW_ARGS.with(|w| w.replace(false)) {
+            RAW_ARGS.with(|r| *r.borrow_mut() = Some(self.0.clone()));
+            return s.serialize_unit();
+        }
+        let this = self.0;
+        let mut t = s.serialize_tuple(this.len)?;
+        if this.attachments.is_empty() {
             let raw: Vec<&serde_json::value::RawValue> =
-                self.deserialize_all().map_err(S::Error::custom)?;
+                this.deserialize_all().map_err(S::Error::custom)?;
             for r in raw {
                 t.serialize_element(r)?;
             }
         } else {
-            let values: Vec<super::Value> = self.deserialize_all().map_err(S::Error::custom)?;
+            let values: Vec<super::Value> = this.deserialize_all().map_err(S::Error::custom)?;
             for v in &values {
                 t.serialize_element(v)?;
             }

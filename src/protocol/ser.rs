@@ -16,6 +16,8 @@ use std::io;
 use bytes::Bytes;
 use serde::ser::{self, Serialize, SerializeStruct, Serializer};
 
+use super::args::{ARGS_TOKEN, RAW_ARGS, WANT_RAW_ARGS};
+
 /// Binary attachments collected while serializing.
 pub(crate) type Attachments = RefCell<Vec<Bytes>>;
 
@@ -575,13 +577,34 @@ impl<'s, 'b> Serializer for Spread<'s, 'b> {
             .serialize_unit_variant(name, variant_index, variant)
     }
 
-    /// A newtype struct is transparent: `Wrapper((a, b))` is two arguments.
+    /// A newtype struct is transparent: `Wrapper((a, b))` is two arguments. Received
+    /// [`Args`](super::Args) are copied as their JSON text, attachments included.
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _name: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<(), serde_json::Error> {
-        value.serialize(self)
+        if name != ARGS_TOKEN || !self.atts.borrow().is_empty() {
+            return value.serialize(self);
+        }
+        let (buf, count, atts) = (self.buf, self.count, self.atts);
+        WANT_RAW_ARGS.with(|w| w.set(true));
+        let result = value.serialize(self);
+        WANT_RAW_ARGS.with(|w| w.set(false));
+        result?;
+        if let Some(args) = RAW_ARGS.with(|r| r.borrow_mut().take()) {
+            let raw = args.raw();
+            if !raw.is_empty() {
+                let mut buf = buf.borrow_mut();
+                if count.get() > 0 {
+                    buf.push(b',');
+                }
+                buf.extend_from_slice(raw.as_bytes());
+                count.set(count.get() + args.len());
+            }
+            atts.borrow_mut().extend(args.attachments().iter().cloned());
+        }
+        Ok(())
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -662,5 +685,77 @@ impl<'s, 'b> Serializer for Spread<'s, 'b> {
         value: &T,
     ) -> Result<(), serde_json::Error> {
         self.one().collect_str(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use crate::engine::Str;
+    use crate::protocol::{
+        Args, Decoded, PacketData, PartialPacket, decode_text, encode_ack, encode_event,
+    };
+
+    fn received(text: &'static str, attachments: &[&'static [u8]]) -> Args {
+        let packet = match decode_text(Str::from(text)).unwrap() {
+            Decoded::Packet(p) => p,
+            Decoded::Partial(mut p) => {
+                let mut done = None;
+                for a in attachments {
+                    done = PartialPacket::push(&mut p, Bytes::from_static(a)).unwrap();
+                }
+                done.unwrap()
+            }
+        };
+        match packet.inner {
+            PacketData::Event { args, .. } => args,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn received_args_are_copied_as_text() {
+        let args = received(r#"2["ev","a",{"b":[1,2]},3]"#, &[]);
+        let e = encode_event("/", "back", &args, None).unwrap();
+        assert_eq!(e.text.as_str(), r#"2["back","a",{"b":[1,2]},3]"#);
+        let e = encode_ack("/n", 7, &args).unwrap();
+        assert_eq!(e.text.as_str(), r#"3/n,7["a",{"b":[1,2]},3]"#);
+        let none = received(r#"2["ev"]"#, &[]);
+        assert_eq!(
+            encode_event("/", "x", &none, None).unwrap().text.as_str(),
+            r#"2["x"]"#
+        );
+        assert_eq!(encode_ack("/", 1, &none).unwrap().text.as_str(), "31[]");
+        // Copied, not re-serialized: even the spacing is kept.
+        let spaced = received(r#"2["ev", "a" , 1 ]"#, &[]);
+        let e = encode_event("/", "x", &spaced, None).unwrap();
+        assert_eq!(e.text.as_str(), r#"2["x","a" , 1 ]"#);
+    }
+
+    #[test]
+    fn received_binary_args_keep_their_attachments() {
+        let args = received(
+            r#"51-["ev","f",{"_placeholder":true,"num":0}]"#,
+            &[b"\x01\x02"],
+        );
+        let e = encode_event("/", "back", &args, None).unwrap();
+        assert_eq!(
+            e.text.as_str(),
+            r#"51-["back","f",{"_placeholder":true,"num":0}]"#
+        );
+        assert_eq!(e.attachments, vec![Bytes::from_static(b"\x01\x02")]);
+    }
+
+    #[test]
+    fn nested_args_are_serialized_as_values() {
+        let args = received(r#"2["ev","a",1]"#, &[]);
+        // Inside another value the arguments are one array, as before.
+        let e = encode_event("/", "x", &(0, &args), None).unwrap();
+        assert_eq!(e.text.as_str(), r#"2["x",0,["a",1]]"#);
+        assert_eq!(serde_json::to_string(&args).unwrap(), r#"["a",1]"#);
+        // And as the whole data again after that.
+        let e = encode_event("/", "x", &args, None).unwrap();
+        assert_eq!(e.text.as_str(), r#"2["x","a",1]"#);
     }
 }

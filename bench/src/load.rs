@@ -1,0 +1,621 @@
+//! The load generator: one thread, one task per client, frames built before the clock
+//! starts. Each scenario prints one JSON object of metrics; the server's CPU time and
+//! memory are read from `/proc` for the measured window only.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::procstat::{cpu_ns, rss_bytes};
+use crate::wire::{self, Conn, Handshake, Http, text_frame};
+
+/// Parameters of one load run.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub port: u16,
+    pub pid: u32,
+    pub handshake: Handshake,
+    /// Measured time of the timed scenarios.
+    pub duration: Duration,
+    /// Unmeasured warm-up before it.
+    pub warmup: Duration,
+    pub clients: usize,
+    pub inflight: usize,
+    pub members: usize,
+    pub broadcasts: usize,
+    /// Broadcasts on their way at once.
+    pub window: usize,
+}
+
+fn err(msg: impl Into<String>) -> io::Error {
+    io::Error::other(msg.into())
+}
+
+/// The echo payload: one string argument.
+const ECHO_ARG: &str = "\"hello from the load generator, 48 bytes of text\"";
+
+/// Connects `n` clients, `parallel` at a time, in order.
+async fn connect_many(
+    p: &Params,
+    n: usize,
+    parallel: usize,
+    after: Option<Vec<u8>>,
+) -> io::Result<Vec<Conn>> {
+    let upgrade = Rc::new(wire::upgrade_request(p.port, path(p.handshake)));
+    let after = after.map(Rc::new);
+    let mut out = Vec::with_capacity(n);
+    let mut pending: Vec<JoinHandle<io::Result<Conn>>> = Vec::new();
+    let mut started = 0;
+    while out.len() < n {
+        while started < n && pending.len() < parallel {
+            let upgrade = upgrade.clone();
+            let after = after.clone();
+            let (port, hs) = (p.port, p.handshake);
+            pending.push(tokio::task::spawn_local(async move {
+                let mut c = wire::connect(port, hs, &upgrade).await?;
+                if let Some(a) = after {
+                    c.stream.write_all(&a).await?;
+                }
+                Ok(c)
+            }));
+            started += 1;
+        }
+        let first = pending.remove(0);
+        out.push(first.await.map_err(|e| err(e.to_string()))??);
+    }
+    Ok(out)
+}
+
+fn path(h: Handshake) -> &'static str {
+    match h {
+        Handshake::SocketIo => "/socket.io/?EIO=4&transport=websocket",
+        Handshake::Raw => "/",
+    }
+}
+
+/// CPU and wall time of a measured window.
+struct Window {
+    t0: Instant,
+    cpu0: u64,
+    pid: u32,
+}
+
+impl Window {
+    fn start(pid: u32) -> Self {
+        Window {
+            t0: Instant::now(),
+            cpu0: cpu_ns(pid),
+            pid,
+        }
+    }
+    /// (seconds elapsed, server CPU nanoseconds).
+    fn end(&self) -> (f64, f64) {
+        let cpu = cpu_ns(self.pid).saturating_sub(self.cpu0) as f64;
+        (self.t0.elapsed().as_secs_f64(), cpu)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections per second.
+
+pub async fn conn_rate(p: &Params) -> io::Result<Value> {
+    let count = Rc::new(Cell::new(0u64));
+    let stop = Rc::new(Cell::new(false));
+    let failed = Rc::new(RefCell::new(None::<String>));
+    let upgrade = Rc::new(wire::upgrade_request(p.port, path(p.handshake)));
+    let mut tasks = Vec::new();
+    for _ in 0..p.clients {
+        let (count, stop, failed, upgrade) =
+            (count.clone(), stop.clone(), failed.clone(), upgrade.clone());
+        let (port, hs) = (p.port, p.handshake);
+        tasks.push(tokio::task::spawn_local(async move {
+            while !stop.get() {
+                match wire::connect(port, hs, &upgrade).await {
+                    Ok(c) => {
+                        // Reset instead of a TIME_WAIT per connection.
+                        let _ = c.stream.set_zero_linger();
+                        drop(c);
+                        count.set(count.get() + 1);
+                    }
+                    Err(e) => {
+                        *failed.borrow_mut() = Some(e.to_string());
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(p.warmup).await;
+    let c0 = count.get();
+    let w = Window::start(p.pid);
+    tokio::time::sleep(p.duration).await;
+    let (secs, cpu) = w.end();
+    let n = (count.get() - c0) as f64;
+    stop.set(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    if let Some(e) = failed.borrow().clone() {
+        return Err(err(format!("a client failed: {e}")));
+    }
+    Ok(json!({
+        "conn_per_s": n / secs,
+        "cpu_us_per_conn": cpu / 1000.0 / n.max(1.0),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Echo over WebSocket (plain or with acknowledgements).
+
+pub async fn echo(p: &Params, ack: bool) -> io::Result<Value> {
+    let payload = if ack {
+        format!("421[\"message-with-ack\",{ECHO_ARG}]")
+    } else {
+        format!("42[\"message\",{ECHO_ARG}]")
+    };
+    let answer: Vec<u8> = match (p.handshake, ack) {
+        (Handshake::Raw, _) => payload.as_bytes().to_vec(),
+        (Handshake::SocketIo, false) => b"42[\"message-back\",".to_vec(),
+        (Handshake::SocketIo, true) => b"431[".to_vec(),
+    };
+    let frame = text_frame(payload.as_bytes());
+    let batch = Rc::new(wire::repeated(&frame, p.inflight));
+    let frame_len = frame.len();
+    let conns = connect_many(p, p.clients, 50, None).await?;
+    let count = Rc::new(Cell::new(0u64));
+    let failed = Rc::new(RefCell::new(None::<String>));
+    let answer = Rc::new(answer);
+    let pong = Rc::new(text_frame(b"3"));
+    let mut tasks = Vec::new();
+    for mut c in conns {
+        let (count, failed, batch, answer, pong) = (
+            count.clone(),
+            failed.clone(),
+            batch.clone(),
+            answer.clone(),
+            pong.clone(),
+        );
+        let eio = p.handshake == Handshake::SocketIo;
+        tasks.push(tokio::task::spawn_local(async move {
+            let r: io::Result<()> = async {
+                c.stream.write_all(&batch).await?;
+                loop {
+                    if !c.fill().await? {
+                        return Err(err("the server closed the connection"));
+                    }
+                    let mut k = 0;
+                    let mut ping = false;
+                    while let Some(f) = c.next_frame()? {
+                        let data = c.payload(f);
+                        if f.opcode == 0x8 {
+                            return Err(err("the server closed the WebSocket"));
+                        }
+                        if data.starts_with(&answer) {
+                            k += 1;
+                        } else if eio && data == b"2" {
+                            ping = true;
+                        }
+                    }
+                    if k > 0 {
+                        count.set(count.get() + k as u64);
+                        c.stream.write_all(&batch[..k * frame_len]).await?;
+                    }
+                    if ping {
+                        c.stream.write_all(&pong).await?;
+                    }
+                }
+            }
+            .await;
+            if let Err(e) = r {
+                *failed.borrow_mut() = Some(e.to_string());
+            }
+        }));
+    }
+    tokio::time::sleep(p.warmup).await;
+    let c0 = count.get();
+    let w = Window::start(p.pid);
+    tokio::time::sleep(p.duration).await;
+    let (secs, cpu) = w.end();
+    let n = (count.get() - c0) as f64;
+    for t in &tasks {
+        t.abort();
+    }
+    if let Some(e) = failed.borrow().clone() {
+        return Err(err(format!("a client failed: {e}")));
+    }
+    if n == 0.0 {
+        return Err(err("no message came back"));
+    }
+    Ok(json!({
+        "msgs_per_s": n / secs,
+        "cpu_us_per_msg": cpu / 1000.0 / n,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Broadcast to a room.
+
+const WARM_SEQ: u64 = 1 << 40;
+
+struct Room {
+    members: usize,
+    sent_at: RefCell<Vec<Instant>>,
+    delivered: RefCell<Vec<u32>>,
+    completed: Cell<u64>,
+    latencies_us: RefCell<Vec<u32>>,
+    warmed: Cell<usize>,
+    done: Notify,
+    failed: RefCell<Option<String>>,
+}
+
+fn parse_seq(data: &[u8]) -> Option<u64> {
+    let key = b"\"seq\":";
+    let i = data.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits = data[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    std::str::from_utf8(&data[i..i + digits]).ok()?.parse().ok()
+}
+
+fn broadcast_frame(seq: u64) -> Vec<u8> {
+    text_frame(
+        format!(
+            "42[\"room-broadcast\",\"bench\",{{\"seq\":{seq},\"text\":\"a broadcast to every member\"}}]"
+        )
+        .as_bytes(),
+    )
+}
+
+async fn member(mut c: Conn, room: Rc<Room>, join: Rc<Vec<u8>>) {
+    let pong = text_frame(b"3");
+    let mut warmed = false;
+    let r: io::Result<()> = async {
+        loop {
+            // A server may miss a `join` sent right after the namespace connection (its
+            // listeners not set yet): ask again until a probe arrives.
+            let filled = if warmed {
+                c.fill().await?
+            } else {
+                tokio::select! {
+                    r = c.fill() => r?,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                        c.stream.write_all(&join).await?;
+                        continue;
+                    }
+                }
+            };
+            if !filled {
+                return Err(err("the server closed a member's connection"));
+            }
+            let mut ping = false;
+            while let Some(f) = c.next_frame()? {
+                if f.opcode == 0x8 {
+                    return Err(err("the server closed a member's WebSocket"));
+                }
+                let data = c.payload(f);
+                if data == b"2" {
+                    ping = true;
+                    continue;
+                }
+                if !data.starts_with(b"42[\"room-msg\"") {
+                    continue;
+                }
+                let Some(seq) = parse_seq(data) else {
+                    return Err(err("a room message without seq"));
+                };
+                if seq >= WARM_SEQ {
+                    if !warmed {
+                        warmed = true;
+                        room.warmed.set(room.warmed.get() + 1);
+                        room.done.notify_one();
+                    }
+                    continue;
+                }
+                let i = seq as usize;
+                let sent = room.sent_at.borrow()[i];
+                room.latencies_us
+                    .borrow_mut()
+                    .push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                let mut d = room.delivered.borrow_mut();
+                d[i] += 1;
+                if d[i] as usize == room.members {
+                    room.completed.set(room.completed.get() + 1);
+                    room.done.notify_one();
+                }
+            }
+            if ping {
+                c.stream.write_all(&pong).await?;
+            }
+        }
+    }
+    .await;
+    if let Err(e) = r {
+        *room.failed.borrow_mut() = Some(e.to_string());
+        room.done.notify_one();
+    }
+}
+
+/// Waits until `cond` holds, reading the trigger's socket (pings) meanwhile.
+async fn wait_for(
+    trigger: &mut Conn,
+    room: &Room,
+    limit: Duration,
+    cond: impl Fn(&Room) -> bool,
+) -> io::Result<bool> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let pong = text_frame(b"3");
+    loop {
+        if let Some(e) = room.failed.borrow().clone() {
+            return Err(err(e));
+        }
+        if cond(room) {
+            return Ok(true);
+        }
+        tokio::select! {
+            _ = room.done.notified() => {}
+            r = trigger.fill() => {
+                if !r? {
+                    return Err(err("the server closed the trigger's connection"));
+                }
+                let mut ping = false;
+                while let Some(f) = trigger.next_frame()? {
+                    if trigger.payload(f) == b"2" {
+                        ping = true;
+                    }
+                }
+                if ping {
+                    trigger.stream.write_all(&pong).await?;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => return Ok(false),
+        }
+    }
+}
+
+pub async fn broadcast(p: &Params) -> io::Result<Value> {
+    let n = p.members;
+    let join = text_frame(b"42[\"join\",\"bench\"]");
+    let conns = connect_many(p, n, 100, Some(join.clone())).await?;
+    let join = Rc::new(join);
+    let room = Rc::new(Room {
+        members: n,
+        sent_at: RefCell::new(vec![Instant::now(); p.broadcasts]),
+        delivered: RefCell::new(vec![0; p.broadcasts]),
+        completed: Cell::new(0),
+        latencies_us: RefCell::new(Vec::with_capacity(n * p.broadcasts)),
+        warmed: Cell::new(0),
+        done: Notify::new(),
+        failed: RefCell::new(None),
+    });
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|c| tokio::task::spawn_local(member(c, room.clone(), join.clone())))
+        .collect();
+    let upgrade = wire::upgrade_request(p.port, path(p.handshake));
+    let mut trigger = wire::connect(p.port, p.handshake, &upgrade).await?;
+    let result = async {
+        // Every member has joined once a probe reaches them all.
+        let mut probes = 0;
+        loop {
+            trigger
+                .stream
+                .write_all(&broadcast_frame(WARM_SEQ + probes))
+                .await?;
+            probes += 1;
+            if wait_for(&mut trigger, &room, Duration::from_secs(1), |r| {
+                r.warmed.get() == n
+            })
+            .await?
+            {
+                break;
+            }
+            if probes > 30 {
+                return Err(err(format!(
+                    "only {} of {n} members received the probes",
+                    room.warmed.get()
+                )));
+            }
+        }
+        let w = Window::start(p.pid);
+        // Up to `window` broadcasts on their way at once.
+        let window = p.window.max(1) as u64;
+        let total = p.broadcasts as u64;
+        for seq in 0..=total {
+            let target = if seq == total {
+                total
+            } else {
+                (seq + 1).saturating_sub(window)
+            };
+            let ok = wait_for(&mut trigger, &room, wire::STEP_TIMEOUT, |r| {
+                r.completed.get() >= target
+            })
+            .await?;
+            if !ok {
+                return Err(err(format!(
+                    "broadcast {} did not reach every member",
+                    room.completed.get()
+                )));
+            }
+            if seq == total {
+                break;
+            }
+            room.sent_at.borrow_mut()[seq as usize] = Instant::now();
+            let frame = broadcast_frame(seq);
+            trigger.stream.write_all(&frame).await?;
+        }
+        let (secs, cpu) = w.end();
+        let deliveries = (n * p.broadcasts) as f64;
+        let mut lat = room.latencies_us.borrow().clone();
+        lat.sort_unstable();
+        let pct = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+        Ok(json!({
+            "deliveries_per_s": deliveries / secs,
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "cpu_us_per_delivery": cpu / 1000.0 / deliveries,
+        }))
+    }
+    .await;
+    for t in &tasks {
+        t.abort();
+    }
+    result
+}
+
+// ---------------------------------------------------------------------------------------
+// Idle memory.
+
+pub async fn idle(p: &Params) -> io::Result<Value> {
+    let rss0 = rss_bytes(p.pid);
+    let conns = connect_many(p, p.clients, 100, None).await?;
+    let failed = Rc::new(RefCell::new(None::<String>));
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let failed = failed.clone();
+            let eio = p.handshake == Handshake::SocketIo;
+            tokio::task::spawn_local(async move {
+                // Answer pings, nothing else.
+                if let Err(e) = c.read_message(eio).await {
+                    *failed.borrow_mut() = Some(e.to_string());
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss1 = rss_bytes(p.pid);
+    for t in &tasks {
+        t.abort();
+    }
+    if let Some(e) = failed.borrow().clone() {
+        return Err(err(format!("an idle client failed: {e}")));
+    }
+    Ok(json!({
+        "rss_kib_per_conn": rss1.saturating_sub(rss0) as f64 / 1024.0 / p.clients as f64,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Echo over long-polling.
+
+pub async fn polling(p: &Params) -> io::Result<Value> {
+    let count = Rc::new(Cell::new(0u64));
+    let failed = Rc::new(RefCell::new(None::<String>));
+    let mut tasks = Vec::new();
+    let msg = format!("42[\"message\",{ECHO_ARG}]");
+    for _ in 0..p.clients {
+        let mut get = Http::open(p.port).await?;
+        let mut post = Http::open(p.port).await?;
+        let open = get.request(&wire::poll_get(p.port, "")).await?;
+        let sid = wire::open_sid(&open).ok_or_else(|| err("no sid in the open packet"))?;
+        let ok = post.request(&wire::poll_post(p.port, &sid, b"40")).await?;
+        if ok != b"ok" {
+            return Err(err("POST of CONNECT not ok"));
+        }
+        let get_req = wire::poll_get(p.port, &sid);
+        let bodies: Vec<Vec<u8>> = (0..=p.inflight)
+            .map(|k| {
+                let mut b = Vec::new();
+                for i in 0..k {
+                    if i > 0 {
+                        b.push(0x1e);
+                    }
+                    b.extend_from_slice(msg.as_bytes());
+                }
+                b
+            })
+            .collect();
+        let posts: Rc<Vec<Vec<u8>>> = Rc::new(
+            bodies
+                .iter()
+                .map(|b| wire::poll_post(p.port, &sid, b))
+                .collect(),
+        );
+        let pong_post = wire::poll_post(p.port, &sid, b"3");
+        let inflight = Rc::new(Cell::new(0usize));
+        let pong_due = Rc::new(Cell::new(false));
+        let wake = Rc::new(Notify::new());
+        let max = p.inflight;
+        {
+            let (count, failed, inflight, pong_due, wake) = (
+                count.clone(),
+                failed.clone(),
+                inflight.clone(),
+                pong_due.clone(),
+                wake.clone(),
+            );
+            tasks.push(tokio::task::spawn_local(async move {
+                let r: io::Result<()> = async {
+                    loop {
+                        let body = get.request(&get_req).await?;
+                        for packet in body.split(|&b| b == 0x1e) {
+                            if packet.starts_with(b"42[\"message-back\",") {
+                                count.set(count.get() + 1);
+                                inflight.set(inflight.get().saturating_sub(1));
+                            } else if packet == b"2" {
+                                pong_due.set(true);
+                            } else if packet == b"1" {
+                                return Err(err("the server closed the session"));
+                            }
+                        }
+                        wake.notify_one();
+                    }
+                }
+                .await;
+                if let Err(e) = r {
+                    *failed.borrow_mut() = Some(e.to_string());
+                }
+            }));
+        }
+        {
+            let failed = failed.clone();
+            tasks.push(tokio::task::spawn_local(async move {
+                let r: io::Result<()> = async {
+                    loop {
+                        while inflight.get() >= max && !pong_due.get() {
+                            wake.notified().await;
+                        }
+                        if pong_due.replace(false) {
+                            post.request(&pong_post).await?;
+                        }
+                        let k = max - inflight.get().min(max);
+                        if k > 0 {
+                            inflight.set(inflight.get() + k);
+                            let ok = post.request(&posts[k]).await?;
+                            if ok != b"ok" {
+                                return Err(err("POST not ok"));
+                            }
+                        }
+                    }
+                }
+                .await;
+                if let Err(e) = r {
+                    *failed.borrow_mut() = Some(e.to_string());
+                }
+            }));
+        }
+    }
+    tokio::time::sleep(p.warmup).await;
+    let c0 = count.get();
+    let w = Window::start(p.pid);
+    tokio::time::sleep(p.duration).await;
+    let (secs, cpu) = w.end();
+    let n = (count.get() - c0) as f64;
+    for t in &tasks {
+        t.abort();
+    }
+    if let Some(e) = failed.borrow().clone() {
+        return Err(err(format!("a polling client failed: {e}")));
+    }
+    if n == 0.0 {
+        return Err(err("no message came back over polling"));
+    }
+    Ok(json!({
+        "msgs_per_s": n / secs,
+        "cpu_us_per_msg": cpu / 1000.0 / n,
+    }))
+}

@@ -1,0 +1,68 @@
+//! The benchmark server (see `docs/benchmarks.md`): the handlers every server of the
+//! side-by-side benchmark has, on axum.
+//!
+//! `cargo run --release --example bench_server`, with `PORT` (default 3000) and `WORKERS`
+//! (tokio worker threads, default 1) from the environment. Namespace `/`:
+//! - `message` → `message-back` with the same arguments;
+//! - `message-with-ack` → acknowledged with the same arguments;
+//! - `join` (room) → joins it;
+//! - `room-broadcast` (room, data) → `room-msg` with `data` to everyone in the room.
+
+use axum::serve::ListenerExt as _;
+use tower_socketio::extract::{AckSender, Data};
+use tower_socketio::protocol::Args;
+use tower_socketio::{SocketIo, SocketRef};
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> std::io::Result<()> {
+    let port = env_num("PORT", 3000) as u16;
+    let workers = env_num("WORKERS", 1).max(1);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?
+        .block_on(serve(port))
+}
+
+async fn serve(port: u16) -> std::io::Result<()> {
+    let (layer, io) = SocketIo::new_layer();
+    io.ns("/", async |socket: SocketRef| {
+        socket.on("message", async |socket: SocketRef, args: Args| {
+            socket.emit("message-back", &args).ok();
+        });
+        socket.on("message-with-ack", async |args: Args, ack: AckSender| {
+            ack.send(&args).ok();
+        });
+        socket.on(
+            "join",
+            async |socket: SocketRef, Data(room): Data<String>| {
+                socket.join(room);
+            },
+        );
+        socket.on(
+            "room-broadcast",
+            async |socket: SocketRef, Data((room, data)): Data<(String, serde_json::Value)>| {
+                socket
+                    .namespace()
+                    .to(room)
+                    .emit("room-msg", &data)
+                    .await
+                    .ok();
+            },
+        );
+    });
+    let app = axum::Router::new().layer(layer);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await?
+        // Realtime traffic: no Nagle delay on small frames.
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+    axum::serve(listener, app).await
+}
