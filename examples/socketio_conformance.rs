@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tower_socketio::extract::{AckSender, Data};
 use tower_socketio::protocol::Args;
-use tower_socketio::{SocketIo, SocketRef};
+use tower_socketio::{SocketIo, SocketIoBuilder, SocketRef};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -22,13 +22,33 @@ async fn main() -> std::io::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
 
-    let (svc, io) = SocketIo::builder()
+    let (svc, io) = builder().build_svc();
+    handlers(&io);
+
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(
+        "socketio_conformance listening on {}",
+        listener.local_addr()?
+    );
+    tower_socketio::serve(listener, svc).await
+}
+
+/// The conformance settings: pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1 000 000,
+/// connectTimeout 1000 ms, any origin.
+pub fn builder() -> SocketIoBuilder {
+    SocketIo::builder()
         .ping_interval(Duration::from_millis(300))
         .ping_timeout(Duration::from_millis(200))
         .max_payload(1_000_000)
         .connect_timeout(Duration::from_millis(1000))
-        .build_svc();
+}
 
+/// The conformance handlers on `/` and `/custom`.
+pub fn handlers(io: &SocketIo) {
     io.ns(
         "/",
         async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
@@ -47,15 +67,4 @@ async fn main() -> std::io::Result<()> {
             socket.emit("auth", &auth).ok();
         },
     );
-
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!(
-        "socketio_conformance listening on {}",
-        listener.local_addr()?
-    );
-    tower_socketio::serve(listener, svc).await
 }

@@ -9,42 +9,23 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tower_socketio::extract::{AckSender, Data};
-use tower_socketio::protocol::Args;
-use tower_socketio::{SocketIo, SocketIoBuilder, SocketRef};
+use tower_socketio::{SocketIo, SocketIoBuilder};
 
 /// How long any single wait may take.
 pub const STEP: Duration = Duration::from_secs(5);
 
+/// The conformance example itself (its `main` is not used here).
+#[path = "../../examples/socketio_conformance.rs"]
+mod example;
+
 /// The conformance server's settings (pingInterval 300, pingTimeout 200, connectTimeout 1000).
 pub fn conformance_builder() -> SocketIoBuilder {
-    SocketIo::builder()
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(200))
-        .max_payload(1_000_000)
-        .connect_timeout(Duration::from_millis(1000))
+    example::builder()
 }
 
 /// Registers the conformance handlers on `/` and `/custom`.
 pub fn conformance_handlers(io: &SocketIo) {
-    io.ns(
-        "/",
-        async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
-            socket.emit("auth", &auth).ok();
-            socket.on("message", async |socket: SocketRef, args: Args| {
-                socket.emit("message-back", &args).ok();
-            });
-            socket.on("message-with-ack", async |args: Args, ack: AckSender| {
-                ack.send(&args).ok();
-            });
-        },
-    );
-    io.ns(
-        "/custom",
-        async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
-            socket.emit("auth", &auth).ok();
-        },
-    );
+    example::handlers(io)
 }
 
 /// Serves `io`'s service on a free loopback port.
