@@ -21,6 +21,7 @@ use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
 use crate::io::IoInner;
 use crate::protocol::{self, Decoded, Packet, PacketData, PartialPacket};
 use crate::socket::{DisconnectReason, SocketRef};
+use crate::util::lock;
 
 enum NsSlot {
     Connecting,
@@ -41,10 +42,6 @@ impl std::fmt::Debug for ConnState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnState").finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 type Conn_ = Arc<engine::Socket<ConnState>>;

@@ -20,6 +20,7 @@ use crate::operators::BroadcastOperators;
 use crate::protocol::{Decoder, DecoderConfig};
 use crate::rooms::IntoRooms;
 use crate::socket::{EmitError, RemoteSocket, SocketRef};
+use crate::util::{read, write};
 
 /// Settings of the Socket.IO layer (the engine's are in [`EngineConfig`]).
 pub(crate) struct SocketIoConfig {
@@ -47,13 +48,6 @@ pub(crate) struct IoInner {
     me: Weak<IoInner>,
     closed: std::sync::atomic::AtomicBool,
     shutdown: tokio::sync::Notify,
-}
-
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|e| e.into_inner())
 }
 
 fn normalize(path: &str) -> String {

@@ -17,6 +17,7 @@ use crate::operators::BroadcastOperators;
 use crate::rooms::IntoRooms;
 use crate::server_side::{ServerSideAck, ServerSideEvent, ServerSideListener};
 use crate::socket::{EmitError, RemoteSocket, Socket, SocketRef};
+use crate::util::{read, write};
 use crate::{ConnectError, SocketIo};
 
 pub(crate) type Middleware =
@@ -83,13 +84,6 @@ impl std::fmt::Debug for Namespace {
             .field("name", &self.name())
             .finish_non_exhaustive()
     }
-}
-
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Namespace {

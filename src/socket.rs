@@ -19,6 +19,7 @@ use crate::ns::Namespace;
 use crate::operators::BroadcastOperators;
 use crate::protocol::{self, Args, Encoded};
 use crate::rooms::IntoRooms;
+use crate::util::{lock, read, write};
 
 /// A handle to a connected socket; cheap to clone.
 pub type SocketRef = Arc<Socket>;
@@ -200,16 +201,6 @@ impl std::fmt::Debug for Socket {
             .field("connected", &self.connected())
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Socket {

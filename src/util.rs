@@ -1,6 +1,24 @@
-//! Small helpers: query strings and dates.
+//! Small helpers: poison-tolerant locks, query strings and dates.
+
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use std::collections::BTreeMap;
+
+/// Locks a mutex; a panic elsewhere while it was held does not make it unusable (the data
+/// it guards stays consistent at every await-free step of this crate).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Read-locks, tolerating poisoning like [`lock`].
+pub(crate) fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Write-locks, tolerating poisoning like [`lock`].
+pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Parses a query string into a map (percent-decoded, `+` as space; the last value wins).
 pub(crate) fn parse_query(q: &str) -> BTreeMap<String, String> {

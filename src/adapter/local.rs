@@ -10,6 +10,7 @@ use crate::engine::Sid;
 use crate::ns::WeakNamespace;
 use crate::protocol::Encoded;
 use crate::socket::{RemoteSocket, SocketRef};
+use crate::util::{read, write};
 
 #[derive(Default)]
 struct Rooms {
@@ -49,7 +50,7 @@ impl LocalAdapter {
         let Some(ns) = self.ns.upgrade() else {
             return Vec::new();
         };
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let rooms = read(&self.rooms);
         let mut except: HashSet<Sid> = HashSet::new();
         for room in &opts.except {
             match rooms.rooms.get(room) {
@@ -96,7 +97,7 @@ impl LocalAdapter {
     /// Whether a room has members on this server (a socket id names the room of that
     /// socket when it is here).
     pub fn has_room(&self, room: &str) -> bool {
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let rooms = read(&self.rooms);
         if rooms.rooms.contains_key(room) {
             return true;
         }
@@ -164,7 +165,7 @@ impl LocalAdapter {
 
 impl Adapter for LocalAdapter {
     fn add_all(&self, sid: Sid, rooms: &[Room]) {
-        let mut r = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let mut r = write(&self.rooms);
         let r = &mut *r;
         for room in rooms {
             if room.as_ref() == sid.as_str() {
@@ -177,7 +178,7 @@ impl Adapter for LocalAdapter {
     }
 
     fn del(&self, sid: Sid, rooms: &[Room]) {
-        let mut r = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let mut r = write(&self.rooms);
         let r = &mut *r;
         let Some(mine) = r.sids.get_mut(&sid) else {
             return;
@@ -198,7 +199,7 @@ impl Adapter for LocalAdapter {
     }
 
     fn del_all(&self, sid: Sid) {
-        let mut r = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let mut r = write(&self.rooms);
         let r = &mut *r;
         if let Some(mine) = r.sids.remove(&sid) {
             for room in mine {
@@ -213,7 +214,7 @@ impl Adapter for LocalAdapter {
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
-        let r = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let r = read(&self.rooms);
         let mut out = vec![Room::Owned(sid.to_string())];
         if let Some(mine) = r.sids.get(&sid) {
             out.extend(mine.iter().cloned());
@@ -222,7 +223,7 @@ impl Adapter for LocalAdapter {
     }
 
     fn rooms(&self) -> Vec<Room> {
-        let r = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let r = read(&self.rooms);
         r.rooms.keys().cloned().collect()
     }
 

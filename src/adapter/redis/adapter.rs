@@ -21,13 +21,10 @@ use crate::ns::{Namespace, WeakNamespace};
 use crate::protocol::{Args, Encoded};
 use crate::server_side::ServerSideAck;
 use crate::socket::{Handshake, RemoteSocket};
+use crate::util::lock;
 
 /// The longest a broadcast with acknowledgements from another server is served here.
 const MAX_REMOTE_ACK_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 pub(crate) struct RedisAdapter {
     local: LocalAdapter,
