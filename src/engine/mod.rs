@@ -59,7 +59,6 @@ mod config;
 pub mod cors;
 mod driver;
 mod error;
-mod message;
 mod packet;
 mod polling;
 mod query;
@@ -70,13 +69,13 @@ mod socket;
 mod version;
 mod ws;
 
+pub use crate::message::{Message, Str};
 pub use body::EngineBody;
 pub use config::{
     AllowRequest, AllowRequestFuture, CookieConfig, EngineConfig, EngineConfigBuilder,
     RequestRefusal, SameSite, Transports,
 };
 pub use cors::AllowOrigin;
-pub use message::{Message, Str};
 pub use server::EngineIo;
 pub use service::{BoxError, EngineLayer, EngineService, NotFound, ResponseFuture};
 pub use sid::{InvalidSid, Sid};

@@ -13,7 +13,7 @@ use serde::de::{
 use super::de::{RAW_VALUE_TOKEN, WrapSeed, drain};
 use super::error::EncodeError;
 use super::ser::write_args;
-use crate::engine::Str;
+use crate::message::Str;
 
 /// The arguments of an event or an acknowledgement: raw JSON plus binary attachments.
 ///

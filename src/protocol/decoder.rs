@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::error::ProtocolError;
 use super::{Encoded, Packet, PacketData, v5};
-use crate::engine::Str;
+use crate::message::Str;
 
 /// Limits applied to incoming packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

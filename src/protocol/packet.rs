@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::Args;
-use crate::engine::{Message, Str};
+use crate::message::{Message, Str};
 
 /// The main namespace.
 pub(crate) const DEFAULT_NS: Str = Str::from_static("/");

@@ -692,7 +692,7 @@ impl<'s, 'b> Serializer for Spread<'s, 'b> {
 mod tests {
     use bytes::Bytes;
 
-    use crate::engine::Str;
+    use crate::message::Str;
     use crate::protocol::{
         Args, Decoded, PacketData, PartialPacket, decode_text, encode_ack, encode_event,
     };

@@ -17,7 +17,7 @@ use super::error::{EncodeError, ProtocolError};
 use super::packet::DEFAULT_NS;
 use super::ser::write_args;
 use super::{Args, Encoded, Packet, PacketData, is_reserved_event};
-use crate::engine::Str;
+use crate::message::Str;
 
 const CONNECT: u8 = 0;
 const DISCONNECT: u8 = 1;
