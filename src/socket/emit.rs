@@ -91,10 +91,8 @@ impl Socket {
             Err(EmitError::ReservedEvent(e)) => {
                 return AckFuture::failed(AckError::ReservedEvent(e));
             }
-
             Err(EmitError::Adapter(e)) => return AckFuture::failed(AckError::Adapter(e)),
         };
-
         let (tx, rx) = oneshot::channel();
         self.register_ack(id, AckSlot::Single(tx));
         let sent = if volatile {
@@ -106,12 +104,10 @@ impl Socket {
         } else {
             self.send_encoded(&packet)
         };
-
         if let Err(e) = sent {
             self.unregister_ack(id);
             return AckFuture::failed(AckError::Send(e));
         }
-
         AckFuture::new(rx, timeout)
     }
 
@@ -124,7 +120,6 @@ impl Socket {
         if protocol::is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-
         let packet =
             protocol::encode_event(self.ns(), event, data, ack).map_err(EmitError::Encode)?;
         self.notify_outgoing(event, data);
@@ -136,7 +131,6 @@ impl Socket {
         if listeners.is_empty() {
             return;
         }
-
         if let Ok(args) = Args::from_serialize(data) {
             for l in listeners.iter() {
                 l(event, &args);
@@ -148,7 +142,6 @@ impl Socket {
         if !self.connected() && self.ns.get_socket(self.id).is_none() && self.conn.is_closed() {
             return Err(SendError::Closed);
         }
-
         self.conn.send_batch(EncodedMessages::new(packet))
     }
 
@@ -159,7 +152,6 @@ impl Socket {
         if volatile {
             return self.conn.send_volatile(EncodedMessages::new(packet));
         }
-
         match self.conn.send_batch(EncodedMessages::new(packet)) {
             Ok(()) => true,
             Err(SendError::Full) => {
@@ -170,7 +162,6 @@ impl Socket {
                 );
                 false
             }
-
             Err(_) => false,
         }
     }
@@ -202,7 +193,6 @@ impl Iterator for EncodedMessages<'_> {
                 .map(|b: &Bytes| Message::Binary(b.clone()))
         }
     }
-
     fn size_hint(&self) -> (usize, Option<usize>) {
         let n = (1 + self.packet.attachments.len()).saturating_sub(self.next);
         (n, Some(n))

@@ -45,7 +45,6 @@ impl Socket {
                 })
                 .or_insert_with(|| v.into_owned());
         }
-
         let query = parts
             .uri
             .query()

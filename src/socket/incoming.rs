@@ -50,13 +50,11 @@ impl Socket {
             AckSlotArg::Slot(s) => s,
             AckSlotArg::Waiter(w) => AckSlot::Multi(w),
         };
-
         let mut acks = lock(&self.acks);
         if acks.map.len() >= acks.purge_at.max(16) {
             acks.map.retain(|_, s| !s.is_closed());
             acks.purge_at = acks.map.len() * 2;
         }
-
         acks.map.insert(id, slot);
     }
 
@@ -90,13 +88,11 @@ impl Socket {
                         f.await;
                     }
                 }
-
                 _ => {
                     futures_util::future::join_all(running).await;
                 }
             }
         };
-
         crate::client::spawn_ordered(&self.conn, Box::pin(run.instrument(span)));
     }
 
@@ -116,7 +112,6 @@ impl Socket {
                 event: event.to_string(),
                 args,
             };
-
             for m in middlewares.iter() {
                 if let Err(message) = m(self, &mut incoming) {
                     tracing::debug!(sid = %self.id, event = %incoming.event, %message, "event refused by middleware");
@@ -128,11 +123,9 @@ impl Socket {
                     ) {
                         let _ = self.send_encoded(&p);
                     }
-
                     return running;
                 }
             }
-
             (Str::from(incoming.event), incoming.args)
         };
 
@@ -144,7 +137,6 @@ impl Socket {
                     args: Some(args),
                     ack,
                 };
-
                 if let Some(fut) = handler.call(parts) {
                     running.push(fut);
                 }
@@ -158,7 +150,6 @@ impl Socket {
                 any.clone()
             }
         };
-
         for h in &any {
             dispatch(h, args.clone(), None);
         }
@@ -172,19 +163,15 @@ impl Socket {
                     if list.is_empty() {
                         listeners.remove(event.as_str());
                     }
-
                     hs
                 }
-
                 None => Vec::new(),
             }
         };
-
         if handlers.is_empty() {
             tracing::debug!(sid = %self.id, ns = %self.ns(), event = %event, "no listener for event");
             return running;
         }
-
         let last = handlers.len() - 1;
         let mut args = Some(args);
         for (i, h) in handlers.iter().enumerate() {
@@ -192,7 +179,6 @@ impl Socket {
             let a = if i == last { args.take() } else { args.clone() };
             dispatch(h, a.unwrap_or_default(), if i == 0 { ack } else { None });
         }
-
         running
     }
 }

@@ -386,7 +386,6 @@ impl Socket {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
-
         tracing::debug!(sid = %self.id, ns = %self.ns(), %reason, "socket disconnected");
         let disconnecting: Vec<_> = std::mem::take(&mut *lock(&self.on_disconnecting));
         let disconnect: Vec<_> = std::mem::take(&mut *lock(&self.on_disconnect));
@@ -400,14 +399,12 @@ impl Socket {
                     f.await;
                 }
             }
-
             me.ns.adapter().del_all(me.id);
             me.ns.remove_socket(me.id);
             let pending: Vec<AckSlot> = lock(&me.acks).map.drain().map(|(_, s)| s).collect();
             for slot in pending {
                 slot.resolve(Err(AckError::Disconnected));
             }
-
             for h in disconnect {
                 if let Some(f) = h.call(DisconnectParts {
                     socket: me.clone(),
@@ -416,11 +413,9 @@ impl Socket {
                     f.await;
                 }
             }
-
             me.off_all();
             write(&me.packet_middlewares).clear();
         };
-
         let span = tracing::debug_span!("disconnect", sid = %self.id, ns = %self.ns(), %reason);
         crate::client::spawn_ordered_later(
             &self.conn,
