@@ -112,6 +112,11 @@ impl Namespace {
         self.0.name.as_str()
     }
 
+    /// The name as shared text (cloning it copies nothing).
+    pub(crate) fn name_str(&self) -> &Str {
+        &self.0.name
+    }
+
     /// A weak handle.
     pub fn downgrade(&self) -> WeakNamespace {
         WeakNamespace(Arc::downgrade(&self.0))

@@ -8,7 +8,7 @@ use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, Room};
 use crate::ack::{AckWaiter, RawAckStream};
 use crate::engine::Sid;
 use crate::ns::WeakNamespace;
-use crate::protocol::Encoded;
+use crate::protocol::BroadcastPacket;
 use crate::socket::{RemoteSocket, SocketRef};
 use crate::util::{read, write};
 
@@ -109,7 +109,7 @@ impl LocalAdapter {
     }
 
     /// Delivers a packet to this server's targeted sockets.
-    pub fn apply_broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) {
+    pub fn apply_broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
         for socket in self.targets(opts) {
             socket.send_broadcast(packet, opts.flags.volatile);
         }
@@ -119,7 +119,7 @@ impl LocalAdapter {
     /// were reached. Their replies go to `waiter`.
     pub fn apply_broadcast_with_ack(
         &self,
-        packet: &Encoded,
+        packet: &BroadcastPacket,
         ack_id: u64,
         opts: &BroadcastOptions,
         waiter: &AckWaiter,
@@ -229,7 +229,7 @@ impl Adapter for LocalAdapter {
 
     fn broadcast<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         opts: &'a BroadcastOptions,
     ) -> AdapterFuture<'a, Result<(), AdapterError>> {
         self.apply_broadcast(packet, opts);
@@ -238,7 +238,7 @@ impl Adapter for LocalAdapter {
 
     fn broadcast_with_ack<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         ack_id: u64,
         opts: &'a BroadcastOptions,
         timeout: Duration,

@@ -21,7 +21,7 @@ pub use local::LocalAdapter;
 use crate::ack::RawAckStream;
 use crate::engine::Sid;
 use crate::ns::WeakNamespace;
-use crate::protocol::Encoded;
+use crate::protocol::BroadcastPacket;
 use crate::socket::RemoteSocket;
 
 /// A room name. A socket is always in the room named by its own id.
@@ -102,7 +102,7 @@ pub trait Adapter: Send + Sync + 'static {
     /// Sends an encoded packet to every targeted socket.
     fn broadcast<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         opts: &'a BroadcastOptions,
     ) -> AdapterFuture<'a, Result<(), AdapterError>>;
 
@@ -110,7 +110,7 @@ pub trait Adapter: Send + Sync + 'static {
     /// stream of their replies, which ends after every reply or at `timeout`.
     fn broadcast_with_ack<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         ack_id: u64,
         opts: &'a BroadcastOptions,
         timeout: Duration,

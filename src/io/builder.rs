@@ -11,13 +11,16 @@ use crate::engine::{
     TransportType,
 };
 use crate::layer::{SocketIoLayer, SocketIoService};
-use crate::protocol::{Decoder, DecoderConfig};
+use crate::protocol::{DecoderConfig, Parser};
 
 /// Settings of the Socket.IO layer (the engine's are in [`EngineConfig`]).
 pub(crate) struct SocketIoConfig {
     pub(crate) ack_timeout: Duration,
     pub(crate) connect_timeout: Duration,
-    pub(crate) decoder: Decoder,
+    /// The packet format of every connection (with its protocol revision, the codec).
+    pub(crate) parser: Parser,
+    /// Limits of every connection's packet reader.
+    pub(crate) limits: DecoderConfig,
     pub(crate) serve_client: bool,
 }
 
@@ -177,9 +180,8 @@ impl SocketIoBuilder {
             config: SocketIoConfig {
                 ack_timeout: self.ack_timeout,
                 connect_timeout: self.connect_timeout,
-                decoder: Decoder::new(
-                    DecoderConfig::default().with_max_attachments(self.max_attachments),
-                ),
+                parser: Parser::Json,
+                limits: DecoderConfig::default().with_max_attachments(self.max_attachments),
                 serve_client: self.serve_client,
             },
             engine_config,

@@ -2,14 +2,13 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::Socket;
 use crate::ack::{AckError, AckFuture, AckSlot};
-use crate::engine::{self, Message, SendError};
-use crate::protocol::{self, Args, Encoded};
+use crate::engine::{self, SendError};
+use crate::protocol::{self, Args, BroadcastPacket, Encoded};
 use crate::util::read;
 
 /// An error from emitting an event.
@@ -96,7 +95,7 @@ impl Socket {
         let (tx, rx) = oneshot::channel();
         self.register_ack(id, AckSlot::Single(tx));
         let sent = if volatile {
-            if self.conn.send_volatile(EncodedMessages::new(&packet)) {
+            if self.conn.send_volatile(packet.messages()) {
                 Ok(())
             } else {
                 Err(SendError::Full)
@@ -120,8 +119,10 @@ impl Socket {
         if protocol::is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        let packet =
-            protocol::encode_event(self.ns(), event, data, ack).map_err(EmitError::Encode)?;
+        let packet = self
+            .codec
+            .encode_event(self.ns(), event, data, ack)
+            .map_err(EmitError::Encode)?;
         self.notify_outgoing(event, data);
         Ok(packet)
     }
@@ -142,17 +143,19 @@ impl Socket {
         if !self.connected() && self.ns.get_socket(self.id).is_none() && self.conn.is_closed() {
             return Err(SendError::Closed);
         }
-        self.conn.send_batch(EncodedMessages::new(packet))
+        self.conn.send_batch(packet.messages())
     }
 
-    /// Sends a broadcast packet; `false` when it was not delivered. A socket whose queue is
-    /// full for a non-volatile broadcast is disconnected: a slow reader must not make the
-    /// server buffer without bound nor slow the others.
-    pub(crate) fn send_broadcast(&self, packet: &Encoded, volatile: bool) -> bool {
+    /// Sends a broadcast packet in this connection's encoding (made once per wire format
+    /// and shared); `false` when it was not delivered. A socket whose queue is full for a
+    /// non-volatile broadcast is disconnected: a slow reader must not make the server
+    /// buffer without bound nor slow the others.
+    pub(crate) fn send_broadcast(&self, packet: &BroadcastPacket, volatile: bool) -> bool {
+        let packet = packet.encoded(self.codec);
         if volatile {
-            return self.conn.send_volatile(EncodedMessages::new(packet));
+            return self.conn.send_volatile(packet.messages());
         }
-        match self.conn.send_batch(EncodedMessages::new(packet)) {
+        match self.conn.send_batch(packet.messages()) {
             Ok(()) => true,
             Err(SendError::Full) => {
                 tracing::warn!(sid = %self.id, ns = %self.ns(), "outgoing queue full: closing the slow connection");
@@ -166,37 +169,3 @@ impl Socket {
         }
     }
 }
-
-/// The Engine.IO messages of one encoded packet: its text, then its attachments.
-pub(crate) struct EncodedMessages<'a> {
-    packet: &'a Encoded,
-    next: usize,
-}
-
-impl<'a> EncodedMessages<'a> {
-    pub(crate) fn new(packet: &'a Encoded) -> Self {
-        Self { packet, next: 0 }
-    }
-}
-
-impl Iterator for EncodedMessages<'_> {
-    type Item = Message;
-    fn next(&mut self) -> Option<Message> {
-        let i = self.next;
-        self.next += 1;
-        if i == 0 {
-            Some(Message::Text(self.packet.text.clone()))
-        } else {
-            self.packet
-                .attachments
-                .get(i - 1)
-                .map(|b: &Bytes| Message::Binary(b.clone()))
-        }
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = (1 + self.packet.attachments.len()).saturating_sub(self.next);
-        (n, Some(n))
-    }
-}
-
-impl ExactSizeIterator for EncodedMessages<'_> {}

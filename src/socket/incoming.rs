@@ -115,7 +115,7 @@ impl Socket {
             for m in middlewares.iter() {
                 if let Err(message) = m(self, &mut incoming) {
                     tracing::debug!(sid = %self.id, event = %incoming.event, %message, "event refused by middleware");
-                    if let Ok(p) = protocol::encode_event(
+                    if let Ok(p) = self.codec.encode_event(
                         self.ns(),
                         "error",
                         &serde_json::json!({ "message": message }),

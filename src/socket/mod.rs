@@ -18,7 +18,6 @@ use std::time::{Duration, SystemTime};
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use emit::EmitError;
-pub(crate) use emit::EncodedMessages;
 pub use handshake::Handshake;
 pub use incoming::IncomingEvent;
 use incoming::{AckMap, PacketMiddleware};
@@ -29,11 +28,11 @@ use crate::SocketIo;
 use crate::ack::{AckError, AckSlot};
 use crate::adapter::Room;
 use crate::client::{Conn, ConnState};
-use crate::engine::{self, Message, Sid, Str, TransportType};
+use crate::engine::{self, Sid, Str, TransportType};
 use crate::handler::{BoxedHandler, DisconnectParts, Handler, MessageParts, erase};
 use crate::ns::Namespace;
 use crate::operators::BroadcastOperators;
-use crate::protocol::{self, Args};
+use crate::protocol::{Args, Codec};
 use crate::rooms::IntoRooms;
 use crate::util::{lock, read, write};
 
@@ -56,6 +55,8 @@ pub struct Socket {
     id: Sid,
     ns: Namespace,
     conn: Arc<engine::Socket<ConnState>>,
+    /// How this socket's packets are written (the connection's codec).
+    codec: Codec,
     auth: Option<Str>,
     issued: SystemTime,
     connected: AtomicBool,
@@ -89,6 +90,7 @@ impl Socket {
         Self {
             id: Sid::new(),
             ns,
+            codec: crate::client::codec(&conn),
             conn,
             auth,
             issued: SystemTime::now(),
@@ -364,7 +366,7 @@ impl Socket {
         } else if self.connected() {
             let _ = self
                 .conn
-                .send(Message::Text(protocol::encode_disconnect(self.ns())));
+                .send_batch(self.codec.encode_disconnect(self.ns()).messages());
             crate::client::remove_socket(&self.conn, self.ns());
             self.close(DisconnectReason::ServerNamespaceDisconnect);
         }
@@ -374,6 +376,11 @@ impl Socket {
 
     pub(crate) fn conn_arc(&self) -> &Arc<engine::Socket<ConnState>> {
         &self.conn
+    }
+
+    /// The codec of the socket's connection.
+    pub(crate) fn codec(&self) -> Codec {
+        self.codec
     }
 
     pub(crate) fn set_connected(&self) {

@@ -107,19 +107,26 @@ mod tests {
     fn received_args_are_copied_as_text() {
         let args = received(r#"2["ev","a",{"b":[1,2]},3]"#, &[]);
         let e = encode_event("/", "back", &args, None).unwrap();
-        assert_eq!(e.text.as_str(), r#"2["back","a",{"b":[1,2]},3]"#);
+        assert_eq!(e.text().unwrap().as_str(), r#"2["back","a",{"b":[1,2]},3]"#);
         let e = encode_ack("/n", 7, &args).unwrap();
-        assert_eq!(e.text.as_str(), r#"3/n,7["a",{"b":[1,2]},3]"#);
+        assert_eq!(e.text().unwrap().as_str(), r#"3/n,7["a",{"b":[1,2]},3]"#);
         let none = received(r#"2["ev"]"#, &[]);
         assert_eq!(
-            encode_event("/", "x", &none, None).unwrap().text.as_str(),
+            encode_event("/", "x", &none, None)
+                .unwrap()
+                .text()
+                .unwrap()
+                .as_str(),
             r#"2["x"]"#
         );
-        assert_eq!(encode_ack("/", 1, &none).unwrap().text.as_str(), "31[]");
+        assert_eq!(
+            encode_ack("/", 1, &none).unwrap().text().unwrap().as_str(),
+            "31[]"
+        );
         // Copied, not re-serialized: even the spacing is kept.
         let spaced = received(r#"2["ev", "a" , 1 ]"#, &[]);
         let e = encode_event("/", "x", &spaced, None).unwrap();
-        assert_eq!(e.text.as_str(), r#"2["x","a" , 1 ]"#);
+        assert_eq!(e.text().unwrap().as_str(), r#"2["x","a" , 1 ]"#);
     }
 
     #[test]
@@ -130,10 +137,10 @@ mod tests {
         );
         let e = encode_event("/", "back", &args, None).unwrap();
         assert_eq!(
-            e.text.as_str(),
+            e.text().unwrap().as_str(),
             r#"51-["back","f",{"_placeholder":true,"num":0}]"#
         );
-        assert_eq!(e.attachments, vec![Bytes::from_static(b"\x01\x02")]);
+        assert_eq!(e.attachments(), vec![Bytes::from_static(b"\x01\x02")]);
     }
 
     #[test]
@@ -141,10 +148,10 @@ mod tests {
         let args = received(r#"2["ev","a",1]"#, &[]);
         // Inside another value the arguments are one array, as before.
         let e = encode_event("/", "x", &(0, &args), None).unwrap();
-        assert_eq!(e.text.as_str(), r#"2["x",0,["a",1]]"#);
+        assert_eq!(e.text().unwrap().as_str(), r#"2["x",0,["a",1]]"#);
         assert_eq!(serde_json::to_string(&args).unwrap(), r#"["a",1]"#);
         // And as the whole data again after that.
         let e = encode_event("/", "x", &args, None).unwrap();
-        assert_eq!(e.text.as_str(), r#"2["x","a",1]"#);
+        assert_eq!(e.text().unwrap().as_str(), r#"2["x","a",1]"#);
     }
 }

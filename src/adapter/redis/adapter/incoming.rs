@@ -35,8 +35,8 @@ impl RedisAdapter {
         if msg.uid == self.uid || msg.packet.nsp != self.nsp {
             return;
         }
-        match msg.packet.encode(None) {
-            Ok(encoded) => self.local.apply_broadcast(&encoded, &msg.opts),
+        match msg.packet.to_broadcast(None) {
+            Ok(packet) => self.local.apply_broadcast(&packet, &msg.opts),
             Err(e) => tracing::debug!(error = %e, "redis adapter: broadcast packet not encodable"),
         }
     }
@@ -207,7 +207,7 @@ impl RedisAdapter {
             .unwrap_or(self.config.requests_timeout)
             .min(MAX_REMOTE_ACK_TIMEOUT);
         let ack_id = ns.next_ack_id();
-        let encoded = match packet.encode(Some(ack_id)) {
+        let broadcast = match packet.to_broadcast(Some(ack_id)) {
             Ok(e) => e,
             Err(e) => {
                 tracing::debug!(error = %e, "redis adapter: broadcast packet not encodable");
@@ -217,7 +217,7 @@ impl RedisAdapter {
         let (waiter, mut stream) = RawAckStream::channel(timeout);
         let n = self
             .local
-            .apply_broadcast_with_ack(&encoded, ack_id, &opts, &waiter);
+            .apply_broadcast_with_ack(&broadcast, ack_id, &opts, &waiter);
         waiter.expect(n);
         drop(waiter);
         let channel = self.response_channel(uid);

@@ -24,7 +24,7 @@ use crate::ack::{AckError, AckWaiter, RawAckStream};
 use crate::adapter::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalAdapter, Room};
 use crate::engine::Sid;
 use crate::ns::{Namespace, WeakNamespace};
-use crate::protocol::Encoded;
+use crate::protocol::BroadcastPacket;
 use crate::socket::RemoteSocket;
 use crate::util::lock;
 
@@ -196,14 +196,14 @@ impl Adapter for RedisAdapter {
 
     fn broadcast<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         opts: &'a BroadcastOptions,
     ) -> AdapterFuture<'a, Result<(), AdapterError>> {
         self.local.apply_broadcast(packet, opts);
         let result = if opts.flags.local {
             Ok(())
         } else {
-            match WirePacket::from_encoded(packet) {
+            match WirePacket::from_broadcast(packet) {
                 Ok(wp) => {
                     let msg = wire::encode_broadcast(&self.uid, &wp, opts);
                     self.driver
@@ -220,7 +220,7 @@ impl Adapter for RedisAdapter {
 
     fn broadcast_with_ack<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         ack_id: u64,
         opts: &'a BroadcastOptions,
         timeout: Duration,
@@ -235,7 +235,7 @@ impl Adapter for RedisAdapter {
             if opts.flags.local {
                 return Ok(stream);
             }
-            let wp = WirePacket::from_encoded(packet).map_err(|e| {
+            let wp = WirePacket::from_broadcast(packet).map_err(|e| {
                 AdapterError::Backend(format!("the packet could not be put on the wire: {e}"))
             })?;
             let others = match self.others().await {
