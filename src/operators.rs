@@ -210,7 +210,11 @@ impl BroadcastOperators {
             return Ok(vec![socket.to_remote()]);
         }
         let opts = self.final_opts();
-        self.ns.adapter().fetch_sockets(&opts).await
+        let mut sockets = self.ns.adapter().fetch_sockets(&opts).await?;
+        for s in &mut sockets {
+            s.bind(&self.ns);
+        }
+        Ok(sockets)
     }
 
     /// The ids of the targeted sockets, on every server (Node's `clients` / `allSockets`).

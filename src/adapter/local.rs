@@ -4,12 +4,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, Room};
+use super::{
+    Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalSocketRef, NamespaceHandle, Room,
+};
+use crate::RemoteSocket;
 use crate::ack::{AckWaiter, RawAckStream};
 use crate::engine::Sid;
-use crate::ns::WeakNamespace;
 use crate::protocol::BroadcastPacket;
-use crate::socket::{RemoteSocket, SocketRef};
 use crate::util::{read, write};
 
 #[derive(Default)]
@@ -26,7 +27,7 @@ struct Rooms {
 /// Cluster adapters wrap one for their local part: its `apply_*` methods run an operation on
 /// this server only.
 pub struct LocalAdapter {
-    ns: WeakNamespace,
+    ns: NamespaceHandle,
     rooms: RwLock<Rooms>,
 }
 
@@ -38,7 +39,7 @@ impl std::fmt::Debug for LocalAdapter {
 
 impl LocalAdapter {
     /// An empty adapter for a namespace.
-    pub fn new(ns: WeakNamespace) -> Self {
+    pub fn new(ns: NamespaceHandle) -> Self {
         Self {
             ns,
             rooms: RwLock::new(Rooms::default()),
@@ -46,7 +47,7 @@ impl LocalAdapter {
     }
 
     /// The local sockets an operation targets, each once.
-    pub fn targets(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
+    pub fn targets(&self, opts: &BroadcastOptions) -> Vec<LocalSocketRef> {
         let Some(ns) = self.ns.upgrade() else {
             return Vec::new();
         };
@@ -62,15 +63,14 @@ impl LocalAdapter {
                 }
             }
         }
-        let mut out = Vec::new();
         if opts.rooms.is_empty() {
-            ns.for_each_socket(|s| {
-                if !except.contains(&s.id()) {
-                    out.push(s.clone());
-                }
-            });
+            let mut out = ns.sockets();
+            if !except.is_empty() {
+                out.retain(|s| !except.contains(&s.id()));
+            }
             return out;
         }
+        let mut out = Vec::new();
         let mut seen: HashSet<Sid> = HashSet::new();
         let single = opts.rooms.len() == 1;
         let mut push = |sid: Sid| {
@@ -138,7 +138,7 @@ impl LocalAdapter {
 
     /// This server's targeted sockets as [`RemoteSocket`]s.
     pub fn apply_fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
-        self.targets(opts).iter().map(|s| s.to_remote()).collect()
+        self.targets(opts).iter().map(|s| s.remote()).collect()
     }
 
     /// This server's targeted sockets join rooms.
@@ -158,7 +158,7 @@ impl LocalAdapter {
     /// This server's targeted sockets are disconnected.
     pub fn apply_disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
         for s in self.targets(opts) {
-            s.disconnect_with(close);
+            s.disconnect(close);
         }
     }
 }

@@ -90,3 +90,51 @@ impl BroadcastPacket {
             .get_or_init(|| codec.encode_event_args(&self.ns, &self.event, &self.args, self.ack))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::message::Message;
+    use crate::protocol::encode_event;
+
+    #[test]
+    fn encoded_once_and_shared_by_every_receiver() {
+        let data = ("a", Bytes::from_static(&[1, 2, 3]));
+        let packet = BroadcastPacket::event("/chat", "ev", &data, Some(4)).unwrap();
+        let codec = Codec::default();
+        let first = packet.encoded(codec);
+        assert!(std::ptr::eq(first, packet.encoded(codec)));
+        // The same bytes as a direct encoding of the same event.
+        assert_eq!(first, &encode_event("/chat", "ev", &data, Some(4)).unwrap());
+        // Every receiver's messages share the one buffer.
+        let one: Vec<Message> = first.messages().collect();
+        let two: Vec<Message> = packet.encoded(codec).messages().collect();
+        assert_eq!(one.len(), 2);
+        for (a, b) in one.iter().zip(&two) {
+            let (Message::Text(a), Message::Text(b)) = (a, b) else {
+                let (Message::Binary(a), Message::Binary(b)) = (a, b) else {
+                    panic!("messages differ in kind")
+                };
+                assert_eq!(a.as_ptr(), b.as_ptr());
+                continue;
+            };
+            assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
+        }
+        assert_eq!(packet.ns(), "/chat");
+        assert_eq!(packet.event_name(), "ev");
+        assert_eq!(packet.ack(), Some(4));
+        assert_eq!(packet.args().len(), 2);
+    }
+
+    #[test]
+    fn from_args_keeps_received_arguments() {
+        let args = Args::from_serialize(&(1, "x")).unwrap();
+        let packet = BroadcastPacket::from_args("/", "n", args, None);
+        assert_eq!(
+            packet.encoded(Codec::default()).text().unwrap().as_str(),
+            r#"2["n",1,"x"]"#
+        );
+    }
+}

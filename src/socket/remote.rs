@@ -1,14 +1,17 @@
-//! A socket as `fetch_sockets` returns it, wherever it is in the cluster.
+//! A socket as `fetch_sockets` returns it, wherever it is in the cluster, and what an
+//! adapter sees of a socket of this server ([`LocalSocket`]).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{EmitError, Handshake, Socket};
-use crate::adapter::Room;
+use crate::ack::AckWaiter;
+use crate::adapter::{LocalSocket, Room};
 use crate::engine::{SendError, Sid};
 use crate::ns::Namespace;
 use crate::operators::BroadcastOperators;
+use crate::protocol::BroadcastPacket;
 use crate::rooms::IntoRooms;
 use crate::util::lock;
 
@@ -28,6 +31,25 @@ pub struct RemoteSocket {
 }
 
 impl RemoteSocket {
+    /// A socket as an adapter read it from another server (cluster adapters make them).
+    /// The core binds it to its namespace when it hands it out from `fetch_sockets`.
+    pub fn new(id: Sid, handshake: Handshake, rooms: Vec<Room>, data: serde_json::Value) -> Self {
+        RemoteSocket {
+            id,
+            handshake,
+            rooms,
+            data,
+            ns: None,
+        }
+    }
+
+    /// Binds a fetched socket to its namespace (unless it already is).
+    pub(crate) fn bind(&mut self, ns: &Namespace) {
+        if self.ns.is_none() {
+            self.ns = Some(ns.clone());
+        }
+    }
+
     fn target(&self) -> Option<BroadcastOperators> {
         self.ns.as_ref().map(|ns| ns.to(self.id))
     }
@@ -70,7 +92,7 @@ impl RemoteSocket {
 }
 
 impl Socket {
-    pub(crate) fn to_remote(self: &Arc<Self>) -> RemoteSocket {
+    pub(crate) fn to_remote(&self) -> RemoteSocket {
         RemoteSocket {
             id: self.id,
             handshake: self.handshake(),
@@ -78,5 +100,32 @@ impl Socket {
             data: lock(&self.data).clone().unwrap_or(serde_json::Value::Null),
             ns: Some(self.ns.clone()),
         }
+    }
+}
+
+/// What the namespace's adapter sees of a socket.
+impl LocalSocket for Socket {
+    fn id(&self) -> Sid {
+        self.id
+    }
+
+    fn send_broadcast(&self, packet: &BroadcastPacket, volatile: bool) -> bool {
+        Socket::send_broadcast(self, packet, volatile)
+    }
+
+    fn register_ack(&self, ack_id: u64, waiter: AckWaiter) {
+        Socket::register_ack(self, ack_id, waiter);
+    }
+
+    fn unregister_ack(&self, ack_id: u64) {
+        Socket::unregister_ack(self, ack_id);
+    }
+
+    fn remote(&self) -> RemoteSocket {
+        self.to_remote()
+    }
+
+    fn disconnect(self: Arc<Self>, close: bool) {
+        self.disconnect_with(close);
     }
 }

@@ -112,11 +112,11 @@ impl RedisAdapter {
                 let Some(socket) = self.namespace().and_then(|ns| ns.get_socket(sid)) else {
                     return;
                 };
-                let room = Room::Owned(room.to_owned());
+                let room = [Room::Owned(room.to_owned())];
                 if join {
-                    socket.join(room);
+                    self.local.add_all(socket.id(), &room);
                 } else {
-                    socket.leave(room);
+                    self.local.del(socket.id(), &room);
                 }
                 if let Some(id) = request_id {
                     self.publish_json(self.response_channel(uid), &json!({ "requestId": id }));
@@ -138,7 +138,7 @@ impl RedisAdapter {
                 let Some(socket) = self.namespace().and_then(|ns| ns.get_socket(sid)) else {
                     return;
                 };
-                socket.disconnect_with(close);
+                socket.disconnect(close);
                 if let Some(id) = request_id {
                     self.publish_json(self.response_channel(uid), &json!({ "requestId": id }));
                 }

@@ -20,12 +20,14 @@ use super::RedisAdapterConfig;
 use super::driver::{Driver, MessageSink};
 use super::msgpack::MsgValue;
 use super::wire::{self, Channels, WirePacket, kind};
+use crate::RemoteSocket;
 use crate::ack::{AckError, AckWaiter, RawAckStream};
-use crate::adapter::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalAdapter, Room};
+use crate::adapter::{
+    Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalAdapter, LocalNamespace,
+    NamespaceHandle, Room,
+};
 use crate::engine::Sid;
-use crate::ns::{Namespace, WeakNamespace};
 use crate::protocol::BroadcastPacket;
-use crate::socket::RemoteSocket;
 use crate::util::lock;
 
 /// The longest a broadcast with acknowledgements from another server is served here.
@@ -33,7 +35,7 @@ const MAX_REMOTE_ACK_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub(crate) struct RedisAdapter {
     local: LocalAdapter,
-    ns: WeakNamespace,
+    ns: NamespaceHandle,
     nsp: String,
     uid: String,
     channels: Channels,
@@ -68,14 +70,11 @@ impl Drop for PendingGuard<'_> {
 
 impl RedisAdapter {
     pub(crate) fn create(
-        ns: WeakNamespace,
+        ns: NamespaceHandle,
         driver: Arc<Driver>,
         config: Arc<RedisAdapterConfig>,
     ) -> Arc<Self> {
-        let nsp = ns
-            .upgrade()
-            .map(|n| n.name().to_owned())
-            .unwrap_or_else(|| "/".to_owned());
+        let nsp = ns.name().to_owned();
         let uid = wire::random_id(6);
         let channels = Channels::new(&config.key, &nsp, &uid);
         let adapter = Arc::new(RedisAdapter {
@@ -107,7 +106,7 @@ impl RedisAdapter {
         ]
     }
 
-    fn namespace(&self) -> Option<Namespace> {
+    fn namespace(&self) -> Option<Arc<dyn LocalNamespace>> {
         self.ns.upgrade()
     }
 
@@ -304,13 +303,12 @@ impl Adapter for RedisAdapter {
             let responses = self
                 .request("fetchSockets", id, Bytes::from(request.to_string()), others)
                 .await?;
-            let ns = self.namespace();
             for r in responses {
                 let Ok(Value::Object(r)) = serde_json::to_value(&r) else {
                     continue;
                 };
                 if let Some(Value::Array(list)) = r.get("sockets") {
-                    sockets.extend(list.iter().filter_map(|s| remote_socket_of(s, ns.as_ref())));
+                    sockets.extend(list.iter().filter_map(remote_socket_of));
                 }
             }
             Ok(sockets)

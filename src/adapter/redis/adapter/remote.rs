@@ -4,8 +4,7 @@ use serde_json::Value;
 
 use crate::adapter::Room;
 use crate::engine::Sid;
-use crate::ns::Namespace;
-use crate::socket::{Handshake, RemoteSocket};
+use crate::{Handshake, RemoteSocket};
 
 /// Text of a JSON value for handshake maps: strings as they are, lists joined with `, `
 /// (Node keeps repeated headers and query keys as arrays).
@@ -58,7 +57,7 @@ pub(crate) fn handshake_of(v: Option<&Value>) -> Handshake {
 }
 
 /// Reads one socket of a fetch response.
-pub(crate) fn remote_socket_of(v: &Value, ns: Option<&Namespace>) -> Option<RemoteSocket> {
+pub(crate) fn remote_socket_of(v: &Value) -> Option<RemoteSocket> {
     let id = v.get("id")?.as_str()?;
     let Ok(id) = id.parse::<Sid>() else {
         tracing::warn!(
@@ -81,13 +80,12 @@ pub(crate) fn remote_socket_of(v: &Value, ns: Option<&Namespace>) -> Option<Remo
                 .collect()
         })
         .unwrap_or_default();
-    Some(RemoteSocket {
+    Some(RemoteSocket::new(
         id,
-        handshake: handshake_of(v.get("handshake")),
+        handshake_of(v.get("handshake")),
         rooms,
-        data: v.get("data").cloned().unwrap_or(Value::Null),
-        ns: ns.cloned(),
-    })
+        v.get("data").cloned().unwrap_or(Value::Null),
+    ))
 }
 
 #[cfg(test)]
@@ -125,14 +123,14 @@ mod tests {
     #[test]
     fn remote_sockets_need_a_valid_id() {
         let ok = json!({"id": "AAAAAAAAAAAAAAAAAAAA", "rooms": ["AAAAAAAAAAAAAAAAAAAA", 7], "data": {"a": 1}});
-        let s = remote_socket_of(&ok, None).unwrap();
+        let s = remote_socket_of(&ok).unwrap();
         assert_eq!(
             s.rooms,
             vec![Room::from("AAAAAAAAAAAAAAAAAAAA"), Room::from("7")]
         );
         assert_eq!(s.data, json!({"a": 1}));
-        assert!(remote_socket_of(&json!({"id": "short"}), None).is_none());
-        assert!(remote_socket_of(&json!({"rooms": []}), None).is_none());
-        assert!(remote_socket_of(&json!([1, 2]), None).is_none());
+        assert!(remote_socket_of(&json!({"id": "short"})).is_none());
+        assert!(remote_socket_of(&json!({"rooms": []})).is_none());
+        assert!(remote_socket_of(&json!([1, 2])).is_none());
     }
 }
