@@ -342,6 +342,7 @@ impl Client {
         }
     }
 
+    #[inline]
     fn on_packet(&self, packet: Packet, conn: &Conn_) {
         let ns = packet.ns;
         match packet.inner {

@@ -423,6 +423,17 @@ impl LocalNamespace for NsInner {
             .map(|s| s.clone() as LocalSocketRef)
     }
 
+    fn get_sockets(&self, ids: &[Sid]) -> Vec<LocalSocketRef> {
+        let sockets = read(&self.sockets);
+        let mut out = Vec::with_capacity(ids.len());
+        for sid in ids {
+            if let Some(s) = sockets.get(sid) {
+                out.push(s.clone() as LocalSocketRef);
+            }
+        }
+        out
+    }
+
     fn next_ack_id(&self) -> u64 {
         self.ack_ids.fetch_add(1, Ordering::Relaxed)
     }

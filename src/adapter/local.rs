@@ -70,28 +70,29 @@ impl LocalAdapter {
             }
             return out;
         }
-        let mut out = Vec::new();
         let mut seen: HashSet<Sid> = HashSet::new();
         let single = opts.rooms.len() == 1;
+        let mut ids: Vec<Sid> = Vec::new();
         let mut push = |sid: Sid| {
-            if except.contains(&sid) || (!single && !seen.insert(sid)) {
-                return;
-            }
-            if let Some(s) = ns.get_socket(sid) {
-                out.push(s);
+            if !except.contains(&sid) && (single || seen.insert(sid)) {
+                ids.push(sid);
             }
         };
         for room in &opts.rooms {
             match rooms.rooms.get(room) {
-                Some(members) => members.iter().copied().for_each(&mut push),
+                Some(members) => {
+                    members.iter().copied().for_each(&mut push);
+                }
                 None => {
+                    // A room that is a socket id names that socket.
                     if let Ok(sid) = room.parse::<Sid>() {
                         push(sid);
                     }
                 }
             }
         }
-        out
+        drop(rooms);
+        ns.get_sockets(&ids)
     }
 
     /// Whether a room has members on this server (a socket id names the room of that

@@ -29,6 +29,10 @@ pub trait LocalNamespace: Send + Sync + 'static {
     /// The socket of this server with that id, if any.
     fn get_socket(&self, sid: Sid) -> Option<LocalSocketRef>;
 
+    /// The sockets of this server among `ids`, in their order (ids of no socket here are
+    /// left out): one lookup for many, such as the members of a room.
+    fn get_sockets(&self, ids: &[Sid]) -> Vec<LocalSocketRef>;
+
     /// A new acknowledgement id, unique in the namespace (for a broadcast with
     /// acknowledgements that another server asks this one to deliver).
     fn next_ack_id(&self) -> u64;

@@ -174,8 +174,8 @@ impl Encoded {
     /// The messages to send, in order, without copying a buffer.
     pub fn messages(&self) -> Messages<'_> {
         Messages {
-            packet: self,
-            next: 0,
+            first: Some(&self.first),
+            rest: self.attachments.iter(),
         }
     }
 
@@ -198,26 +198,24 @@ impl From<Str> for Encoded {
 /// The Engine.IO messages of an [`Encoded`] packet, in order: see [`Encoded::messages`].
 #[derive(Debug, Clone)]
 pub struct Messages<'a> {
-    packet: &'a Encoded,
-    next: usize,
+    first: Option<&'a Message>,
+    rest: std::slice::Iter<'a, Bytes>,
 }
 
 impl Iterator for Messages<'_> {
     type Item = Message;
 
+    #[inline]
     fn next(&mut self) -> Option<Message> {
-        let i = self.next;
-        let msg = if i == 0 {
-            self.packet.first.clone()
-        } else {
-            Message::Binary(self.packet.attachments.get(i - 1)?.clone())
-        };
-        self.next += 1;
-        Some(msg)
+        match self.first.take() {
+            Some(first) => Some(first.clone()),
+            None => self.rest.next().map(|b| Message::Binary(b.clone())),
+        }
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.packet.len().saturating_sub(self.next);
+        let n = usize::from(self.first.is_some()) + self.rest.len();
         (n, Some(n))
     }
 }

@@ -167,6 +167,7 @@ impl Codec {
 
     /// Decodes a text message. A packet that announces binary attachments comes back as
     /// [`Decoded::Partial`] (a [`PacketReader`] collects them).
+    #[inline]
     pub(crate) fn decode_text(
         self,
         text: Str,
@@ -348,39 +349,53 @@ impl PacketReader {
 
     /// Reads the next message: `Ok(Some(packet))` when a packet is complete, `Ok(None)`
     /// when more messages are due (the attachments of a binary packet).
+    #[inline]
     pub fn feed(&mut self, msg: Message) -> Result<Option<Packet>, ProtocolError> {
-        let result = self.feed_inner(msg);
-        if result.is_err() {
-            self.pending = None;
-        }
-        result
-    }
-
-    fn feed_inner(&mut self, msg: Message) -> Result<Option<Packet>, ProtocolError> {
-        let decoded = match msg {
+        match msg {
             Message::Text(text) => {
                 if self.pending.is_some() {
+                    self.pending = None;
                     return Err(ProtocolError::AttachmentsPending);
                 }
-                self.codec.decode_text(text, &self.limits)?
-            }
-            Message::Binary(data) if self.codec.binary_is_attachment() => {
-                let Some(partial) = self.pending.as_mut() else {
-                    return Err(ProtocolError::UnexpectedAttachment);
-                };
-                let done = partial.push(data)?;
-                if done.is_some() {
-                    self.pending = None;
+                match self.codec.decode_text(text, &self.limits) {
+                    Ok(Decoded::Packet(packet)) => Ok(Some(packet)),
+                    Ok(Decoded::Partial(partial)) => {
+                        self.pending = Some(Box::new(partial));
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
                 }
-                return Ok(done);
             }
-            Message::Binary(data) => self.codec.decode_binary(data, &self.limits)?,
+            Message::Binary(data) => self.feed_binary(data),
+        }
+    }
+
+    fn feed_binary(&mut self, data: Bytes) -> Result<Option<Packet>, ProtocolError> {
+        if !self.codec.binary_is_attachment() {
+            return match self.codec.decode_binary(data, &self.limits) {
+                Ok(Decoded::Packet(packet)) => Ok(Some(packet)),
+                Ok(Decoded::Partial(partial)) => {
+                    self.pending = Some(Box::new(partial));
+                    Ok(None)
+                }
+                Err(e) => {
+                    self.pending = None;
+                    Err(e)
+                }
+            };
+        }
+        let Some(partial) = self.pending.as_mut() else {
+            return Err(ProtocolError::UnexpectedAttachment);
         };
-        match decoded {
-            Decoded::Packet(packet) => Ok(Some(packet)),
-            Decoded::Partial(partial) => {
-                self.pending = Some(Box::new(partial));
-                Ok(None)
+        match partial.push(data) {
+            Ok(Some(packet)) => {
+                self.pending = None;
+                Ok(Some(packet))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                self.pending = None;
+                Err(e)
             }
         }
     }
