@@ -358,11 +358,7 @@ impl PacketReader {
                     return Err(ProtocolError::AttachmentsPending);
                 }
                 match self.codec.decode_text(text, &self.limits) {
-                    Ok(Decoded::Packet(packet)) => Ok(Some(packet)),
-                    Ok(Decoded::Partial(partial)) => {
-                        self.pending = Some(Box::new(partial));
-                        Ok(None)
-                    }
+                    Ok(decoded) => Ok(self.settle(decoded)),
                     Err(e) => Err(e),
                 }
             }
@@ -370,14 +366,22 @@ impl PacketReader {
         }
     }
 
+    /// A complete packet comes out; one waiting for attachments is kept.
+    #[inline]
+    fn settle(&mut self, decoded: Decoded) -> Option<Packet> {
+        match decoded {
+            Decoded::Packet(packet) => Some(packet),
+            Decoded::Partial(partial) => {
+                self.pending = Some(Box::new(partial));
+                None
+            }
+        }
+    }
+
     fn feed_binary(&mut self, data: Bytes) -> Result<Option<Packet>, ProtocolError> {
         if !self.codec.binary_is_attachment() {
             return match self.codec.decode_binary(data, &self.limits) {
-                Ok(Decoded::Packet(packet)) => Ok(Some(packet)),
-                Ok(Decoded::Partial(partial)) => {
-                    self.pending = Some(Box::new(partial));
-                    Ok(None)
-                }
+                Ok(decoded) => Ok(self.settle(decoded)),
                 Err(e) => {
                     self.pending = None;
                     Err(e)
