@@ -31,6 +31,9 @@
 
 pub mod ack;
 pub mod adapter;
+#[cfg(feature = "admin-ui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+pub mod admin;
 mod client;
 pub mod client_files;
 pub mod engine;

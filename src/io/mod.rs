@@ -243,6 +243,22 @@ impl SocketIo {
         }
     }
 
+    /// Every namespace of this server (dynamic namespaces' children included, not their
+    /// patterns), in no particular order.
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        read(&self.0.nsps).values().cloned().collect()
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A weak handle, for tasks that must not keep the server alive.
+    pub(crate) fn downgrade_inner(&self) -> Weak<IoInner> {
+        Arc::downgrade(&self.0)
+    }
+
     pub(crate) fn set_engine(&self, engine: &Arc<EngineIo<Client>>) {
         let _ = self.0.engine.set(Arc::downgrade(engine));
     }
