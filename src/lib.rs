@@ -43,6 +43,7 @@ mod io;
 mod layer;
 mod message;
 mod ns;
+mod observe;
 mod operators;
 pub mod protocol;
 mod rooms;

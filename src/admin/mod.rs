@@ -51,13 +51,14 @@
 
 mod actions;
 mod auth;
+mod events;
 mod serialize;
 mod stats;
 mod store;
 pub mod ui;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -69,12 +70,13 @@ pub use store::{InMemoryStore, SessionStore, StoreError, StoreFuture};
 
 use crate::extract::TryData;
 use crate::io::IoInner;
+use crate::observe::{Counters, Observe, SocketEvents};
 use crate::protocol::Args;
+use crate::util::lock;
 use crate::{Namespace, SocketIo, SocketRef};
 use auth::{AuthKind, BasicAuth, IssuedSession};
-use stats::{Counters, NamespaceStats, Sampler, ServerStats};
-
-pub(crate) use serialize::data_for_peers;
+use events::{AdminEvent, AdminEvents};
+use stats::{NamespaceStats, Sampler, ServerStats};
 
 /// How much the admin namespace reports (Node's `mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -205,7 +207,9 @@ fn supported_features(read_only: bool, mode: Mode) -> Vec<&'static str> {
 /// The instrumentation of one server: its options, its counters, and the tasks that
 /// report to the admin namespace.
 pub(crate) struct Instrumentation {
-    pub(crate) counters: Counters,
+    observe: Arc<Observe>,
+    /// The development-mode events waiting for their sending task.
+    events: Mutex<Option<tokio::sync::mpsc::Receiver<AdminEvent>>>,
     namespace: String,
     mode: Mode,
     read_only: bool,
@@ -252,8 +256,19 @@ impl Instrumentation {
                 Some(Arc::new(BasicAuth::new(username, hash, options.store)))
             }
         };
+        let (events, rx) = match options.mode {
+            Mode::Development => {
+                let (events, rx) = AdminEvents::new(options.namespace.clone());
+                (Some(Arc::new(events) as Arc<dyn SocketEvents>), Some(rx))
+            }
+            Mode::Production => (None, None),
+        };
         Arc::new(Self {
-            counters: Counters::default(),
+            observe: Arc::new(Observe {
+                counters: Counters::default(),
+                events,
+            }),
+            events: Mutex::new(rx),
             namespace: options.namespace,
             mode: options.mode,
             read_only: options.read_only,
@@ -271,9 +286,9 @@ impl Instrumentation {
         self.mode == Mode::Development
     }
 
-    /// The admin namespace's name.
-    pub(crate) fn namespace(&self) -> &str {
-        &self.namespace
+    /// What the core reports to.
+    pub(crate) fn observe(&self) -> Arc<Observe> {
+        self.observe.clone()
     }
 
     fn io(&self) -> Option<SocketIo> {
@@ -313,14 +328,17 @@ impl Instrumentation {
             async move { me.on_admin_connect(socket).await }
         });
         if tokio::runtime::Handle::try_current().is_ok() {
-            self.start_stats();
+            self.start();
         }
     }
 
-    /// Starts the `server_stats` task, once.
-    pub(crate) fn start_stats(self: &Arc<Self>) {
+    /// Starts the `server_stats` task and the development-mode events' task, once.
+    pub(crate) fn start(self: &Arc<Self>) {
         if self.stats_started.swap(true, Ordering::AcqRel) {
             return;
+        }
+        if let (Some(rx), Some(io)) = (lock(&self.events).take(), self.io.get()) {
+            tokio::spawn(events::run(io.clone(), self.namespace.clone(), rx));
         }
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -336,7 +354,7 @@ impl Instrumentation {
                     return;
                 }
                 // What changed since the previous sample happened in the second it started.
-                sampler.sample(&me.counters, previous_second);
+                sampler.sample(&me.observe.counters, previous_second);
                 previous_second = now_ms() / 1000 * 1000;
                 if n % 2 == 0 {
                     me.emit_stats(&io, sampler.drain()).await;
@@ -364,7 +382,7 @@ impl Instrumentation {
             pid: std::process::id(),
             uptime: self.since.elapsed().as_secs_f64(),
             clients_count: io.connections(),
-            polling_clients_count: self.counters.polling_clients(),
+            polling_clients_count: self.observe.counters.polling_clients(),
             aggregated_events,
             namespaces,
         };
@@ -376,7 +394,7 @@ impl Instrumentation {
     /// An admin socket connected (its login passed): its session, `config`, the action
     /// listeners, and in development mode every socket of the cluster.
     async fn on_admin_connect(self: Arc<Self>, socket: SocketRef) {
-        self.start_stats();
+        self.start();
         if let Some(IssuedSession(id)) = socket.remove_extension::<IssuedSession>() {
             socket.emit("session", &id).ok();
         }

@@ -6,18 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::engine::TransportType;
 use crate::socket::{Handshake, RemoteSocket, Socket};
 
-/// How many characters of the Engine.IO session id the UI sees as the client id. The full
-/// id is the long-polling session's credential: it never leaves the server.
-const CLIENT_ID_LEN: usize = 12;
-
-/// The key under which a socket's client id and transport travel inside its `data` to other
-/// servers (Node's instrumented servers put them there too).
-pub(crate) const ADMIN_KEY: &str = "_admin";
-
-/// The client id of an Engine.IO session id.
-pub(crate) fn client_id(engine_sid: &str) -> &str {
-    engine_sid.get(..CLIENT_ID_LEN).unwrap_or(engine_sid)
-}
+use crate::observe::{ADMIN_DATA_KEY as ADMIN_KEY, client_id};
 
 /// The transport as Node names it.
 pub(crate) fn transport_name(t: TransportType) -> &'static str {
@@ -99,22 +88,6 @@ fn handshake(h: &Handshake) -> Value {
     })
 }
 
-/// `data` as other servers receive it from this one: an object (`{}` when unset, as Node's
-/// default), with `_admin` added when the server is instrumented in development mode.
-pub(crate) fn data_for_peers(data: Option<&Value>, admin: Option<(&str, TransportType)>) -> Value {
-    let mut data = match data {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(v) => v.clone(),
-    };
-    if let (Some((sid, transport)), Value::Object(map)) = (admin, &mut data) {
-        map.insert(
-            ADMIN_KEY.to_owned(),
-            json!({ "clientId": client_id(sid), "transport": transport_name(transport) }),
-        );
-    }
-    data
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,23 +133,5 @@ mod tests {
             Value::Null,
         );
         assert_eq!(remote(&bare, "/")["data"], json!({}));
-    }
-
-    #[test]
-    fn data_for_other_servers() {
-        assert_eq!(data_for_peers(None, None), json!({}));
-        assert_eq!(data_for_peers(Some(&Value::Null), None), json!({}));
-        assert_eq!(data_for_peers(Some(&json!("bob")), None), json!("bob"));
-        assert_eq!(
-            data_for_peers(
-                Some(&json!({ "a": 1 })),
-                Some(("0123456789abcdefghij", TransportType::Polling))
-            ),
-            json!({ "a": 1, "_admin": { "clientId": "0123456789ab", "transport": "polling" } })
-        );
-        assert_eq!(
-            data_for_peers(None, Some(("short", TransportType::Websocket))),
-            json!({ "_admin": { "clientId": "short", "transport": "websocket" } })
-        );
     }
 }

@@ -1,115 +1,15 @@
-//! The counters behind `server_stats` (both modes): Engine.IO connections, disconnections
-//! by reason, and message packets and bytes in each direction.
+//! `server_stats` (both modes): the core's [`Counters`] (Engine.IO connections,
+//! disconnections by reason, message packets and bytes in each direction) as Node's
+//! per-second `aggregatedEvents` buckets.
 //!
-//! The hot paths only add to atomic totals (relaxed, no lock, no allocation). A sampler
-//! reads the totals once a second and turns what changed into the per-second buckets of
-//! Node's `aggregatedEvents`; `server_stats` drains them every two seconds.
-
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+//! The hot paths only add to atomic totals. A sampler reads the totals once a second and
+//! turns what changed into buckets; `server_stats` drains them every two seconds.
 
 use serde::Serialize;
 
-use crate::engine::DisconnectReason as EngineReason;
+use crate::observe::{Counters, REASONS, Snapshot};
 
-/// The Engine.IO close reasons, in a fixed order (index of a reason's counter).
-const REASONS: [EngineReason; 6] = [
-    EngineReason::TransportClose,
-    EngineReason::TransportError,
-    EngineReason::HeartbeatTimeout,
-    EngineReason::PacketParsingError,
-    EngineReason::ServerClose,
-    EngineReason::ClosingServer,
-];
-
-fn reason_index(r: EngineReason) -> usize {
-    REASONS.iter().position(|x| *x == r).unwrap_or(4)
-}
-
-/// Totals since the server was instrumented. Each direction's pair on its own cache line,
-/// so that reading and writing tasks do not contend.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    inbound: Pair,
-    outbound: Pair,
-    connections: AtomicU64,
-    disconnections: [AtomicU64; 6],
-    /// Sessions open on long-polling (not upgraded yet).
-    polling: AtomicI64,
-}
-
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct Pair {
-    packets: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl Counters {
-    /// A message packet received (its payload length; empty ones are not counted, as Node).
-    #[inline]
-    pub(crate) fn packet_in(&self, bytes: usize) {
-        if bytes > 0 {
-            self.inbound.packets.fetch_add(1, Relaxed);
-            self.inbound.bytes.fetch_add(bytes as u64, Relaxed);
-        }
-    }
-
-    /// A message packet queued to a client.
-    #[inline]
-    pub(crate) fn packet_out(&self, bytes: usize) {
-        if bytes > 0 {
-            self.outbound.packets.fetch_add(1, Relaxed);
-            self.outbound.bytes.fetch_add(bytes as u64, Relaxed);
-        }
-    }
-
-    /// A new Engine.IO session, on long-polling or not.
-    pub(crate) fn connection(&self, polling: bool) {
-        self.connections.fetch_add(1, Relaxed);
-        if polling {
-            self.polling.fetch_add(1, Relaxed);
-        }
-    }
-
-    /// A session moved from long-polling to WebSocket.
-    pub(crate) fn upgrade(&self) {
-        self.polling.fetch_sub(1, Relaxed);
-    }
-
-    /// A session ended (`polling`: it was still on long-polling).
-    pub(crate) fn disconnection(&self, reason: EngineReason, polling: bool) {
-        self.disconnections[reason_index(reason)].fetch_add(1, Relaxed);
-        if polling {
-            self.polling.fetch_sub(1, Relaxed);
-        }
-    }
-
-    /// Sessions open on long-polling now.
-    pub(crate) fn polling_clients(&self) -> u64 {
-        self.polling.load(Relaxed).max(0) as u64
-    }
-
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            values: [
-                self.connections.load(Relaxed),
-                self.inbound.packets.load(Relaxed),
-                self.inbound.bytes.load(Relaxed),
-                self.outbound.packets.load(Relaxed),
-                self.outbound.bytes.load(Relaxed),
-            ],
-            disconnections: std::array::from_fn(|i| self.disconnections[i].load(Relaxed)),
-        }
-    }
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Snapshot {
-    values: [u64; 5],
-    disconnections: [u64; 6],
-}
-
-/// The bucket types of `aggregatedEvents`, in the order of [`Snapshot::values`].
+/// The bucket types of `aggregatedEvents`, in the order of [`values`].
 const TYPES: [&str; 5] = [
     "rawConnection",
     "packetsIn",
@@ -117,6 +17,16 @@ const TYPES: [&str; 5] = [
     "packetsOut",
     "bytesOut",
 ];
+
+fn values(s: &Snapshot) -> [u64; 5] {
+    [
+        s.connections,
+        s.packets_in,
+        s.bytes_in,
+        s.packets_out,
+        s.bytes_out,
+    ]
+}
 
 /// One bucket of `aggregatedEvents`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -130,8 +40,8 @@ pub(crate) struct Bucket {
     pub(crate) count: u64,
 }
 
-/// Turns the totals into buckets: [`sample`](Self::sample) once a second, [`drain`]
-/// (Self::drain) at each `server_stats`. Only the sampler task touches it.
+/// Turns the totals into buckets: [`sample`](Self::sample) once a second, [`drain`](Self::drain)
+/// at each `server_stats`. Only the sampler task touches it.
 #[derive(Debug, Default)]
 pub(crate) struct Sampler {
     last: Snapshot,
@@ -147,8 +57,9 @@ impl Sampler {
     /// second `second_ms` (ms since the epoch, whole seconds).
     pub(crate) fn sample(&mut self, counters: &Counters, second_ms: u64) {
         let now = counters.snapshot();
+        let (values, last) = (values(&now), values(&self.last));
         for (i, kind) in TYPES.iter().enumerate() {
-            let count = now.values[i].wrapping_sub(self.last.values[i]);
+            let count = values[i].wrapping_sub(last[i]);
             if count > 0 {
                 self.pending.push(Bucket {
                     timestamp: second_ms,
@@ -208,16 +119,21 @@ pub(crate) struct ServerStats<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{DisconnectReason as EngineReason, Message, Str};
+    use crate::protocol::Encoded;
 
     #[test]
     fn buckets_per_second_and_type() {
         let c = Counters::default();
         let mut s = Sampler::default();
         c.connection(true);
-        c.packet_in(10);
-        c.packet_in(0);
-        c.packet_in(5);
-        c.packet_out(100);
+        c.received(&Message::Text(Str::from_static("0123456789")));
+        c.received(&Message::Text(Str::from_static("")));
+        c.received(&Message::Text(Str::from_static("01234")));
+        c.sent(&Encoded::new(
+            Message::Text(Str::from("x".repeat(100))),
+            Vec::new(),
+        ));
         s.sample(&c, 1000);
         c.upgrade();
         c.disconnection(EngineReason::TransportClose, false);
