@@ -29,7 +29,7 @@ pub(crate) const INVALID: &str = "invalid credentials";
 ///
 /// // The hash of "changeit" (e.g. from `htpasswd -nbBC 10 "" changeit`, or the `bcrypt`
 /// // crate's `hash`).
-/// let auth = Auth::basic("admin", "$2b$10$heqvAkYMez.Va6Et2uXInOnkCT6/uQj1brkrbyG3LpopDklcq7ZOS")
+/// let auth = Auth::basic("admin", "$2a$10$eINDLDOUFMuBgy1hDhWNFuiGhW40o0kU4stlB05CZRMcF/MtQ5VeS")
 ///     .unwrap();
 /// assert!(Auth::basic("admin", "changeit").is_err()); // not a hash
 /// let open = Auth::none(); // say it explicitly: anyone may connect
