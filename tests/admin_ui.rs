@@ -141,7 +141,10 @@ async fn the_page_is_served_under_its_path() {
     let (_, h, _) = request(b(), Method::GET, "/admin?x=1", &[]).await;
     assert_eq!(header(&h, "location"), "admin/?x=1");
 
-    for (uri, name) in [("/admin/", "index.html"), ("/admin/index.html", "index.html")] {
+    for (uri, name) in [
+        ("/admin/", "index.html"),
+        ("/admin/index.html", "index.html"),
+    ] {
         let (status, h, body) = request(b(), Method::GET, uri, &[]).await;
         assert_eq!(status, StatusCode::OK, "{uri}");
         assert_eq!(header(&h, "content-type"), "text/html; charset=utf-8");
