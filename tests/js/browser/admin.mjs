@@ -16,21 +16,9 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { io } from 'socket.io-client';
 import { DriverError, EventQueue, cli, main, once, show, sleep } from '../lib.mjs';
-
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const STEP_MS = 10_000;
+import { STEP_MS, disconnectFromSocketsPage, loggedIn, login, nav, openAdminUi, waitText, wsOnly } from './admin_ui.mjs';
 
 const { args, opts } = cli(
   'node browser/admin.mjs <server-url> --chromium <path> --screenshots <dir>',
@@ -38,10 +26,10 @@ const { args, opts } = cli(
   {
     chromium: { type: 'string', default: process.env.TSIO_CHROMIUM || '/usr/bin/chromium' },
     screenshots: { type: 'string', default: '.' },
-    password: { type: 'string', default: 'changeit' },
   },
 );
 const server = new URL(args[0]).origin;
+const PASSWORD = 'changeit';
 
 /** A chat client (the chat example's auth), connected and welcomed. */
 async function chatter(nick, rooms) {
@@ -52,35 +40,8 @@ async function chatter(nick, rooms) {
   return s;
 }
 
-/** Waits until `selector`'s text (whitespace squeezed) satisfies `test`. */
-async function waitText(page, selector, test, what) {
-  const deadline = Date.now() + STEP_MS;
-  let last = null;
-  while (Date.now() < deadline) {
-    last = await page.locator(selector).allTextContents().catch(() => null);
-    const text = (last ?? []).join(' | ').replace(/\s+/g, ' ').trim();
-    if (test(text)) return text;
-    await sleep(100);
-  }
-  throw new DriverError(`${what}: ${selector} shows ${show(last)}`);
-}
-
-async function nav(page, item) {
-  await page.locator('.v-navigation-drawer').getByText(item, { exact: true }).click();
-}
-
 async function shot(page, name) {
   await page.screenshot({ path: join(opts.screenshots, `admin-${name}.png`) });
-}
-
-/** Logs in through the UI's connection form. */
-async function login(page, password) {
-  const dialog = page.locator('.v-dialog');
-  await dialog.getByText('Connection', { exact: true }).waitFor();
-  await page.getByLabel('Server URL').fill(server);
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Connect' }).click();
 }
 
 main('browser-admin', 110_000, async () => {
@@ -89,49 +50,22 @@ main('browser-admin', 110_000, async () => {
   const carol = await chatter('carol', ['general', 'rust']);
   const ids = { alice: alice.id, bob: bob.id, carol: carol.id };
 
-  const browser = await chromium.launch({ executablePath: opts.chromium, headless: true, args: FLAGS, timeout: 30_000 });
   const errors = [];
+  const { browser, page } = await openAdminUi(opts.chromium, server, errors);
   try {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    // Keep the page's WebSockets reachable, to write the admin `emit` the UI has no button for.
-    await context.addInitScript(() => {
-      const Native = window.WebSocket;
-      window.__sockets = [];
-      window.WebSocket = class extends Native {
-        constructor(...a) {
-          super(...a);
-          window.__sockets.push(this);
-        }
-      };
-    });
-    // The page asks two public hosts for its font and icon stylesheets: answer them empty.
-    await context.route('**/*', (route) => {
-      if (new URL(route.request().url()).origin !== server) {
-        return route.fulfill({ status: 200, contentType: 'text/css', body: '' });
-      }
-      return route.continue();
-    });
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') errors.push(`console error: ${msg.text()} (${msg.location().url})`);
-    });
-
     // The base path redirects to the page.
     await page.goto(`${server}/admin`);
     if (new URL(page.url()).pathname !== '/admin/') throw new DriverError(`/admin led to ${page.url()}`);
 
     // A wrong password is refused.
-    await login(page, 'not the password');
+    await login(page, server, 'not the password');
     await waitText(page, '.v-dialog .red--text', (t) => t === 'Invalid credentials', 'the wrong password is refused');
-    // The right one, over WebSocket only (the UI's advanced option).
-    await page.getByText('Advanced options').click();
-    await page.getByLabel('WebSocket only?').check({ force: true });
-    await page.getByLabel('Password').fill(opts.password);
+    // The right one, over WebSocket only (the UI's advanced option), so that the page's
+    // admin connection is one WebSocket from the start (see the emit below).
+    await wsOnly(page);
+    await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Connect' }).click();
-    await page.locator('.v-dialog').waitFor({ state: 'hidden' });
-    await waitText(page, 'header .v-chip', (t) => t.toLowerCase().includes('connected'), 'the status chip');
+    await loggedIn(page);
     const session = await page.evaluate(() => localStorage.getItem('session_id'));
     if (!/^[0-9a-f]{32}$/.test(session ?? '')) throw new DriverError(`no session saved: ${show(session)}`);
 
@@ -187,8 +121,7 @@ main('browser-admin', 110_000, async () => {
 
     // The Sockets page's disconnect button disconnects alice.
     const aliceGone = once(alice, 'disconnect', STEP_MS, 'alice is disconnected from the UI');
-    await nav(page, 'Sockets');
-    await page.locator(`.v-data-table tbody tr:has(td:text-is("${ids.alice}")) button:has(i.mdi-logout)`).click();
+    await disconnectFromSocketsPage(page, ids.alice);
     const [reason] = await aliceGone;
     if (reason !== 'io server disconnect') throw new DriverError(`alice's disconnect reason: ${reason}`);
     await nav(page, 'Sockets');
