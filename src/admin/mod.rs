@@ -3,8 +3,9 @@
 //!
 //! The dashboard lists the sockets, rooms, clients and namespaces of every server of a
 //! cluster, charts connections and bytes, and disconnects sockets or makes them join and
-//! leave rooms. A server built with [`SocketIoBuilder::instrument`] opens the admin
-//! namespace (`/admin`) for it; one built with [`SocketIoBuilder::serve_admin_ui`] also
+//! leave rooms. A server built with [`SocketIoBuilder::instrument`](crate::SocketIoBuilder::instrument) opens the admin
+//! namespace (`/admin`) for it; one built with
+//! [`SocketIoBuilder::serve_admin_ui`](crate::SocketIoBuilder::serve_admin_ui) also
 //! serves the UI's page (see [`ui`]):
 //!
 //! ```no_run
@@ -175,7 +176,7 @@ impl AdminUi {
     }
 
     /// Where the login sessions are kept (default [`InMemoryStore`]; share a
-    /// [`RedisStore`](store::RedisStore) across a cluster so that a session is valid on
+    /// `RedisStore` (features `admin-ui` and `redis`) across a cluster so that a session is valid on
     /// every server).
     pub fn store(mut self, store: impl SessionStore) -> Self {
         self.store = Arc::new(store);

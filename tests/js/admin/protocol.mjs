@@ -141,13 +141,15 @@ async function development() {
     assert(seen.has(t), `aggregated events have ${t}: ${show([...seen])}`);
   }
 
-  // Development-mode events of a new client's life.
-  const c = socket(DEV + '/');
+  // Development-mode events of a new client's life; it starts on long-polling.
+  const c = socket(DEV + '/', { transports: ['polling', 'websocket'] });
   await once(c, 'connect', STEP, 'client C connects', ['connect_error']);
   await until(ad.q('room_joined'), (n, room, id) => n === '/' && room === c.id && id === c.id, "C's own room");
   const [serialized, at] = await until(ad.q('socket_connected'), (s) => s.id === c.id, 'socket_connected of C');
   assert(serialized.nsp === '/' && serialized.clientId.length === 12 && !Number.isNaN(Date.parse(at)),
     `socket_connected ${show([serialized, at])}`);
+  assertEqual(serialized.transport, 'polling', "C's transport at connect");
+  await until(ad.q('socket_updated'), (u) => u.id === c.id && u.transport === 'websocket', "C's upgrade");
   await until(ad.q('event_sent'), (n, id, ev) => id === c.id && ev[0] === 'welcome', 'event_sent welcome to C');
   c.emit('set', { nick: 'carol' });
   await until(ad.q('event_received'), (n, id, ev) => id === c.id && ev[0] === 'set' && ev[1].nick === 'carol', 'event_received set');
