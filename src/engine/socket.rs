@@ -176,14 +176,20 @@ impl Outbox {
 #[derive(Debug, Default)]
 struct CloseState {
     reason: Option<DisconnectReason>,
+    /// Queued messages go out before the close packet.
+    graceful: bool,
     delivered: bool,
 }
 
-/// Whether a close lets queued messages out first.
-pub(crate) fn is_graceful(reason: DisconnectReason) -> bool {
-    matches!(
+/// Whether a close that the upper layer asks for lets queued messages out first: it
+/// does unless the transport itself is gone or stalled (Node's `socket.close()` waits for
+/// its write buffer to drain in the same cases).
+fn is_graceful(reason: DisconnectReason) -> bool {
+    !matches!(
         reason,
-        DisconnectReason::ServerClose | DisconnectReason::ClosingServer
+        DisconnectReason::TransportClose
+            | DisconnectReason::TransportError
+            | DisconnectReason::HeartbeatTimeout
     )
 }
 
@@ -422,11 +428,13 @@ impl<D> Socket<D> {
         }
     }
 
-    /// Closes the session. With [`DisconnectReason::ServerClose`] or
-    /// [`DisconnectReason::ClosingServer`], messages already queued are still sent
-    /// first. The handler's `on_disconnect` follows from the session's task.
+    /// Closes the session. Messages already queued are still sent first, then the
+    /// close packet, except with [`DisconnectReason::TransportError`],
+    /// [`DisconnectReason::TransportClose`] or [`DisconnectReason::HeartbeatTimeout`]
+    /// (the transport is gone or stalled): then they are dropped. The handler's
+    /// `on_disconnect` follows from the session's task.
     pub fn close(&self, reason: DisconnectReason) {
-        self.request_close(reason);
+        self.start_close(reason, is_graceful(reason));
     }
 
     /// Whether the session is closed or closing: it takes no more messages.
@@ -456,15 +464,21 @@ impl<D> Socket<D> {
             .is_ok()
     }
 
-    /// Asks for the session to end; the first reason wins. Returns whether this call
-    /// started the close.
+    /// Ends the session at once (the engine's own closes: a failed transport, a bad
+    /// packet, a missed pong); queued messages are dropped. The first reason wins.
+    /// Returns whether this call started the close.
     pub(crate) fn request_close(&self, reason: DisconnectReason) -> bool {
+        self.start_close(reason, false)
+    }
+
+    fn start_close(&self, reason: DisconnectReason, graceful: bool) -> bool {
         {
             let mut state = lock(&self.session.close);
             if state.reason.is_some() {
                 return false;
             }
             state.reason = Some(reason);
+            state.graceful = graceful;
             self.session.closing.store(true, Ordering::Release);
         }
         tracing::debug!(parent: &self.session.span, %reason, "closing");
@@ -480,6 +494,11 @@ impl<D> Socket<D> {
             return None;
         }
         lock(&self.session.close).reason
+    }
+
+    /// Whether the session is closing and its queued messages still go out first.
+    pub(crate) fn closing_gracefully(&self) -> bool {
+        self.is_closed() && lock(&self.session.close).graceful
     }
 
     /// A graceful close's last messages went out.
