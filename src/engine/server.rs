@@ -154,7 +154,7 @@ impl<H: EngineHandler> EngineIo<H> {
             remote_addr,
             phase,
             heartbeat,
-            self.config.max_buffer_size(),
+            self.config.max_buffered_bytes(),
             span,
         );
         let socket = Arc::new(socket);

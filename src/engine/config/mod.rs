@@ -36,7 +36,7 @@ pub struct EngineConfig {
     ping_timeout: Duration,
     upgrade_timeout: Duration,
     max_payload: usize,
-    max_buffer_size: usize,
+    max_buffered_bytes: usize,
     transports: Transports,
     cookie: Option<CookieConfig>,
     http_compression: bool,
@@ -53,7 +53,7 @@ impl Default for EngineConfig {
             ping_timeout: Duration::from_millis(20_000),
             upgrade_timeout: Duration::from_millis(10_000),
             max_payload: 1_000_000,
-            max_buffer_size: 128,
+            max_buffered_bytes: 8 * 1024 * 1024,
             transports: Transports::all(),
             cookie: None,
             http_compression: true,
@@ -105,9 +105,15 @@ impl EngineConfig {
         self.max_payload
     }
 
-    /// Capacity of a session's outgoing queue, in messages (128 by default).
-    pub fn max_buffer_size(&self) -> usize {
-        self.max_buffer_size
+    /// The budget of a session's outgoing queue, in bytes (8 MiB by default): each
+    /// queued message counts its payload plus 64 bytes. A client that reads at its link's
+    /// speed never reaches it, even through bursts of a few megabytes; a client that
+    /// stopped reading does, and then a direct send fails with
+    /// [`SendError::Full`](super::SendError::Full) (or, with
+    /// [`Socket::send_wait`](super::Socket::send_wait), waits for room). An empty queue
+    /// takes any one message or batch, however large.
+    pub fn max_buffered_bytes(&self) -> usize {
+        self.max_buffered_bytes
     }
 
     /// The accepted transports (both by default).
@@ -205,9 +211,10 @@ impl EngineConfigBuilder {
         self
     }
 
-    /// Sets the capacity of each session's outgoing queue, in messages.
-    pub fn max_buffer_size(mut self, messages: usize) -> Self {
-        self.config.max_buffer_size = messages;
+    /// Sets the budget of each session's outgoing queue, in bytes (see
+    /// [`EngineConfig::max_buffered_bytes`]).
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_buffered_bytes = bytes;
         self
     }
 
@@ -276,14 +283,17 @@ impl EngineConfigBuilder {
     ///
     /// # Panics
     /// If no transport is accepted, or the ping interval, ping timeout, maximum
-    /// payload, outgoing queue size or read buffer size is zero.
+    /// payload, outgoing queue budget or read buffer size is zero.
     pub fn build(self) -> EngineConfig {
         let c = &self.config;
         assert!(!c.transports.is_empty(), "at least one transport is needed");
         assert!(!c.ping_interval.is_zero(), "ping_interval must not be zero");
         assert!(!c.ping_timeout.is_zero(), "ping_timeout must not be zero");
         assert!(c.max_payload > 0, "max_payload must not be zero");
-        assert!(c.max_buffer_size > 0, "max_buffer_size must not be zero");
+        assert!(
+            c.max_buffered_bytes > 0,
+            "max_buffered_bytes must not be zero"
+        );
         assert!(
             c.ws_read_buffer_size > 0,
             "ws_read_buffer_size must not be zero"
