@@ -445,11 +445,12 @@ impl<D> Socket<D> {
     }
 
     /// The client's address, when the server put it in the handshake request's
-    /// extensions as a [`SocketAddr`] (or, with the `axum` feature, as axum's
-    /// `ConnectInfo<SocketAddr>`, which `into_make_service_with_connect_info`
+    /// extensions as a [`SocketAddr`] (or, with the `axum` feature, on by default, as
+    /// axum's `ConnectInfo<SocketAddr>`, which `into_make_service_with_connect_info`
     /// provides).
     ///
-    /// With plain axum and without the feature, a middleware copies it over:
+    /// Built without the feature (`default-features = false`), a middleware copies it
+    /// over under axum:
     ///
     /// ```
     /// async fn remote_addr(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use http::request::Parts;
 
-/// Why a request was refused by the [`allow_request`](EngineConfigBuilder::allow_request)
+/// Why a request was refused by the [`allow_request`](super::EngineConfigBuilder::allow_request)
 /// hook: the HTTP status and the message sent as `{"code":4,"message":...}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRefusal {
@@ -67,7 +67,7 @@ pub type AllowRequestFuture = Pin<Box<dyn Future<Output = Result<(), RequestRefu
 
 /// An asynchronous check run on every handshake, before a session is created.
 ///
-/// Built by [`EngineConfigBuilder::allow_request`]. The hook sees the request's
+/// Built by [`EngineConfigBuilder::allow_request`](super::EngineConfigBuilder::allow_request). The hook sees the request's
 /// method, URI, headers and extensions (never its body).
 #[derive(Clone)]
 pub struct AllowRequest(Arc<dyn Fn(&Parts) -> AllowRequestFuture + Send + Sync>);

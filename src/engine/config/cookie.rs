@@ -25,7 +25,7 @@ impl SameSite {
 }
 
 /// The session cookie sent with the handshake, when enabled with
-/// [`EngineConfigBuilder::cookie`]. It carries the session id, which lets sticky
+/// [`EngineConfigBuilder::cookie`](super::EngineConfigBuilder::cookie). It carries the session id, which lets sticky
 /// load balancers route a client's requests to the same server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookieConfig {
