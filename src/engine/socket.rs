@@ -80,7 +80,7 @@ struct QueueState {
 impl QueueState {
     fn pop(&mut self) -> Option<Message> {
         let msg = self.items.pop_front()?;
-        self.bytes -= cost(&msg);
+        self.bytes = self.bytes.saturating_sub(cost(&msg));
         Some(msg)
     }
 }
