@@ -69,6 +69,19 @@ pub(crate) fn send_packet(conn: &Conn_, packet: &Encoded) -> Result<(), engine::
     sent
 }
 
+/// Queues an encoded packet, waiting for room in the queue (see the engine's
+/// `send_batch_wait`).
+pub(crate) async fn send_packet_wait(
+    conn: &Conn_,
+    packet: &Encoded,
+) -> Result<(), engine::SendError> {
+    let sent = conn.send_batch_wait(packet.messages()).await;
+    observe!(observer(conn) => |o| if sent.is_ok() {
+        o.counters.sent(packet)
+    });
+    sent
+}
+
 /// Queues an encoded packet only if the transport can write it now (see the engine's
 /// `send_volatile`); whether it was queued.
 #[inline]
