@@ -191,6 +191,10 @@ impl SocketIoBuilder {
     /// of `@socket.io/admin-ui`): opens the admin namespace with these options, and reports
     /// this server's sockets, rooms and traffic to it. See [`crate::admin`].
     ///
+    /// Its tasks (`server_stats` every 2 s, the development-mode events) start when the
+    /// server is built inside a Tokio runtime, as under `#[tokio::main]`; a server built
+    /// outside one starts them at its first admin connection.
+    ///
     /// ```
     /// use tower_socketio::SocketIo;
     /// use tower_socketio::admin::{AdminUi, Auth, Mode};
