@@ -136,10 +136,14 @@ where
 }
 
 /// An upgrade of a polling session to WebSocket.
+///
+/// `protocol` is how the WebSocket writes: the session's version, with the framing its own
+/// request asks for.
 pub(crate) fn upgrade<H, B>(
     engine: &Arc<EngineIo<H>>,
     socket: Arc<Socket<H::Data>>,
     mut req: Request<B>,
+    protocol: Protocol,
 ) -> Result<Response<Bytes>, HttpError>
 where
     H: EngineHandler,
@@ -165,7 +169,7 @@ where
                 close(&mut ws, None).await;
                 return;
             }
-            probe(&socket, ws, deadline).await;
+            probe(&socket, ws, protocol, deadline).await;
         }
         .instrument(span),
     );
@@ -178,8 +182,12 @@ enum ProbeEnd {
 }
 
 /// Runs the probe exchange on a new WebSocket, then hands it to the session's task.
-async fn probe<D>(socket: &Arc<Socket<D>>, mut ws: WsStream, deadline: Instant) {
-    let protocol = socket.protocol_impl();
+async fn probe<D>(
+    socket: &Arc<Socket<D>>,
+    mut ws: WsStream,
+    protocol: Protocol,
+    deadline: Instant,
+) {
     let mut probed = false;
     let end = loop {
         let closing = socket.closing();
@@ -194,6 +202,9 @@ async fn probe<D>(socket: &Arc<Socket<D>>, mut ws: WsStream, deadline: Instant) 
                 };
                 match packet {
                     Ok(Packet::Ping { probe: true }) if !probed => {
+                        // An Engine.IO 3 client's probe is a ping too: its heartbeat
+                        // starts again (a slow upgrade must not time the session out).
+                        socket.heartbeat().on_client_ping(Instant::now());
                         let sent = tokio::time::timeout_at(
                             deadline.into(),
                             ws.send(protocol.ws_frame(Outgoing::PongProbe)),
@@ -219,13 +230,13 @@ async fn probe<D>(socket: &Arc<Socket<D>>, mut ws: WsStream, deadline: Instant) 
                 close(&mut ws, None).await;
                 return;
             };
-            match tx.send(ws) {
+            match tx.send((ws, protocol)) {
                 Ok(()) => {
                     socket.set_phase(Phase::Websocket);
                     socket.session.wake_poll.notify_one();
                     tracing::debug!("upgraded to WebSocket");
                 }
-                Err(mut ws) => close(&mut ws, None).await,
+                Err((mut ws, _)) => close(&mut ws, None).await,
             }
         }
         ProbeEnd::Failed(why) => {
