@@ -22,6 +22,10 @@ use super::{DisconnectReason, EngineHandler, EngineIo, TransportType, compress, 
 /// client's `5` before it is answered with a noop.
 const UPGRADE_POLL_HOLD: Duration = Duration::from_millis(100);
 
+/// How long a client's close packet over polling waits for a GET sent at the same time,
+/// so that the GET gets its noop rather than finding the session gone.
+const CLOSE_WAITS_FOR_POLL: Duration = Duration::from_millis(50);
+
 /// Opens a polling session and answers with the open packet.
 pub(crate) fn handshake<H: EngineHandler>(
     engine: &Arc<EngineIo<H>>,
@@ -342,6 +346,19 @@ where
         };
         for packet in packets {
             match packet {
+                Ok(Packet::Close) => {
+                    // A client may send its GET together with this POST: that GET gets
+                    // its noop when it comes a little after.
+                    let until = Instant::now() + CLOSE_WAITS_FOR_POLL;
+                    while !socket.session.poll_waiting.load(Ordering::Acquire)
+                        && Instant::now() < until
+                        && !socket.is_closed()
+                    {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    socket.request_close(DisconnectReason::TransportClose);
+                    break;
+                }
                 Ok(packet) => {
                     on_packet(engine, &socket, packet)?;
                     if socket.is_closed() {

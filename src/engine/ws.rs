@@ -113,6 +113,13 @@ where
         };
         let span = socket.session.span.clone();
         async {
+            if protocol.open_after_ws_ping() && !ping_first(&mut ws).await {
+                engine.unregister(&socket);
+                socket.request_close(super::DisconnectReason::TransportError);
+                socket.mark_finalized();
+                close(&mut ws, None).await;
+                return;
+            }
             let json = engine.open_payload(protocol, sid, TransportType::Websocket);
             let sent = tokio::time::timeout(
                 engine.config().ping_timeout(),
@@ -133,6 +140,33 @@ where
         .await;
     });
     response
+}
+
+/// How long the open packet waits for the answer to [`ping_first`]'s ping.
+const PING_FIRST_WAIT: Duration = Duration::from_millis(10);
+
+/// Sends a WebSocket ping and waits (at most [`PING_FIRST_WAIT`]) for its pong, so that
+/// the open packet reaches a client that has read the handshake's answer: a client that
+/// starts to listen for messages once its WebSocket is open (Node's `ws` runs the data
+/// that came with the `101` before the code that waits for `open`) would otherwise miss
+/// it. Whatever the client sends first, other than a pong or a ping, is a protocol
+/// violation (it must wait for the open packet): false then.
+async fn ping_first(ws: &mut WsStream) -> bool {
+    if ws.send(WsMessage::Ping(Bytes::new())).await.is_err() {
+        return false;
+    }
+    let wait = tokio::time::sleep(PING_FIRST_WAIT);
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            _ = &mut wait => return true,
+            frame = ws.next() => match frame {
+                Some(Ok(WsMessage::Pong(_))) => return true,
+                Some(Ok(WsMessage::Ping(_))) => {}
+                _ => return false,
+            },
+        }
+    }
 }
 
 /// An upgrade of a polling session to WebSocket.

@@ -312,6 +312,14 @@ impl Protocol {
         }
     }
 
+    /// Whether a new WebSocket session's open packet waits for the answer to a WebSocket
+    /// ping (see `ws::ping_first`). Engine.IO 3 only: its official test suite listens for
+    /// the open packet once the WebSocket is open, and Node's own server passes it only by
+    /// being slow to send it.
+    pub(crate) fn open_after_ws_ping(self) -> bool {
+        matches!(self, Protocol::V3(_))
+    }
+
     // ---- heartbeat ----
 
     /// The heartbeat of a new session, counted from `now` (the open packet).
