@@ -43,7 +43,9 @@ async fn socket_io_client_2_in_chromium() {
             "/v2/socket.io.js",
             get(move || {
                 let bundle = bundle.clone();
-                async move { ([(header::CONTENT_TYPE, "application/javascript")], bundle).into_response() }
+                async move {
+                    ([(header::CONTENT_TYPE, "application/javascript")], bundle).into_response()
+                }
             }),
         )
         .layer(layer);

@@ -138,10 +138,14 @@ async fn protocol_4_bytes_as_node_writes_them() {
     c.send(&["40/custom?token=abc&x=1,"]).await;
     assert_eq!(
         c.take(2).await,
-        ["40/custom,", r#"42/custom,["auth",{"token":"abc","x":"1"}]"#]
+        [
+            "40/custom,",
+            r#"42/custom,["auth",{"token":"abc","x":"1"}]"#
+        ]
     );
     // Ids: the engine id on `/`, `/custom#<it>` elsewhere.
-    c.send(&["421[\"whoami\"]", "42/custom,2[\"whoami\"]"]).await;
+    c.send(&["421[\"whoami\"]", "42/custom,2[\"whoami\"]"])
+        .await;
     let ids = c.take(2).await;
     assert_eq!(ids[0], format!("431[\"{}\"]", c.sid));
     assert_eq!(ids[1], format!("43/custom,2[\"/custom#{}\"]", c.sid));
@@ -161,11 +165,8 @@ async fn protocol_4_bytes_as_node_writes_them() {
     c.send(&[r#"427["message-with-ack",1,"2",{"3":[false]}]"#])
         .await;
     assert_eq!(c.take(1).await, [r#"437[1,"2",{"3":[false]}]"#]);
-    c.send(&[
-        r#"451-["message",{"_placeholder":true,"num":0}]"#,
-        "b4AQID",
-    ])
-    .await;
+    c.send(&[r#"451-["message",{"_placeholder":true,"num":0}]"#, "b4AQID"])
+        .await;
     assert_eq!(
         c.take(2).await,
         [
@@ -185,7 +186,10 @@ async fn protocol_4_bytes_as_node_writes_them() {
 
     // Leaving one namespace leaves the connection up.
     c.send(&["41/custom,"]).await;
-    assert_eq!(c.take(1).await, ["42[\"custom-gone\",\"client namespace disconnect\"]"]);
+    assert_eq!(
+        c.take(1).await,
+        ["42[\"custom-gone\",\"client namespace disconnect\"]"]
+    );
     c.send(&["429[\"whoami\"]"]).await;
     assert_eq!(c.take(1).await, [format!("439[\"{}\"]", c.sid)]);
 

@@ -111,7 +111,7 @@ async function join(manager, nsp, socketOpts) {
   return { socket, auth: payload };
 }
 
-main(NAME, totalMs, async () => {
+main(`${NAME} (${mode})`, totalMs, async () => {
   const { transports, upgrade } = MODES[mode];
   const manager = new sio2.Manager(url, {
     path: opts.path,
@@ -207,10 +207,11 @@ main(NAME, totalMs, async () => {
     const transport = manager.engine.transport.name;
     assertEqual(transport, upgrade ? 'websocket' : transports[0], 'the transport at the end');
 
+    const ids = `${root.socket.id} and ${custom.socket.id}`;
     const closed = once(root.socket, 'disconnect', stepMs, 'the disconnect of /');
     root.socket.disconnect();
     assertEqual(await closed, ['io client disconnect'], 'the disconnect reason of /');
-    return `${mode}: ids ${root.socket.id} and ${custom.socket.id}, over ${transport}, ${heartbeats} heartbeat(s)`;
+    return `ids ${ids}, over ${transport}, ${heartbeats} heartbeat(s)`;
   } finally {
     for (const s of sockets) {
       s.close();

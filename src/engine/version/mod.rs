@@ -26,9 +26,9 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::ProtocolVersion;
 use super::error::HttpError;
-use super::message::{Message, Str};
 use super::packet::{DecodeError, Outgoing, Packet, decode_text_packet};
 use super::query::{Param, Query};
+use crate::message::{Message, Str};
 
 /// Parses the `EIO` query value: exactly `3` or `4`.
 pub(crate) fn parse_eio(value: &str) -> Option<ProtocolVersion> {

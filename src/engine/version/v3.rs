@@ -20,8 +20,8 @@ use bytes::{Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::BASE64_LENIENT;
-use crate::engine::message::{Message, Str};
 use crate::engine::packet::{DecodeError, Outgoing, Packet, decode_str_packet};
+use crate::message::{Message, Str};
 
 /// The most length digits a payload may use (a length needs at most 10 digits to reach
 /// any `max_payload` this server accepts; more is refused before it is converted).

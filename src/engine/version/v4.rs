@@ -6,8 +6,8 @@ use bytes::{Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::BASE64_LENIENT;
-use crate::engine::message::Message;
 use crate::engine::packet::{DecodeError, Outgoing, Packet, decode_text_packet};
+use crate::message::Message;
 
 /// The packet separator of an Engine.IO 4 polling payload.
 const SEPARATOR: u8 = 0x1e;
