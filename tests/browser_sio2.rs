@@ -64,6 +64,7 @@ async fn socket_io_client_2_in_chromium() {
         "socket.io-client 2 in Chromium",
     );
     assert!(stdout.contains("browser-sio2: ok"), "{stdout}");
+    eprintln!("{}", stdout.trim());
     io.close().await;
     server.abort();
 }

@@ -98,10 +98,17 @@ main('browser-sio2', 120_000, async () => {
       const errors = [];
       page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
       const requests = [];
+      const responseTypes = [];
       page.on('request', (r) => {
         const u = new URL(r.url());
         if (u.pathname.startsWith('/socket.io/')) {
-          requests.push({ method: r.method(), type: r.headers()['content-type'] ?? '', query: u.search, response: r.response() });
+          requests.push({ method: r.method(), type: r.headers()['content-type'] ?? '', query: u.search });
+        }
+      });
+      page.on('response', (r) => {
+        const u = new URL(r.url());
+        if (u.pathname.startsWith('/socket.io/') && r.request().method() === 'GET' && r.status() === 200) {
+          responseTypes.push(r.headers()['content-type'] ?? '');
         }
       });
       await page.goto(url);
@@ -117,11 +124,6 @@ main('browser-sio2', 120_000, async () => {
       }
       // How the polling requests travelled.
       const posts = requests.filter((r) => r.method === 'POST');
-      const responseTypes = [];
-      for (const r of requests.filter((r) => r.method === 'GET')) {
-        const res = await r.response;
-        if (res) responseTypes.push(res.headers()['content-type'] ?? '');
-      }
       if (mode === 'polling') {
         if (!posts.some((p) => p.type === 'application/octet-stream')) {
           throw new DriverError(`polling: no XHR2 binary POST (${posts.map((p) => p.type).join(', ')})`);

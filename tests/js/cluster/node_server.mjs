@@ -23,6 +23,8 @@ await Promise.all([pub.connect(), sub.connect()]);
 const httpServer = createServer();
 const io = new Server(httpServer, {
   adapter: createAdapter(pub, sub, { requestsTimeout: 1500 }),
+  // Socket.IO 2 clients too.
+  allowEIO3: true,
 });
 
 const sorted = (list) => [...list].map(String).sort();
@@ -107,7 +109,8 @@ async function runOp(socket, op) {
 }
 
 io.on('connection', (socket) => {
-  socket.data = { server: NAME, nick: socket.handshake.auth?.nick ?? null };
+  // A Socket.IO 2 client has no auth in `/`: its nick comes in the query.
+  socket.data = { server: NAME, nick: socket.handshake.auth?.nick ?? socket.handshake.query?.nick ?? null };
   socket.on('whoami', (ack) => ack({ server: NAME, id: socket.id }));
   socket.on('join', (rooms, ack) => {
     socket.join(rooms);
