@@ -162,3 +162,24 @@ fn the_codec_at_revision_4() {
         .unwrap();
     assert_eq!(auth(&p), ("/x", r#"{"t":"1"}"#));
 }
+
+#[test]
+fn a_broadcast_is_encoded_once_for_both_revisions() {
+    let packet = crate::protocol::BroadcastPacket::event(
+        "/",
+        "news",
+        &("a", bytes::Bytes::from_static(&[1, 2])),
+        None,
+    )
+    .unwrap();
+    let v5 = packet.encoded(Codec::new(Parser::Json, Revision::V5));
+    let v4 = packet.encoded(Codec::new(Parser::Json, Revision::V4));
+    assert!(
+        std::ptr::eq(v4, v5),
+        "one encoding for a room of 2.x and 4.x clients"
+    );
+    assert_eq!(
+        v4.text().unwrap().as_str(),
+        r#"51-["news","a",{"_placeholder":true,"num":0}]"#
+    );
+}
