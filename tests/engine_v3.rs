@@ -2,6 +2,20 @@
 //! the official v3 test suite (socketio/engine.io-protocol, branch `v3`) in tests of our
 //! own, then what the suite does not check (heartbeat across the upgrade, the refusal
 //! warning, the binary framing of a parked GET).
+//!
+//! The suite's cases, and where they are here:
+//!
+//! | suite | here |
+//! | --- | --- |
+//! | handshake, polling: opens a session; invalid `transport`; invalid method | `polling_handshake_is_one_open_packet_without_max_payload`, `polling_handshake_refusals` |
+//! | handshake, WebSocket: opens a session; invalid `EIO`; invalid `transport` | `websocket_handshake_is_an_open_packet_without_upgrades` |
+//! | message, polling: one, several, text and base64 binary, text and binary (XHR2) | `polling_echoes_text_packets_in_one_payload`, `polling_echoes_binary_as_base64_or_as_a_binary_payload` |
+//! | message, polling: invalid packet format; (pending) duplicate poll | `an_invalid_payload_closes_the_session`, `a_second_concurrent_get_closes_the_session` |
+//! | message, WebSocket: text, binary, invalid packet format | `websocket_echoes_text_and_binary_frames`, `the_open_packet_comes_after_the_websocket_is_open`, `an_invalid_websocket_frame_closes_the_session` |
+//! | heartbeat, polling: ping/pong, ping timeout | `polling_pings_are_answered_with_pongs`, `polling_session_dies_interval_plus_timeout_after_its_last_ping` |
+//! | heartbeat, WebSocket: ping/pong, ping timeout | `websocket_pings_are_answered_and_silence_times_out` |
+//! | close, polling and WebSocket | `a_polling_close_packet_answers_the_get_sent_with_it`, `a_websocket_close_packet_closes_at_once` |
+//! | upgrade: upgrades; HTTP after upgrade; second WebSocket after upgrade | `upgrade_from_polling_to_websocket`, `a_get_right_after_the_upgrade_packet_is_refused` |
 
 mod engine_support;
 mod engine_v3_support;
