@@ -80,6 +80,19 @@ impl Polling {
         assert_eq!(r.text(), "ok");
     }
 
+    /// Waits until the server has closed the connection: the next GET carries the close
+    /// packet, or the session is gone.
+    async fn expect_closed(&self) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = get(self.addr, &self.query()).await;
+        assert!(
+            r.status == http::StatusCode::BAD_REQUEST || r.text().contains("1:1"),
+            "{} {}",
+            r.status,
+            r.text()
+        );
+    }
+
     /// Polls until `n` packets came (pongs and noops left out).
     async fn take(&self, n: usize) -> Vec<String> {
         let mut out = Vec::new();
@@ -195,14 +208,7 @@ async fn protocol_4_bytes_as_node_writes_them() {
 
     // A packet for a namespace not joined (any more) closes the connection.
     c.send(&["42/custom,[\"whoami\"]"]).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let r = get(addr, &c.query()).await;
-    assert!(
-        r.status == http::StatusCode::BAD_REQUEST || r.text().contains("1:1"),
-        "{} {}",
-        r.status,
-        r.text()
-    );
+    c.expect_closed().await;
 }
 
 #[tokio::test]
@@ -212,12 +218,5 @@ async fn a_second_connect_to_root_closes_the_connection() {
     let (c, _) = Polling::open(addr).await;
     c.take(2).await;
     c.send(&["40"]).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let r = get(addr, &c.query()).await;
-    assert!(
-        r.status == http::StatusCode::BAD_REQUEST || r.text().contains("1:1"),
-        "{} {}",
-        r.status,
-        r.text()
-    );
+    c.expect_closed().await;
 }

@@ -25,29 +25,9 @@ import sys
 
 import socketio
 
-ARGS = (
-    1,
-    "2",
-    {"3": [False], "nested": {"bytes": b"\x00\x01\xfe\xff"}},
-    b"\x10\x20\x30",
-    "h\u00e9llo \u4f60\u597d",
-)
-
-
-class Failure(Exception):
-    """A scenario step did not see what it expected."""
-
-
-def expect_equal(actual, expected, what):
-    if actual != expected:
-        raise Failure(f"{what}: expected {expected!r}, got {actual!r}")
-
-
-def take(events, name, timeout):
-    try:
-        return events.get(timeout=timeout)
-    except queue.Empty:
-        raise Failure(f"timed out after {timeout} s waiting for the {name!r} event") from None
+# The arguments and the helpers of the python-socketio 5 driver (its module imports only
+# what both versions have).
+from sio_client import ARGS, Failure, expect_equal, take
 
 
 def call(client, event, data, namespace, timeout):

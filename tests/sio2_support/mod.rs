@@ -22,8 +22,11 @@ pub fn builder() -> SocketIoBuilder {
     example::builder().ping_timeout(std::time::Duration::from_millis(1500))
 }
 
-/// Events every namespace answers: `whoami`, `dm`.
-fn common(socket: &SocketRef) {
+/// What every namespace does: emit `auth` with the socket's auth, answer `whoami` and `dm`.
+fn common(socket: &SocketRef, auth: Result<serde_json::Value, serde_json::Error>) {
+    socket
+        .emit("auth", &auth.unwrap_or(serde_json::Value::Null))
+        .ok();
     socket.on("whoami", async |socket: SocketRef, ack: AckSender| {
         ack.send(&socket.client_id()).ok();
     });
@@ -41,10 +44,7 @@ pub fn handlers(io: &SocketIo) {
     io.ns(
         "/",
         async |socket: SocketRef, TryData(auth): TryData<serde_json::Value>| {
-            socket
-                .emit("auth", &auth.unwrap_or(serde_json::Value::Null))
-                .ok();
-            common(&socket);
+            common(&socket, auth);
             socket.on("message", async |socket: SocketRef, args: Args| {
                 socket.emit("message-back", &args).ok();
             });
@@ -81,10 +81,7 @@ pub fn handlers(io: &SocketIo) {
     io.ns(
         "/custom",
         async |socket: SocketRef, TryData(auth): TryData<serde_json::Value>| {
-            socket
-                .emit("auth", &auth.unwrap_or(serde_json::Value::Null))
-                .ok();
-            common(&socket);
+            common(&socket, auth);
             // The `/` socket of the same connection hears of this one's disconnect.
             socket.on_disconnect(async |socket: SocketRef, reason: DisconnectReason| {
                 let root = socket.conn().id();

@@ -118,6 +118,12 @@ impl TextPayload {
         };
         Self::new(text, max)
     }
+}
+
+impl Step for TextPayload {
+    fn done(&mut self) -> &mut bool {
+        &mut self.done
+    }
 
     fn next_packet(&mut self) -> Option<Result<Packet, DecodeError>> {
         loop {
@@ -178,15 +184,26 @@ impl Iterator for TextPayload {
     type Item = Result<Packet, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let item = self.next_packet();
-        if !matches!(item, Some(Ok(_))) {
-            self.done = true;
-        }
-        item
+        fused(self)
     }
+}
+
+/// A payload decoder, one packet a step.
+trait Step {
+    fn done(&mut self) -> &mut bool;
+    fn next_packet(&mut self) -> Option<Result<Packet, DecodeError>>;
+}
+
+/// The next packet of a decoder that ends for good at its end or its first error.
+fn fused(d: &mut impl Step) -> Option<Result<Packet, DecodeError>> {
+    if *d.done() {
+        return None;
+    }
+    let item = d.next_packet();
+    if !matches!(item, Some(Ok(_))) {
+        *d.done() = true;
+    }
+    item
 }
 
 /// The packets of a binary (XHR2) payload, one at a time; the first error ends it.
@@ -207,6 +224,12 @@ impl BinaryPayload {
             max,
             done: false,
         }
+    }
+}
+
+impl Step for BinaryPayload {
+    fn done(&mut self) -> &mut bool {
+        &mut self.done
     }
 
     fn next_packet(&mut self) -> Option<Result<Packet, DecodeError>> {
@@ -264,14 +287,7 @@ impl Iterator for BinaryPayload {
     type Item = Result<Packet, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let item = self.next_packet();
-        if !matches!(item, Some(Ok(_))) {
-            self.done = true;
-        }
-        item
+        fused(self)
     }
 }
 

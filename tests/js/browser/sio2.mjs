@@ -10,18 +10,8 @@
 // form posts, text only). Exit code 0 means every mode passed; every wait is bounded.
 
 import { chromium } from 'playwright-core';
-import { DriverError, cli, main } from '../lib.mjs';
+import { CHROMIUM_FLAGS, DriverError, cli, main } from '../lib.mjs';
 
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const STEP_MS = 10_000;
 const MODES = ['polling', 'websocket', 'upgrade', 'jsonp'];
 
@@ -89,7 +79,7 @@ async function scenario({ mode, stepMs }) {
 }
 
 main('browser-sio2', 120_000, async () => {
-  const browser = await chromium.launch({ executablePath: opts.chromium, headless: true, args: FLAGS, timeout: 30_000 });
+  const browser = await chromium.launch({ executablePath: opts.chromium, headless: true, args: CHROMIUM_FLAGS, timeout: 30_000 });
   const reports = [];
   try {
     for (const mode of MODES) {
