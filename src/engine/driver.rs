@@ -4,6 +4,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -50,20 +51,23 @@ async fn drive<H: EngineHandler>(
     socket: &Arc<Socket<H::Data>>,
     start: Start,
 ) {
+    // Each part is a future of its own on the heap: the task keeps only the one that
+    // runs (an `async fn` awaiting them in place would be as large as all of them, and a
+    // session's task lives as long as the session).
     let (ws, protocol, upgraded) = match start {
-        Start::Websocket(ws) => (*ws, socket.protocol_impl(), false),
-        Start::Polling(upgrade_rx) => match polling(engine, socket, upgrade_rx).await {
-            Ok((ws, protocol)) => (ws, protocol, true),
+        Start::Websocket(ws) => (ws, socket.protocol_impl(), false),
+        Start::Polling(upgrade_rx) => match Box::pin(polling(engine, socket, upgrade_rx)).await {
+            Ok((ws, protocol)) => (Box::new(ws), protocol, true),
             Err(reason) => {
                 engine.finalize(socket, reason);
                 return;
             }
         },
     };
-    let (reason, ws) = websocket(engine, socket, ws, protocol, upgraded).await;
+    let (reason, ws) = Box::pin(websocket(engine, socket, ws, protocol, upgraded)).await;
     engine.finalize(socket, reason);
     if let Some((mut ws, frame)) = ws {
-        ws::close(&mut ws, frame).await;
+        Box::pin(ws::close(&mut ws, frame)).await;
     }
 }
 
@@ -138,7 +142,7 @@ async fn polling<H: EngineHandler>(
 
 /// Why the WebSocket part ended, and the connection to close with its close frame
 /// (none when the connection is already gone).
-type WsEnd = (DisconnectReason, Option<(WsStream, Option<CloseFrame>)>);
+type WsEnd = (DisconnectReason, Option<(Box<WsStream>, Option<CloseFrame>)>);
 
 /// How many frames already read are handled before the replies go out.
 const READ_BATCH: usize = 64;
@@ -151,7 +155,7 @@ const READ_BATCH: usize = 64;
 async fn websocket<H: EngineHandler>(
     engine: &EngineIo<H>,
     socket: &Arc<Socket<H::Data>>,
-    mut ws: WsStream,
+    mut ws: Box<WsStream>,
     protocol: Protocol,
     upgraded: bool,
 ) -> WsEnd {
@@ -180,9 +184,8 @@ async fn websocket<H: EngineHandler>(
             let ping = std::mem::take(&mut pending_ping).then_some(Outgoing::Ping);
             let written =
                 write_batch(&mut ws, protocol, ping.or(pong), &mut batch, write_timeout).await;
-            if batch.capacity() > 256 {
-                batch = Vec::new();
-            }
+            // Nothing kept while idle (see `Outbox::drain_into`).
+            batch = Vec::new();
             if let Err(error) = written {
                 tracing::debug!(%error, "WebSocket write failed");
                 socket.request_close(DisconnectReason::TransportError);
@@ -272,8 +275,12 @@ async fn websocket<H: EngineHandler>(
 }
 
 /// Writes a heartbeat packet (a ping, or Engine.IO 3's pong) and/or the messages of
-/// `batch` (emptied), with one flush at the end. The timeout's timer is only set when the
-/// socket cannot take the bytes at once.
+/// `batch` (emptied), with one flush at the end.
+///
+/// The write is first tried at once, without a future: the common case, a socket that
+/// takes the bytes, needs nothing more. Only a write that has to wait gets a future, on
+/// the heap, with the timeout's timer (so the session's task does not carry a write
+/// future's state for its whole life).
 async fn write_batch(
     ws: &mut WsStream,
     protocol: Protocol,
@@ -281,23 +288,50 @@ async fn write_batch(
     batch: &mut Vec<super::Message>,
     timeout: Duration,
 ) -> Result<(), WsError> {
-    let write = async {
-        if let Some(packet) = heartbeat {
-            ws.feed(protocol.ws_frame(packet)).await?;
-        }
-        for msg in batch.drain(..) {
-            ws.feed(protocol.ws_frame(Outgoing::Message(&msg))).await?;
-        }
-        ws.flush().await
-    };
-    tokio::pin!(write);
-    if let Some(result) = (&mut write).now_or_never() {
+    let mut frames = heartbeat.map(|p| protocol.ws_frame(p)).into_iter().chain(
+        batch
+            .drain(..)
+            .map(|msg| protocol.ws_frame(Outgoing::Message(&msg))),
+    );
+    let mut held = None;
+    let now = write_now(
+        ws,
+        &mut Context::from_waker(Waker::noop()),
+        &mut held,
+        &mut frames,
+    );
+    if let Poll::Ready(result) = now {
         return result;
     }
-    match tokio::time::timeout(timeout, write).await {
+    // The socket is full: wait for it (with the real waker from now on), at most
+    // `timeout`.
+    let wait = std::future::poll_fn(|cx| write_now(ws, cx, &mut held, &mut frames));
+    match Box::pin(tokio::time::timeout(timeout, wait)).await {
         Ok(result) => result,
         Err(_) => Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
     }
+}
+
+/// Feeds `held` (a frame the socket could not take yet) and then `frames` to the
+/// WebSocket, then flushes. Pending (with the frame that did not fit in `held`) while the
+/// socket cannot take more.
+fn write_now(
+    ws: &mut WsStream,
+    cx: &mut Context<'_>,
+    held: &mut Option<WsMessage>,
+    frames: &mut impl Iterator<Item = WsMessage>,
+) -> Poll<Result<(), WsError>> {
+    while let Some(frame) = held.take().or_else(|| frames.next()) {
+        match ws.poll_ready_unpin(cx) {
+            Poll::Ready(Ok(())) => ws.start_send_unpin(frame)?,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {
+                *held = Some(frame);
+                return Poll::Pending;
+            }
+        }
+    }
+    ws.poll_flush_unpin(cx)
 }
 
 /// The reason for a read error, and the close frame to answer with (none when the
