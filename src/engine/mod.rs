@@ -60,14 +60,14 @@ pub mod cors;
 mod driver;
 mod error;
 mod message;
-mod packet;
+pub(crate) mod packet;
 mod polling;
-mod query;
+pub(crate) mod query;
 mod server;
 mod service;
 mod sid;
 mod socket;
-mod version;
+pub(crate) mod version;
 mod ws;
 
 pub use body::EngineBody;
