@@ -303,6 +303,16 @@ pub(crate) async fn finish_connect(
     socket
 }
 
+/// `s` in a buffer of its own. A `Str` or `Bytes` cut from a received frame keeps the
+/// transport's whole read buffer alive (tungstenite and hyper hand out slices of it): what
+/// outlives the packet is copied.
+fn own(s: &Str) -> Str {
+    match s.as_str() {
+        "/" => Str::from_static("/"),
+        text => Str::from(text.to_owned()),
+    }
+}
+
 /// The core's Engine.IO handler.
 pub(crate) struct Client {
     pub(crate) io: Arc<IoInner>,
@@ -335,6 +345,10 @@ impl Client {
     }
 
     fn on_connect_packet(&self, ns_name: Str, auth: Option<Str>, conn: &Conn_) {
+        // Both are kept for the connection's life: in buffers of their own, not as slices of
+        // the frame (which would keep the transport's whole read buffer alive).
+        let ns_name = own(&ns_name);
+        let auth = auth.as_ref().map(own);
         {
             let mut nsps = lock(&conn.data().nsps);
             if nsps.iter().any(|(n, _)| *n == ns_name) {
@@ -396,9 +410,16 @@ impl EngineHandler for Client {
         if lock(&conn.data().partial).is_some() {
             return self.protocol_error(conn, &"a text packet while binary attachments were due");
         }
-        match self.io.config.decoder.decode_text(msg) {
+        match self.io.config.decoder.decode_text(msg.clone()) {
             Ok(Decoded::Packet(p)) => self.on_packet(p, conn),
-            Ok(Decoded::Partial(p)) => *lock(&conn.data().partial) = Some(p),
+            Ok(Decoded::Partial(_)) => {
+                // It waits for its attachments, maybe long: decoded again from a copy, so
+                // that it does not keep the transport's read buffer alive.
+                match self.io.config.decoder.decode_text(own(&msg)) {
+                    Ok(Decoded::Partial(p)) => *lock(&conn.data().partial) = Some(p),
+                    _ => self.protocol_error(conn, &"a binary packet that decodes differently"),
+                }
+            }
             Err(e) => self.protocol_error(conn, &e),
         }
     }
@@ -407,6 +428,13 @@ impl EngineHandler for Client {
         let partial = lock(&conn.data().partial).take();
         let Some(mut partial) = partial else {
             return self.protocol_error(conn, &"a binary message no packet announced");
+        };
+        // An attachment that waits for the next ones is copied out of the read buffer (the
+        // last one completes the packet and goes to the handlers as it is).
+        let data = if partial.received() + 1 < partial.expected() {
+            Bytes::copy_from_slice(&data)
+        } else {
+            data
         };
         match partial.push(data) {
             Ok(Some(p)) => self.on_packet(p, conn),
