@@ -342,7 +342,7 @@ fn fuzz_targets(out: &Path) {
             })
             .unwrap_or_default();
         code.push_str(&format!(
-            "{cfg}#[path = {path:?}]\nmod {name};\n\
+            "{cfg}#[path = {path:?}]\n#[allow(clippy::duplicate_mod)] // targets share fuzz/common/\nmod {name};\n\
              {cfg}#[test]\nfn {name}_corpus() {{\n    replay({name:?}, {name}::run);\n}}\n",
             path = path.display().to_string(),
         ));

@@ -39,7 +39,10 @@ fn count_panics() {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let name = std::thread::current().name().unwrap_or("").to_owned();
-            PANICKED.lock().unwrap_or_else(|e| e.into_inner()).push(name);
+            PANICKED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(name);
             default(info);
         }));
     });
@@ -207,9 +210,10 @@ impl RawWs {
                 let opcode = self.buf[0] & 0x0f;
                 assert_eq!(self.buf[1] & 0x80, 0, "server frames are not masked");
                 let (len, head) = match self.buf[1] & 0x7f {
-                    126 if self.buf.len() >= 4 => {
-                        (usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]])), 4)
-                    }
+                    126 if self.buf.len() >= 4 => (
+                        usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]])),
+                        4,
+                    ),
                     127 if self.buf.len() >= 10 => {
                         let mut b = [0u8; 8];
                         b.copy_from_slice(&self.buf[2..10]);
@@ -373,12 +377,17 @@ fn cve_2022_2421_placeholders_must_name_an_attachment() {
             c.send_binary(&[1, 2, 3]).await;
             c.expect_closed().await;
         }
-        assert!(events.lock().unwrap().is_empty(), "{:?}", events.lock().unwrap());
+        assert!(
+            events.lock().unwrap().is_empty(),
+            "{:?}",
+            events.lock().unwrap()
+        );
         // A valid one is delivered.
         let mut c = RawClient::connect(addr).await;
         c.send("40").await;
         assert!(c.recv_text().await.starts_with("40{"));
-        c.send(r#"451-1["echo",{"_placeholder":true,"num":0}]"#).await;
+        c.send(r#"451-1["echo",{"_placeholder":true,"num":0}]"#)
+            .await;
         c.send_binary(&[1, 2, 3]).await;
         assert_eq!(
             c.recv_text().await,
@@ -394,7 +403,12 @@ fn cve_2022_2421_placeholders_must_name_an_attachment() {
 fn cve_2022_21676_reserved_websocket_bits_close_only_that_connection() {
     run(async {
         let (addr, _io, _) = echo_server(quiet()).await;
-        for first in [0x80 | 0x20 | 0x1, 0x80 | 0x10 | 0x1, 0x80 | 0x40 | 0x1, 0x80 | 0x0b] {
+        for first in [
+            0x80 | 0x20 | 0x1,
+            0x80 | 0x10 | 0x1,
+            0x80 | 0x40 | 0x1,
+            0x80 | 0x0b,
+        ] {
             let mut ws = RawWs::connect(addr).await;
             ws.send_raw(first, b"40").await;
             let close = ws.close_frame().await.expect("a close frame");
@@ -417,7 +431,13 @@ fn cve_2022_21676_reserved_websocket_bits_close_only_that_connection() {
 fn cve_2023_31125_prototype_names_in_the_query_are_unknown_values() {
     run(async {
         let (addr, _io, _) = echo_server(quiet()).await;
-        for t in ["__proto__", "constructor", "toString", "hasOwnProperty", "prototype"] {
+        for t in [
+            "__proto__",
+            "constructor",
+            "toString",
+            "hasOwnProperty",
+            "prototype",
+        ] {
             get(addr, &format!("EIO=4&transport={t}"), &[])
                 .await
                 .assert_error(400, 0, "Transport unknown");
@@ -470,14 +490,21 @@ fn cve_2023_32695_event_names_must_be_strings_or_numbers() {
             c.send(bad).await;
             c.expect_closed().await;
         }
-        assert!(events.lock().unwrap().is_empty(), "{:?}", events.lock().unwrap());
+        assert!(
+            events.lock().unwrap().is_empty(),
+            "{:?}",
+            events.lock().unwrap()
+        );
         let mut c = RawClient::connect(addr).await;
         c.send("40").await;
         assert!(c.recv_text().await.starts_with("40{"));
         c.send(r#"42[42,"a"]"#).await;
         c.send(r#"421["echo"]"#).await;
         assert_eq!(c.recv_text().await, "431[]");
-        assert_eq!(*events.lock().unwrap(), vec!["42".to_owned(), "echo".to_owned()]);
+        assert_eq!(
+            *events.lock().unwrap(),
+            vec!["42".to_owned(), "echo".to_owned()]
+        );
     });
 }
 
@@ -575,16 +602,25 @@ fn cve_2026_45736_close_frames_carry_exactly_their_code_and_reason() {
         let mut ws = RawWs::connect(addr).await;
         ws.send_raw(0x81, &vec![b'4'; 2000]).await;
         let close = ws.close_frame().await.expect("a close frame");
-        assert_eq!(close, [&1009u16.to_be_bytes()[..], b"message too big"].concat());
+        assert_eq!(
+            close,
+            [&1009u16.to_be_bytes()[..], b"message too big"].concat()
+        );
         // Invalid UTF-8: 1007 "invalid UTF-8".
         let mut ws = RawWs::connect(addr).await;
         ws.send_raw(0x81, b"4\xff\xfe").await;
         let close = ws.close_frame().await.expect("a close frame");
-        assert_eq!(close, [&1007u16.to_be_bytes()[..], b"invalid UTF-8"].concat());
+        assert_eq!(
+            close,
+            [&1007u16.to_be_bytes()[..], b"invalid UTF-8"].concat()
+        );
         // A reserved bit: 1002 and no reason.
         let mut ws = RawWs::connect(addr).await;
         ws.send_raw(0xc1, b"40").await;
-        assert_eq!(ws.close_frame().await.expect("a close frame"), 1002u16.to_be_bytes());
+        assert_eq!(
+            ws.close_frame().await.expect("a close frame"),
+            1002u16.to_be_bytes()
+        );
         // The server closing: 1000 and no reason.
         let mut ws = RawWs::connect(addr).await;
         ws.send_raw(0x81, b"40").await;
@@ -593,7 +629,10 @@ fn cve_2026_45736_close_frames_carry_exactly_their_code_and_reason() {
         for socket in io.sockets().sockets() {
             socket.conn().close();
         }
-        assert_eq!(ws.close_frame().await.expect("a close frame"), 1000u16.to_be_bytes());
+        assert_eq!(
+            ws.close_frame().await.expect("a close frame"),
+            1000u16.to_be_bytes()
+        );
     });
 }
 
@@ -607,7 +646,13 @@ fn cve_2026_48779_fragments_are_bounded_by_bytes_not_count() {
         let (addr, _io, _) = echo_server(quiet().max_payload(100_000)).await;
         let mut ws = RawWs::connect(addr).await;
         ws.send_raw(0x81, b"40").await;
-        assert!(ws.frame().await.expect("CONNECT answer").1.starts_with(b"40{"));
+        assert!(
+            ws.frame()
+                .await
+                .expect("CONNECT answer")
+                .1
+                .starts_with(b"40{")
+        );
         // 200 000 empty continuation frames between the start and the end of a message.
         let start = br#"421["echo","#;
         ws.send_raw(0x01, start).await;
@@ -652,7 +697,10 @@ fn cve_2024_37890_a_handshake_with_thousands_of_headers_is_refused() {
         let _ = stream.write_all(req.as_bytes()).await;
         let reply = engine_support::read_all(&mut stream, Duration::from_secs(5)).await;
         let reply = String::from_utf8_lossy(&reply);
-        assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 431"), "{reply}");
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 431"),
+            "{reply}"
+        );
         assert_serves(addr).await;
     });
 }
@@ -668,8 +716,12 @@ fn socketioxide_320_unexpected_websocket_messages_do_not_panic() {
     run(async {
         let (addr, _io, _) = echo_server(quiet()).await;
         let mut c = RawClient::connect(addr).await;
-        c.ws.send(WsMessage::Ping(Bytes::from_static(b"p"))).await.unwrap();
-        c.ws.send(WsMessage::Pong(Bytes::from_static(b"q"))).await.unwrap();
+        c.ws.send(WsMessage::Ping(Bytes::from_static(b"p")))
+            .await
+            .unwrap();
+        c.ws.send(WsMessage::Pong(Bytes::from_static(b"q")))
+            .await
+            .unwrap();
         c.send("40").await;
         assert!(c.recv_text().await.starts_with("40{"));
         c.ws.send(WsMessage::Ping(Bytes::new())).await.unwrap();
@@ -775,7 +827,11 @@ fn socketioxide_232_attachments_stay_next_to_their_packet_under_load() {
                                 let a = Bytes::from(vec![t, i]);
                                 let b = Bytes::from(vec![t, i, 0xff]);
                                 socket.emit("bin", &(a, "x", b)).ok();
-                                socket.broadcast().emit("bin", &Bytes::from(vec![t])).await.ok();
+                                socket
+                                    .broadcast()
+                                    .emit("bin", &Bytes::from(vec![t]))
+                                    .await
+                                    .ok();
                                 tokio::time::sleep(Duration::from_millis(1)).await;
                             }
                         });
@@ -815,7 +871,10 @@ fn socketioxide_232_attachments_stay_next_to_their_packet_under_load() {
             assert!(matches!(other.recv().await, Frame::Binary(b) if b.len() == 1));
             broadcasts += 1;
         }
-        assert!(packets >= 100 && broadcasts >= 100, "{packets} and {broadcasts} packets");
+        assert!(
+            packets >= 100 && broadcasts >= 100,
+            "{packets} and {broadcasts} packets"
+        );
     });
 }
 

@@ -328,8 +328,13 @@ impl Polling {
                     self.attachments_due, 0,
                     "a text packet while attachments were due: {text:?}"
                 );
-                let decoder =
-                    Decoder::new(DecoderConfig::default().with_max_attachments(usize::MAX));
+                // A client's decoder: no limits of the server's own (an auth nested 127
+                // deep comes back one level deeper inside the `auth` event).
+                let decoder = Decoder::new(
+                    DecoderConfig::default()
+                        .with_max_attachments(usize::MAX)
+                        .with_max_depth(usize::MAX),
+                );
                 match decoder.decode_text(text.clone()) {
                     Ok(Decoded::Packet(_)) => {}
                     Ok(Decoded::Partial(p)) => self.attachments_due = p.expected(),
