@@ -29,11 +29,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a current-thread runtime")
 }
 
+/// Turns of the scheduler per [`settle`].
+pub const SETTLE_TURNS: usize = 8;
+
 /// Lets every task that can make progress run (handlers, the session task, the pending
 /// GET). Nothing in the harness waits on the network or a timer, so a bounded number of
 /// turns of the scheduler is enough.
 pub async fn settle() {
-    for _ in 0..48 {
+    for _ in 0..SETTLE_TURNS {
         tokio::task::yield_now().await;
     }
 }
