@@ -83,7 +83,10 @@ impl AckSender {
         let Some(id) = self.ack else {
             return Ok(());
         };
-        let packet = crate::protocol::encode_ack(self.socket.ns(), id, data)
+        let packet = self
+            .socket
+            .codec()
+            .encode_ack(self.socket.ns(), id, data)
             .map_err(AckSendError::Encode)?;
         self.socket
             .send_encoded(&packet)

@@ -16,10 +16,10 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::engine::{self, EngineHandler, ProtocolVersion, Sid, Str, TransportType};
+use crate::engine::{self, EngineHandler, Message, ProtocolVersion, Sid, Str, TransportType};
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
 use crate::io::IoInner;
-use crate::protocol::{self, Decoded, Packet, PacketData, PartialPacket};
+use crate::protocol::{Codec, ConnectReply, Packet, PacketData, PacketReader, Revision};
 use crate::socket::{DisconnectReason, SocketRef};
 use crate::util::lock;
 
@@ -32,7 +32,9 @@ enum NsSlot {
 #[derive(Default)]
 pub(crate) struct ConnState {
     nsps: Mutex<Vec<(Str, NsSlot)>>,
-    partial: Mutex<Option<PartialPacket>>,
+    /// The connection's codec and the packet whose attachments are still arriving; set up
+    /// by `on_connect`, before any message.
+    reader: Mutex<PacketReader>,
     dispatch: Mutex<Dispatch>,
     connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
     upgraded: tokio::sync::Notify,
@@ -104,6 +106,20 @@ impl<'a> Conn<'a> {
     }
 }
 
+/// The codec of a connection.
+pub(crate) fn codec(conn: &Conn_) -> Codec {
+    lock(&conn.data().reader).codec()
+}
+
+/// The Socket.IO protocol revision a client of this Engine.IO revision speaks.
+fn revision(eio: ProtocolVersion) -> Revision {
+    match eio {
+        ProtocolVersion::V4 => Revision::V5,
+        // The engine refuses Engine.IO 3 at the handshake until protocol 4 is served.
+        ProtocolVersion::V3 => Revision::V5,
+    }
+}
+
 pub(crate) fn close_connection(conn: &Conn_, reason: engine::DisconnectReason) {
     conn.close(reason);
 }
@@ -115,7 +131,7 @@ pub(crate) fn disconnect_all(conn: &Conn_) {
     let slots = std::mem::take(&mut *lock(&conn.data().nsps));
     for (_, slot) in slots {
         if let NsSlot::Connected(s) = slot {
-            let _ = conn.send(engine::Message::Text(protocol::encode_disconnect(s.ns())));
+            let _ = conn.send_batch(s.codec().encode_disconnect(s.ns()).messages());
             s.close(DisconnectReason::ServerNamespaceDisconnect);
         }
     }
@@ -283,8 +299,10 @@ pub(crate) async fn finish_connect(
     if let Some(t) = lock(&conn.data().connect_timer).take() {
         t.abort();
     }
-    let packet = protocol::encode_connect(socket.ns(), socket.id().as_str());
-    let _ = conn.send(engine::Message::Text(packet));
+    let packet = socket
+        .codec()
+        .encode_connect(socket.ns(), ConnectReply::new(socket.id().as_str()));
+    let _ = conn.send_batch(packet.messages());
     tracing::debug!(sid = %socket.id(), ns = %socket.ns(), "socket connected");
     let running = handler.and_then(|h| {
         h.call(ConnectParts {
@@ -324,6 +342,17 @@ impl Client {
         conn.close(engine::DisconnectReason::PacketParsingError);
     }
 
+    /// Feeds the connection's reader; a complete packet is dispatched (outside its lock).
+    fn on_engine_message(&self, msg: Message, conn: &Conn_) {
+        let result = lock(&conn.data().reader).feed(msg);
+        match result {
+            Ok(Some(packet)) => self.on_packet(packet, conn),
+            Ok(None) => {}
+            Err(e) => self.protocol_error(conn, &e),
+        }
+    }
+
+    #[inline]
     fn on_packet(&self, packet: Packet, conn: &Conn_) {
         let ns = packet.ns;
         match packet.inner {
@@ -358,9 +387,9 @@ impl Client {
             let Some(ns) = self.io.get_or_create_ns(&ns_name) else {
                 drop(nsps);
                 if let Ok(packet) =
-                    protocol::encode_connect_error::<()>(&ns_name, "Invalid namespace", None)
+                    codec(conn).encode_connect_error::<()>(&ns_name, "Invalid namespace", None)
                 {
-                    let _ = conn.send(engine::Message::Text(packet));
+                    let _ = conn.send_batch(packet.messages());
                 }
                 return;
             };
@@ -373,9 +402,9 @@ impl Client {
                     remove_socket(&conn2, &ns_name);
                     if !e.is_closed() {
                         if let Ok(packet) =
-                            protocol::encode_connect_error(&ns_name, e.message(), e.data())
+                            codec(&conn2).encode_connect_error(&ns_name, e.message(), e.data())
                         {
-                            let _ = conn2.send(engine::Message::Text(packet));
+                            let _ = conn2.send_batch(packet.messages());
                         }
                     }
                 }
@@ -389,7 +418,10 @@ impl EngineHandler for Client {
     type Data = ConnState;
 
     fn on_connect(&self, conn: Arc<engine::Socket<ConnState>>) {
-        let timeout = self.io.config.connect_timeout;
+        let config = &self.io.config;
+        let codec = Codec::new(config.parser, revision(conn.protocol()));
+        *lock(&conn.data().reader) = codec.reader(config.limits);
+        let timeout = config.connect_timeout;
         let weak = Arc::downgrade(&conn);
         let timer = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
@@ -407,40 +439,11 @@ impl EngineHandler for Client {
     }
 
     fn on_message(&self, msg: Str, conn: &Arc<engine::Socket<ConnState>>) {
-        if lock(&conn.data().partial).is_some() {
-            return self.protocol_error(conn, &"a text packet while binary attachments were due");
-        }
-        match self.io.config.decoder.decode_text(msg.clone()) {
-            Ok(Decoded::Packet(p)) => self.on_packet(p, conn),
-            Ok(Decoded::Partial(_)) => {
-                // It waits for its attachments, maybe long: decoded again from a copy, so
-                // that it does not keep the transport's read buffer alive.
-                match self.io.config.decoder.decode_text(own(&msg)) {
-                    Ok(Decoded::Partial(p)) => *lock(&conn.data().partial) = Some(p),
-                    _ => self.protocol_error(conn, &"a binary packet that decodes differently"),
-                }
-            }
-            Err(e) => self.protocol_error(conn, &e),
-        }
+        self.on_engine_message(Message::Text(msg), conn);
     }
 
     fn on_binary(&self, data: Bytes, conn: &Arc<engine::Socket<ConnState>>) {
-        let partial = lock(&conn.data().partial).take();
-        let Some(mut partial) = partial else {
-            return self.protocol_error(conn, &"a binary message no packet announced");
-        };
-        // An attachment that waits for the next ones is copied out of the read buffer (the
-        // last one completes the packet and goes to the handlers as it is).
-        let data = if partial.received() + 1 < partial.expected() {
-            Bytes::copy_from_slice(&data)
-        } else {
-            data
-        };
-        match partial.push(data) {
-            Ok(Some(p)) => self.on_packet(p, conn),
-            Ok(None) => *lock(&conn.data().partial) = Some(partial),
-            Err(e) => self.protocol_error(conn, &e),
-        }
+        self.on_engine_message(Message::Binary(data), conn);
     }
 
     fn on_upgrade(&self, conn: &Arc<engine::Socket<ConnState>>) {
@@ -456,7 +459,7 @@ impl EngineHandler for Client {
         if let Some(t) = lock(&conn.data().connect_timer).take() {
             t.abort();
         }
-        lock(&conn.data().partial).take();
+        lock(&conn.data().reader).reset();
         let slots = std::mem::take(&mut *lock(&conn.data().nsps));
         let reason = DisconnectReason::from(reason);
         for (_, slot) in slots {

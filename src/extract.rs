@@ -4,6 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | [`SocketRef`] | yes | yes | yes |
 //! | [`Data<T>`] / [`TryData<T>`] | the CONNECT payload (`auth`) | the event's arguments | no |
+//! | [`Args`] | no | every argument, untyped (binary included) | no |
 //! | [`AckSender`] | no | yes | no |
 //! | [`Event`] | no | yes | no |
 //! | [`State<T>`] | yes | yes | yes |
@@ -14,13 +15,17 @@
 //!
 //! How event arguments map onto `T` in [`Data<T>`]: when `T` is a tuple, it takes the
 //! arguments in order (`Data<(String, u32)>` for `emit("ev", "a", 1)`); otherwise `T` is the
-//! first argument. Binary (`bytes::Bytes`) may sit anywhere inside `T`.
+//! first argument. Binary (`bytes::Bytes`) may sit anywhere inside `T`. [`Args`] keeps the
+//! arguments as they came: read them later with [`Args::deserialize`], or re-emit them as
+//! they are (`socket.emit("ev", &args)`, without parsing them again). The type lives with
+//! the packets in [`protocol`](crate::protocol) (also `tower_socketio::protocol::Args`).
 
 use serde::de::DeserializeOwned;
 
 use crate::SocketIo;
 pub use crate::ack::AckSender;
 use crate::handler::{ConnectParts, DisconnectParts, HandlerParts, MessageParts};
+pub use crate::protocol::Args;
 pub use crate::socket::{DisconnectReason, Handshake, SocketRef};
 
 /// Takes a value of a handler's argument from the handler's parts.
@@ -209,9 +214,8 @@ impl<P: HandlerParts> FromParts<P> for SocketIo {
 }
 
 /// Every argument of the event, untyped (binary included): re-emit it as it came with
-/// `socket.emit("ev", &args)`, or read parts of it with
-/// [`Args::deserialize`](crate::protocol::Args::deserialize).
-impl FromParts<MessageParts> for crate::protocol::Args {
+/// `socket.emit("ev", &args)`, or read parts of it with [`Args::deserialize`].
+impl FromParts<MessageParts> for Args {
     type Rejection = Infallible;
     fn from_parts(parts: &mut MessageParts) -> Result<Self, Infallible> {
         Ok(parts.args.take().unwrap_or_default())

@@ -41,6 +41,7 @@ pub mod extract;
 pub mod handler;
 mod io;
 mod layer;
+mod message;
 mod ns;
 mod operators;
 pub mod protocol;

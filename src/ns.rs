@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::ack::AckStream;
-use crate::adapter::{Adapter, AdapterError, AdapterFactory, Room};
+use crate::adapter::{
+    Adapter, AdapterError, AdapterFactory, LocalNamespace, LocalSocketRef, NamespaceHandle, Room,
+};
 use crate::client::ConnState;
 use crate::engine::{self, Sid, Str};
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts, Handler, IntoConnectError, erase};
@@ -61,7 +63,7 @@ where
 #[derive(Clone)]
 pub struct Namespace(Arc<NsInner>);
 
-/// A weak handle to a namespace, as adapters keep it.
+/// A weak handle to a namespace: it does not keep the namespace alive.
 #[derive(Clone)]
 pub struct WeakNamespace(Weak<NsInner>);
 
@@ -102,7 +104,9 @@ impl Namespace {
             ack_ids: AtomicU64::new(0),
             server_listeners: RwLock::default(),
         }));
-        let adapter = factory.create(WeakNamespace(Arc::downgrade(&ns.0)));
+        let weak: Weak<NsInner> = Arc::downgrade(&ns.0);
+        let handle = NamespaceHandle::new(ns.0.name.clone(), weak);
+        let adapter = factory.create(handle);
         let _ = ns.0.adapter.set(adapter);
         ns
     }
@@ -110,6 +114,11 @@ impl Namespace {
     /// The namespace's name, e.g. `/chat`.
     pub fn name(&self) -> &str {
         self.0.name.as_str()
+    }
+
+    /// The name as shared text (cloning it copies nothing).
+    pub(crate) fn name_str(&self) -> &Str {
+        &self.0.name
     }
 
     /// A weak handle.
@@ -344,25 +353,7 @@ impl Namespace {
     /// runtime. Without a listener the event (and its acknowledgement) is dropped, as in
     /// Node.
     pub fn dispatch_server_side(&self, data: Vec<serde_json::Value>, ack: Option<ServerSideAck>) {
-        let mut it = data.into_iter();
-        let event = match it.next() {
-            Some(serde_json::Value::String(s)) => s,
-            Some(other) => other.to_string(),
-            None => return,
-        };
-        let listeners = read(&self.0.server_listeners)
-            .get(&event)
-            .cloned()
-            .unwrap_or_default();
-        let Some((first, rest)) = listeners.split_first() else {
-            tracing::debug!(ns = %self.name(), %event, "no listener for server-side event");
-            return;
-        };
-        let ev = ServerSideEvent::new(event, it.collect(), ack);
-        for l in rest {
-            tokio::spawn(l(ev.clone_without_ack()));
-        }
-        tokio::spawn(first(ev));
+        self.0.dispatch_server_side(data, ack);
     }
 
     // ----- internals -----
@@ -376,13 +367,7 @@ impl Namespace {
     }
 
     pub(crate) fn next_ack_id(&self) -> u64 {
-        self.0.ack_ids.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(crate) fn for_each_socket(&self, mut f: impl FnMut(&SocketRef)) {
-        for s in read(&self.0.sockets).values() {
-            f(s);
-        }
+        self.0.next_ack_id()
     }
 
     pub(crate) fn remove_socket(&self, sid: Sid) {
@@ -416,5 +401,62 @@ impl Namespace {
         socket.set_connected();
         let handler = read(&self.0.handlers.handler).clone();
         Ok(crate::client::finish_connect(socket, handler, auth).await)
+    }
+}
+
+/// What the namespace's adapter sees of it.
+impl LocalNamespace for NsInner {
+    fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    fn sockets(&self) -> Vec<LocalSocketRef> {
+        read(&self.sockets)
+            .values()
+            .map(|s| s.clone() as LocalSocketRef)
+            .collect()
+    }
+
+    fn get_socket(&self, sid: Sid) -> Option<LocalSocketRef> {
+        read(&self.sockets)
+            .get(&sid)
+            .map(|s| s.clone() as LocalSocketRef)
+    }
+
+    fn get_sockets(&self, ids: &[Sid]) -> Vec<LocalSocketRef> {
+        let sockets = read(&self.sockets);
+        let mut out = Vec::with_capacity(ids.len());
+        for sid in ids {
+            if let Some(s) = sockets.get(sid) {
+                out.push(s.clone() as LocalSocketRef);
+            }
+        }
+        out
+    }
+
+    fn next_ack_id(&self) -> u64 {
+        self.ack_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn dispatch_server_side(&self, data: Vec<serde_json::Value>, ack: Option<ServerSideAck>) {
+        let mut it = data.into_iter();
+        let event = match it.next() {
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => return,
+        };
+        let listeners = read(&self.server_listeners)
+            .get(&event)
+            .cloned()
+            .unwrap_or_default();
+        let Some((first, rest)) = listeners.split_first() else {
+            tracing::debug!(ns = %self.name, %event, "no listener for server-side event");
+            return;
+        };
+        let ev = ServerSideEvent::new(event, it.collect(), ack);
+        for l in rest {
+            tokio::spawn(l(ev.clone_without_ack()));
+        }
+        tokio::spawn(first(ev));
     }
 }

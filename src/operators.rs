@@ -9,9 +9,9 @@ use crate::ack::{AckError, AckStream, RawAckStream};
 use crate::adapter::{AdapterError, BroadcastOptions};
 use crate::engine::Sid;
 use crate::ns::Namespace;
-use crate::protocol;
+use crate::protocol::{self, BroadcastPacket};
 use crate::rooms::IntoRooms;
-use crate::socket::{EmitError, EncodedMessages, RemoteSocket, SocketRef};
+use crate::socket::{EmitError, RemoteSocket, SocketRef};
 
 /// A chain of broadcast operators, from a socket, a namespace or the server.
 ///
@@ -118,15 +118,13 @@ impl BroadcastOperators {
         opts
     }
 
-    /// Emits an event to every targeted socket. The packet is encoded once and its bytes
-    /// shared by every receiver.
+    /// Emits an event to every targeted socket. The packet is encoded once per wire format
+    /// and its bytes shared by every receiver.
     pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
         if let Some(socket) = self.direct() {
             let packet = socket.encode_event(event, data, None)?;
             if self.opts.flags.volatile {
-                socket
-                    .conn_arc()
-                    .send_volatile(EncodedMessages::new(&packet));
+                socket.conn_arc().send_volatile(packet.messages());
                 return Ok(());
             }
             return socket.send_encoded(&packet).map_err(EmitError::Send);
@@ -135,7 +133,8 @@ impl BroadcastOperators {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
         let packet =
-            protocol::encode_event(self.ns.name(), event, data, None).map_err(EmitError::Encode)?;
+            BroadcastPacket::event(self.ns.name_str().clone(), event.to_owned(), data, None)
+                .map_err(EmitError::Encode)?;
         let opts = self.final_opts();
         self.ns
             .adapter()
@@ -162,17 +161,18 @@ impl BroadcastOperators {
             return AckStream::failed(AckError::ReservedEvent(event.to_owned()));
         }
         let id = self.ns.next_ack_id();
-        let packet = match protocol::encode_event(self.ns.name(), event, data, Some(id)) {
-            Ok(p) => p,
-            Err(e) => return AckStream::failed(AckError::Encode(e)),
-        };
         if let Some(socket) = self.direct() {
+            let packet = match socket
+                .codec()
+                .encode_event(socket.ns(), event, data, Some(id))
+            {
+                Ok(p) => p,
+                Err(e) => return AckStream::failed(AckError::Encode(e)),
+            };
             let (waiter, stream) = RawAckStream::channel(timeout);
             socket.register_ack(id, waiter.clone());
             let sent = if self.opts.flags.volatile {
-                socket
-                    .conn_arc()
-                    .send_volatile(EncodedMessages::new(&packet))
+                socket.conn_arc().send_volatile(packet.messages())
             } else {
                 socket.send_encoded(&packet).is_ok()
             };
@@ -183,6 +183,15 @@ impl BroadcastOperators {
             }
             return AckStream::new(stream);
         }
+        let packet = match BroadcastPacket::event(
+            self.ns.name_str().clone(),
+            event.to_owned(),
+            data,
+            Some(id),
+        ) {
+            Ok(p) => p,
+            Err(e) => return AckStream::failed(AckError::Encode(e)),
+        };
         let opts = self.final_opts();
         match self
             .ns
@@ -201,7 +210,11 @@ impl BroadcastOperators {
             return Ok(vec![socket.to_remote()]);
         }
         let opts = self.final_opts();
-        self.ns.adapter().fetch_sockets(&opts).await
+        let mut sockets = self.ns.adapter().fetch_sockets(&opts).await?;
+        for s in &mut sockets {
+            s.bind(&self.ns);
+        }
+        Ok(sockets)
     }
 
     /// The ids of the targeted sockets, on every server (Node's `clients` / `allSockets`).

@@ -16,15 +16,18 @@ use tower_socketio::protocol::{
 /// Decodes an encoded packet, attachments included (more than the default 10 allowed).
 fn decode(encoded: &Encoded) -> Packet {
     let decoder = Decoder::new(DecoderConfig::default().with_max_attachments(64));
-    match decoder.decode_text(encoded.text.clone()).unwrap() {
+    match decoder
+        .decode_text(encoded.text().unwrap().clone())
+        .unwrap()
+    {
         Decoded::Packet(p) => {
-            assert!(encoded.attachments.is_empty());
+            assert!(encoded.attachments().is_empty());
             p
         }
         Decoded::Partial(mut partial) => {
-            assert_eq!(partial.expected(), encoded.attachments.len());
+            assert_eq!(partial.expected(), encoded.attachments().len());
             let mut done = None;
-            for a in &encoded.attachments {
+            for a in encoded.attachments() {
                 assert!(done.is_none());
                 done = partial.push(a.clone()).unwrap();
             }
@@ -171,7 +174,8 @@ fn arguments_can_be_borrowed_from_the_frame() {
 fn text_of<T: Serialize + ?Sized>(data: &T) -> String {
     encode_event("/", "ev", data, None)
         .unwrap()
-        .text
+        .text()
+        .unwrap()
         .to_string()
 }
 
@@ -210,9 +214,16 @@ fn encoding_spreads_tuples() {
         r#"2["ev","A",{"B":1},{"C":{"x":2}},{"D":[3,4]}]"#
     );
 
-    assert_eq!(encode_ack("/", 1, &()).unwrap().text.to_string(), "31[]");
     assert_eq!(
-        encode_ack("/", 1, &("a", 2)).unwrap().text.to_string(),
+        encode_ack("/", 1, &()).unwrap().text().unwrap().to_string(),
+        "31[]"
+    );
+    assert_eq!(
+        encode_ack("/", 1, &("a", 2))
+            .unwrap()
+            .text()
+            .unwrap()
+            .to_string(),
         r#"31["a",2]"#
     );
 }
@@ -345,11 +356,11 @@ fn nested() -> Nested {
 fn nested_binary_round_trips() {
     let value = nested();
     let (encoded, args) = through_the_wire(&value);
-    assert_eq!(encoded.attachments.len(), 13);
-    assert!(encoded.text.starts_with("513-[\"ev\","));
+    assert_eq!(encoded.attachments().len(), 13);
+    assert!(encoded.text().unwrap().starts_with("513-[\"ev\","));
     // Numbered in serialization order.
-    assert_eq!(encoded.attachments[0], b(&[0]));
-    assert_eq!(encoded.attachments[12], b(&[11]));
+    assert_eq!(encoded.attachments()[0], b(&[0]));
+    assert_eq!(encoded.attachments()[12], b(&[11]));
     assert_eq!(args.attachments().len(), 13);
     assert_eq!(args.deserialize::<Nested>().unwrap(), value);
 
@@ -363,7 +374,7 @@ fn nested_binary_round_trips() {
     let (again, _) = through_the_wire(&untyped);
     let (_, args2) = through_the_wire(&untyped);
     assert_eq!(args2.deserialize::<Nested>().unwrap(), value);
-    assert_eq!(again.attachments.len(), 13);
+    assert_eq!(again.attachments().len(), 13);
 }
 
 #[test]
@@ -371,7 +382,7 @@ fn binary_tuples_and_ack() {
     let data = (b(b"a"), "text", vec![b(b"b"), b(b"c")]);
     let encoded = encode_ack("/nsp", 4, &data).unwrap();
     assert_eq!(
-        encoded.text.to_string(),
+        encoded.text().unwrap().to_string(),
         r#"63-/nsp,4[{"_placeholder":true,"num":0},"text",[{"_placeholder":true,"num":1},{"_placeholder":true,"num":2}]]"#
     );
     let PacketData::EventAck { args, ack: 4 } = decode(&encoded).inner else {
@@ -511,16 +522,16 @@ fn objects_read_ahead_are_replayed() {
 fn plain_vec_u8_is_an_array_and_bytes_are_binary() {
     // Without a bytes type, `Vec<u8>` is a JSON array of numbers (as serde sees it).
     let e = encode_event("/", "ev", &vec![1u8, 2], None).unwrap();
-    assert_eq!(e.text.to_string(), r#"2["ev",[1,2]]"#);
-    assert!(e.attachments.is_empty());
+    assert_eq!(e.text().unwrap().to_string(), r#"2["ev",[1,2]]"#);
+    assert!(e.attachments().is_empty());
     let e = encode_event("/", "ev", &b(&[1, 2]), None).unwrap();
     assert_eq!(
-        e.text.to_string(),
+        e.text().unwrap().to_string(),
         r#"51-["ev",{"_placeholder":true,"num":0}]"#
     );
-    assert_eq!(e.attachments, vec![b(&[1, 2])]);
+    assert_eq!(e.attachments(), vec![b(&[1, 2])]);
     let e = encode_event("/", "ev", &Value::Binary(b(&[3])), None).unwrap();
-    assert_eq!(e.attachments, vec![b(&[3])]);
+    assert_eq!(e.attachments(), vec![b(&[3])]);
 }
 
 #[test]
@@ -528,10 +539,10 @@ fn echo_of_binary_arguments_needs_no_reparse() {
     let (encoded, args) = through_the_wire(&(b(b"x"), json!({"k": [1]}), b(b"y")));
     let echo = tower_socketio::protocol::encode_event_args("/", "back", &args, Some(3));
     assert_eq!(
-        echo.text.to_string(),
+        echo.text().unwrap().to_string(),
         r#"52-3["back",{"_placeholder":true,"num":0},{"k":[1]},{"_placeholder":true,"num":1}]"#
     );
-    assert_eq!(echo.attachments, encoded.attachments);
+    assert_eq!(echo.attachments(), encoded.attachments());
 }
 
 #[test]
@@ -578,5 +589,9 @@ fn nesting_under_read_ahead_members_is_bounded() {
     // Such a packet is refused when it is decoded anyway.
     let encoded = encode_event("/", "ev", &nest(300), None).unwrap();
     let decoder = Decoder::new(DecoderConfig::default().with_max_depth(100_000));
-    assert!(decoder.decode_text(encoded.text).is_err());
+    assert!(
+        decoder
+            .decode_text(encoded.text().unwrap().clone())
+            .is_err()
+    );
 }

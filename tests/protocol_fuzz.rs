@@ -208,9 +208,18 @@ fn check_packet(decoder: &Decoder, p: &Packet) {
     }
     // Whatever was accepted re-encodes into text that decodes to the same packet.
     let encoded: Encoded = encode_packet(p);
-    let again = decode_full(decoder, encoded.text.clone(), &encoded.attachments)
-        .unwrap_or_else(|| panic!("re-encoded packet refused: {:?} from {p:?}", encoded.text));
-    assert_eq!(&again, p, "round trip of {:?}", encoded.text);
+    let again = decode_full(
+        decoder,
+        encoded.text().unwrap().clone(),
+        encoded.attachments(),
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "re-encoded packet refused: {:?} from {p:?}",
+            encoded.text().unwrap()
+        )
+    });
+    assert_eq!(&again, p, "round trip of {:?}", encoded.text().unwrap());
     assert_eq!(encode_packet(&again), encoded);
 }
 

@@ -34,8 +34,8 @@ fn error(text: &str) -> ProtocolError {
 
 fn reencoded(p: &Packet) -> String {
     let encoded = encode_packet(p);
-    assert!(encoded.attachments.is_empty());
-    encoded.text.to_string()
+    assert!(encoded.attachments().is_empty());
+    encoded.text().unwrap().to_string()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -184,10 +184,10 @@ fn plain_event() {
 
     let echo = encode_event_args("/", "message-back", args, None);
     assert_eq!(
-        echo.text.to_string(),
+        echo.text().unwrap().to_string(),
         r#"2["message-back",1,"2",{"3":[true]}]"#
     );
-    assert!(echo.attachments.is_empty());
+    assert!(echo.attachments().is_empty());
     assert_eq!(
         reencoded(&p).to_string(),
         r#"2["message",1,"2",{"3":[true]}]"#
@@ -205,13 +205,19 @@ fn event_with_ack_is_answered_with_same_arguments() {
 
     // Re-emitted without parsing.
     let answer = encode_ack_args(&p.ns, 456, args);
-    assert_eq!(answer.text.to_string(), r#"3456[1,"2",{"3":[false]}]"#);
+    assert_eq!(
+        answer.text().unwrap().to_string(),
+        r#"3456[1,"2",{"3":[false]}]"#
+    );
 
     // And through a typed round trip.
     let typed: (i32, String, Value) = args.deserialize().unwrap();
     let answer = encode_ack("/", 456, &typed).unwrap();
-    assert_eq!(answer.text.to_string(), r#"3456[1,"2",{"3":[false]}]"#);
-    assert!(answer.attachments.is_empty());
+    assert_eq!(
+        answer.text().unwrap().to_string(),
+        r#"3456[1,"2",{"3":[false]}]"#
+    );
+    assert!(answer.attachments().is_empty());
 }
 
 #[test]
@@ -224,7 +230,7 @@ fn event_in_custom_namespace() {
     ));
     assert_eq!(reencoded(&p).to_string(), r#"2/admin,13["foo"]"#);
     let e = encode_event("/admin", "auth", &json!({}), None).unwrap();
-    assert_eq!(e.text.to_string(), r#"2/admin,["auth",{}]"#);
+    assert_eq!(e.text().unwrap().to_string(), r#"2/admin,["auth",{}]"#);
 }
 
 #[test]
@@ -245,10 +251,21 @@ fn ack_packets() {
     };
     assert_eq!(args.deserialize::<String>().unwrap(), "bar");
     assert_eq!(
-        encode_ack("/admin", 13, "bar").unwrap().text.to_string(),
+        encode_ack("/admin", 13, "bar")
+            .unwrap()
+            .text()
+            .unwrap()
+            .to_string(),
         r#"3/admin,13["bar"]"#
     );
-    assert_eq!(encode_ack("/", 12, &()).unwrap().text.to_string(), "312[]");
+    assert_eq!(
+        encode_ack("/", 12, &())
+            .unwrap()
+            .text()
+            .unwrap()
+            .to_string(),
+        "312[]"
+    );
     assert_eq!(error(r#"3["bar"]"#), ProtocolError::MissingAckId);
 }
 
@@ -262,7 +279,7 @@ fn event_names() {
     assert!(matches!(&p.inner, PacketData::Event { event, .. } if event.as_str() == "a\"bé"));
     assert_eq!(reencoded(&p).to_string(), "2[\"a\\\"bé\"]");
     let e = encode_event("/", "quote\"d", &(), None).unwrap();
-    assert_eq!(e.text.to_string(), r#"2["quote\"d"]"#);
+    assert_eq!(e.text().unwrap().to_string(), r#"2["quote\"d"]"#);
 }
 
 #[test]
@@ -340,15 +357,15 @@ fn binary_event_and_its_echo() {
     // Echo without re-parsing.
     let echo = encode_event_args("/", "message-back", args, None);
     assert_eq!(
-        echo.text.to_string(),
+        echo.text().unwrap().to_string(),
         r#"52-["message-back",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#
     );
-    assert_eq!(echo.attachments, args.attachments());
+    assert_eq!(echo.attachments(), args.attachments());
     let messages = echo.clone().into_messages();
     assert_eq!(
         messages,
         vec![
-            Message::Text(echo.text.clone()),
+            Message::Text(echo.text().unwrap().clone()),
             Message::Binary(Bytes::from_static(&[1, 2, 3])),
             Message::Binary(Bytes::from_static(&[4, 5, 6])),
         ]
@@ -381,15 +398,15 @@ fn binary_ack() {
     };
     let answer = encode_ack_args("/", 789, args);
     assert_eq!(
-        answer.text.to_string(),
+        answer.text().unwrap().to_string(),
         r#"62-789[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#
     );
-    assert_eq!(answer.attachments.len(), 2);
+    assert_eq!(answer.attachments().len(), 2);
 
     // The answer decodes back as a binary ACK.
-    let mut back = self::partial(&answer.text);
-    back.push(answer.attachments[0].clone()).unwrap();
-    let back = back.push(answer.attachments[1].clone()).unwrap().unwrap();
+    let mut back = self::partial(answer.text().unwrap());
+    back.push(answer.attachments()[0].clone()).unwrap();
+    let back = back.push(answer.attachments()[1].clone()).unwrap().unwrap();
     let PacketData::EventAck {
         args: back_args,
         ack: 789,
@@ -426,17 +443,17 @@ fn binary_packet_examples_from_the_spec() {
     )
     .unwrap();
     assert_eq!(
-        e.text.to_string(),
+        e.text().unwrap().to_string(),
         r#"52-/admin,["baz",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#
     );
     let e = encode_ack("/admin", 1, &Bytes::from_static(&[9])).unwrap();
     assert_eq!(
-        e.text.to_string(),
+        e.text().unwrap().to_string(),
         r#"61-/admin,1[{"_placeholder":true,"num":0}]"#
     );
     let e = encode_event("/", "foo", &("x", Bytes::from_static(&[1])), Some(14)).unwrap();
     assert_eq!(
-        e.text.to_string(),
+        e.text().unwrap().to_string(),
         r#"51-14["foo","x",{"_placeholder":true,"num":0}]"#
     );
 }

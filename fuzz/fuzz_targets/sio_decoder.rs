@@ -1,14 +1,14 @@
-//! The Socket.IO decoder (protocol 5, default parser), fed frame by frame as a connection
-//! feeds it: text frames and the binary attachments that follow a binary packet.
+//! The Socket.IO decoder behind the parser seam, fed frame by frame as a connection feeds
+//! it: a `PacketReader` (the server's, and one with tight limits) gets text frames and the
+//! binary attachments that follow a binary packet, through `feed`, as the core calls it.
 //!
 //! The input is a sequence of frames separated by `0xff` (never part of UTF-8 text); a
-//! frame that starts with `0x00` is binary (the rest of it), any other is text. As the
-//! connection does, a text frame while attachments are due, or a binary frame no packet
-//! announced, is an error and drops the packet that waited.
+//! frame that starts with `0x00` is binary (the rest of it), any other is text.
 //!
-//! Checks: the arguments of every accepted packet deserialize as any shape without
-//! panicking; every accepted packet re-encodes into frames that decode to the same packet
-//! (and encode the same again); a completed packet takes no more attachments.
+//! Checks: the arguments of every packet read deserialize as any shape without panicking;
+//! every packet re-encodes with the reader's `Codec` into messages that a fresh reader
+//! reads back as the same packet (and that encode the same again); a reader that refused
+//! a frame holds no packet any more.
 #![cfg_attr(fuzzing, no_main)]
 
 #[cfg(fuzzing)]
@@ -18,10 +18,8 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use tower_socketio::engine::Str;
-use tower_socketio::protocol::{
-    Args, Decoded, Decoder, DecoderConfig, Packet, PacketData, PartialPacket, Value, encode_packet,
-};
+use tower_socketio::engine::{Message, Str};
+use tower_socketio::protocol::{Args, Codec, DecoderConfig, Packet, PacketData, Value};
 
 #[derive(Deserialize)]
 #[allow(dead_code)]
@@ -52,100 +50,67 @@ fn exercise(args: &Args) {
     let _ = args.len();
 }
 
-fn decode_full(decoder: &Decoder, text: Str, attachments: &[Bytes]) -> Packet {
-    match decoder.decode_text(text.clone()) {
-        Ok(Decoded::Packet(p)) => {
-            assert!(
-                attachments.is_empty(),
-                "{text:?} announced none of its attachments"
-            );
-            p
-        }
-        Ok(Decoded::Partial(mut partial)) => {
-            assert_eq!(
-                partial.expected(),
-                attachments.len(),
-                "attachments of {text:?}"
-            );
-            let mut done = None;
-            for a in attachments {
-                done = partial
-                    .push(a.clone())
-                    .expect("an announced attachment is taken");
-            }
-            done.expect("the last attachment completes the packet")
-        }
-        Err(e) => panic!("the server's encoding {text:?} is refused: {e}"),
-    }
-}
-
-fn check_packet(decoder: &Decoder, p: &Packet) {
+/// Reads the codec's own encoding of `p` with a fresh reader.
+fn check_packet(codec: Codec, p: &Packet) {
     if let PacketData::Event { args, .. } | PacketData::EventAck { args, .. } = &p.inner {
         exercise(args);
     }
-    let encoded = encode_packet(p);
-    let again = decode_full(decoder, encoded.text.clone(), &encoded.attachments);
-    assert_eq!(&again, p, "round trip of {:?}", encoded.text);
-    assert_eq!(encode_packet(&again), encoded);
+    let encoded = codec.encode(p);
+    let mut reader = codec.reader(
+        DecoderConfig::default()
+            .with_max_attachments(usize::MAX)
+            .with_max_depth(usize::MAX),
+    );
+    let messages = encoded.messages().collect::<Vec<Message>>();
+    let mut again = None;
+    for (i, m) in messages.iter().enumerate() {
+        match reader.feed(m.clone()) {
+            Ok(Some(packet)) => {
+                assert_eq!(i, messages.len() - 1, "a packet before its last message");
+                again = Some(packet);
+            }
+            Ok(None) => assert!(i < messages.len() - 1, "no packet after the last message"),
+            Err(e) => panic!("the codec's own encoding {messages:?} is refused: {e}"),
+        }
+    }
+    let again = again.expect("a packet");
+    assert_eq!(&again, p, "round trip of {messages:?}");
+    assert_eq!(codec.encode(&again), encoded);
 }
 
-fn frames(data: &[u8]) -> impl Iterator<Item = Result<Str, Bytes>> + '_ {
+fn frames(data: &[u8]) -> impl Iterator<Item = Message> + '_ {
     data.split(|&b| b == 0xff)
         .take(32)
         .map(|frame| match frame {
-            [0, rest @ ..] => Err(Bytes::copy_from_slice(rest)),
-            text => Ok(Str::from(String::from_utf8_lossy(text).into_owned())),
+            [0, rest @ ..] => Message::Binary(Bytes::copy_from_slice(rest)),
+            text => Message::Text(Str::from(String::from_utf8_lossy(text).into_owned())),
         })
 }
 
 /// The entry point, also replayed on every corpus file by `tests/fuzz_corpus.rs`.
 pub(crate) fn run(data: &[u8]) {
-    // The server's decoder, and one with tighter limits.
-    let strict = Decoder::new(
+    let codec = Codec::default();
+    let limits = [
+        DecoderConfig::default(),
         DecoderConfig::default()
             .with_max_depth(8)
             .with_max_attachments(2),
-    );
-    for decoder in [Decoder::default(), strict] {
-        let mut waiting: Option<PartialPacket> = None;
+    ];
+    for limits in limits {
+        let mut reader = codec.reader(limits);
         for frame in frames(data) {
-            match frame {
-                Ok(text) => {
-                    if waiting.take().is_some() {
-                        // A text frame while attachments are due: the connection errs.
-                        continue;
-                    }
-                    match decoder.decode_text(text) {
-                        Ok(Decoded::Packet(p)) => check_packet(&decoder, &p),
-                        Ok(Decoded::Partial(p)) => {
-                            assert!(p.expected() > 0);
-                            assert!(p.expected() <= decoder.config().max_attachments);
-                            waiting = Some(p);
-                        }
-                        Err(e) => {
-                            let _ = e.to_string();
-                        }
-                    }
+            match reader.feed(frame) {
+                Ok(Some(packet)) => {
+                    assert!(!reader.is_pending());
+                    check_packet(codec, &packet);
                 }
-                Err(binary) => {
-                    let Some(mut partial) = waiting.take() else {
-                        continue;
-                    };
-                    match partial.push(binary) {
-                        Ok(Some(p)) => {
-                            assert!(partial.is_complete());
-                            assert_eq!(partial.received(), partial.expected());
-                            assert!(partial.push(Bytes::new()).is_err());
-                            check_packet(&decoder, &p);
-                        }
-                        Ok(None) => {
-                            assert!(partial.received() < partial.expected());
-                            waiting = Some(partial);
-                        }
-                        Err(e) => {
-                            let _ = e.to_string();
-                        }
-                    }
+                Ok(None) => assert!(reader.is_pending()),
+                Err(e) => {
+                    let _ = e.to_string();
+                    assert!(
+                        !reader.is_pending(),
+                        "a refused frame left a packet waiting"
+                    );
                 }
             }
         }

@@ -4,12 +4,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, Room};
+use super::{
+    Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalSocketRef, NamespaceHandle, Room,
+};
+use crate::RemoteSocket;
 use crate::ack::{AckWaiter, RawAckStream};
 use crate::engine::Sid;
-use crate::ns::WeakNamespace;
-use crate::protocol::Encoded;
-use crate::socket::{RemoteSocket, SocketRef};
+use crate::protocol::BroadcastPacket;
 use crate::util::{read, write};
 
 #[derive(Default)]
@@ -26,7 +27,7 @@ struct Rooms {
 /// Cluster adapters wrap one for their local part: its `apply_*` methods run an operation on
 /// this server only.
 pub struct LocalAdapter {
-    ns: WeakNamespace,
+    ns: NamespaceHandle,
     rooms: RwLock<Rooms>,
 }
 
@@ -38,7 +39,7 @@ impl std::fmt::Debug for LocalAdapter {
 
 impl LocalAdapter {
     /// An empty adapter for a namespace.
-    pub fn new(ns: WeakNamespace) -> Self {
+    pub fn new(ns: NamespaceHandle) -> Self {
         Self {
             ns,
             rooms: RwLock::new(Rooms::default()),
@@ -46,7 +47,7 @@ impl LocalAdapter {
     }
 
     /// The local sockets an operation targets, each once.
-    pub fn targets(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
+    pub fn targets(&self, opts: &BroadcastOptions) -> Vec<LocalSocketRef> {
         let Some(ns) = self.ns.upgrade() else {
             return Vec::new();
         };
@@ -62,36 +63,36 @@ impl LocalAdapter {
                 }
             }
         }
-        let mut out = Vec::new();
         if opts.rooms.is_empty() {
-            ns.for_each_socket(|s| {
-                if !except.contains(&s.id()) {
-                    out.push(s.clone());
-                }
-            });
+            let mut out = ns.sockets();
+            if !except.is_empty() {
+                out.retain(|s| !except.contains(&s.id()));
+            }
             return out;
         }
         let mut seen: HashSet<Sid> = HashSet::new();
         let single = opts.rooms.len() == 1;
+        let mut ids: Vec<Sid> = Vec::new();
         let mut push = |sid: Sid| {
-            if except.contains(&sid) || (!single && !seen.insert(sid)) {
-                return;
-            }
-            if let Some(s) = ns.get_socket(sid) {
-                out.push(s);
+            if !except.contains(&sid) && (single || seen.insert(sid)) {
+                ids.push(sid);
             }
         };
         for room in &opts.rooms {
             match rooms.rooms.get(room) {
-                Some(members) => members.iter().copied().for_each(&mut push),
+                Some(members) => {
+                    members.iter().copied().for_each(&mut push);
+                }
                 None => {
+                    // A room that is a socket id names that socket.
                     if let Ok(sid) = room.parse::<Sid>() {
                         push(sid);
                     }
                 }
             }
         }
-        out
+        drop(rooms);
+        ns.get_sockets(&ids)
     }
 
     /// Whether a room has members on this server (a socket id names the room of that
@@ -109,7 +110,7 @@ impl LocalAdapter {
     }
 
     /// Delivers a packet to this server's targeted sockets.
-    pub fn apply_broadcast(&self, packet: &Encoded, opts: &BroadcastOptions) {
+    pub fn apply_broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
         for socket in self.targets(opts) {
             socket.send_broadcast(packet, opts.flags.volatile);
         }
@@ -119,7 +120,7 @@ impl LocalAdapter {
     /// were reached. Their replies go to `waiter`.
     pub fn apply_broadcast_with_ack(
         &self,
-        packet: &Encoded,
+        packet: &BroadcastPacket,
         ack_id: u64,
         opts: &BroadcastOptions,
         waiter: &AckWaiter,
@@ -138,7 +139,7 @@ impl LocalAdapter {
 
     /// This server's targeted sockets as [`RemoteSocket`]s.
     pub fn apply_fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
-        self.targets(opts).iter().map(|s| s.to_remote()).collect()
+        self.targets(opts).iter().map(|s| s.remote()).collect()
     }
 
     /// This server's targeted sockets join rooms.
@@ -158,7 +159,7 @@ impl LocalAdapter {
     /// This server's targeted sockets are disconnected.
     pub fn apply_disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
         for s in self.targets(opts) {
-            s.disconnect_with(close);
+            s.disconnect(close);
         }
     }
 }
@@ -229,7 +230,7 @@ impl Adapter for LocalAdapter {
 
     fn broadcast<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         opts: &'a BroadcastOptions,
     ) -> AdapterFuture<'a, Result<(), AdapterError>> {
         self.apply_broadcast(packet, opts);
@@ -238,7 +239,7 @@ impl Adapter for LocalAdapter {
 
     fn broadcast_with_ack<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         ack_id: u64,
         opts: &'a BroadcastOptions,
         timeout: Duration,

@@ -4,11 +4,17 @@
 //! an [`AdapterFactory`]. The default, [`LocalAdapter`], keeps rooms in memory. A cluster
 //! adapter (Redis) wraps a [`LocalAdapter`] for what is on this server and forwards the rest;
 //! every operation that may span servers is async and may gather replies from other servers.
+//!
+//! An adapter sees the server through a narrow interface defined here and implemented by
+//! the core: its namespace as a [`LocalNamespace`] (reached through the
+//! [`NamespaceHandle`] its factory gets) and this server's sockets as [`LocalSocket`]s;
+//! broadcasts arrive as [`BroadcastPacket`]s that each socket encodes for its connection.
 
 mod local;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+mod sockets;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -17,12 +23,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use local::LocalAdapter;
+pub use sockets::{LocalNamespace, LocalSocket, LocalSocketRef, NamespaceHandle};
 
+use crate::RemoteSocket;
 use crate::ack::RawAckStream;
 use crate::engine::Sid;
-use crate::ns::WeakNamespace;
-use crate::protocol::Encoded;
-use crate::socket::RemoteSocket;
+use crate::protocol::BroadcastPacket;
 
 /// A room name. A socket is always in the room named by its own id.
 pub type Room = Cow<'static, str>;
@@ -99,24 +105,27 @@ pub trait Adapter: Send + Sync + 'static {
     /// The rooms of this server that have members (sockets' own-id rooms excluded).
     fn rooms(&self) -> Vec<Room>;
 
-    /// Sends an encoded packet to every targeted socket.
+    /// Sends a packet to every targeted socket (each encodes it for its connection, once
+    /// per wire format).
     fn broadcast<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         opts: &'a BroadcastOptions,
     ) -> AdapterFuture<'a, Result<(), AdapterError>>;
 
-    /// Sends an encoded packet carrying `ack_id` to every targeted socket and returns the
-    /// stream of their replies, which ends after every reply or at `timeout`.
+    /// Sends a packet carrying `ack_id` (its [`ack`](BroadcastPacket::ack)) to every
+    /// targeted socket and returns the stream of their replies, which ends after every reply
+    /// or at `timeout`.
     fn broadcast_with_ack<'a>(
         &'a self,
-        packet: &'a Encoded,
+        packet: &'a BroadcastPacket,
         ack_id: u64,
         opts: &'a BroadcastOptions,
         timeout: Duration,
     ) -> AdapterFuture<'a, Result<RawAckStream, AdapterError>>;
 
-    /// The targeted sockets, with their id, handshake, rooms and data.
+    /// The targeted sockets, with their id, handshake, rooms and data (the core binds them
+    /// to the namespace, so that their `emit`, `join`, ... work).
     fn fetch_sockets<'a>(
         &'a self,
         opts: &'a BroadcastOptions,
@@ -150,7 +159,7 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// Sends a server-side event to the other servers of the cluster (Node's
     /// `serverSideEmit`): `data` is the event name followed by its arguments. They run it
-    /// with [`Namespace::dispatch_server_side`](crate::Namespace::dispatch_server_side).
+    /// with [`LocalNamespace::dispatch_server_side`].
     /// Without a cluster there is nobody to send to.
     fn server_side_emit<'a>(
         &'a self,
@@ -184,8 +193,8 @@ pub trait Adapter: Send + Sync + 'static {
 
 /// Creates the adapter of each namespace.
 pub trait AdapterFactory: Send + Sync + 'static {
-    /// The adapter for a new namespace. Keep the weak handle, not a strong one.
-    fn create(&self, ns: WeakNamespace) -> Arc<dyn Adapter>;
+    /// The adapter for a new namespace, given the namespace's (weak) handle.
+    fn create(&self, ns: NamespaceHandle) -> Arc<dyn Adapter>;
 }
 
 /// The factory of the in-memory [`LocalAdapter`] (the default).
@@ -193,7 +202,7 @@ pub trait AdapterFactory: Send + Sync + 'static {
 pub struct LocalAdapterFactory;
 
 impl AdapterFactory for LocalAdapterFactory {
-    fn create(&self, ns: WeakNamespace) -> Arc<dyn Adapter> {
+    fn create(&self, ns: NamespaceHandle) -> Arc<dyn Adapter> {
         Arc::new(LocalAdapter::new(ns))
     }
 }

@@ -53,13 +53,14 @@
 //! Under axum's `Router::nest_service("/engine.io", ...)`, axum strips the prefix
 //! before the engine sees the request: configure the engine with `.path("/")` then.
 
+mod allow_request;
 mod body;
 mod compress;
 mod config;
+mod cookie;
 pub mod cors;
 mod driver;
 mod error;
-mod message;
 pub(crate) mod packet;
 mod polling;
 pub(crate) mod query;
@@ -70,13 +71,12 @@ mod socket;
 pub(crate) mod version;
 mod ws;
 
+pub use crate::message::{Message, Str};
+pub use allow_request::{AllowRequest, AllowRequestFuture, RequestRefusal};
 pub use body::EngineBody;
-pub use config::{
-    AllowRequest, AllowRequestFuture, CookieConfig, EngineConfig, EngineConfigBuilder,
-    RequestRefusal, SameSite, Transports,
-};
+pub use config::{EngineConfig, EngineConfigBuilder, Transports};
+pub use cookie::{CookieConfig, SameSite};
 pub use cors::AllowOrigin;
-pub use message::{Message, Str};
 pub use server::EngineIo;
 pub use service::{BoxError, EngineLayer, EngineService, NotFound, ResponseFuture};
 pub use sid::{InvalidSid, Sid};

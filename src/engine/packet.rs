@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::message::{Message, Str};
+use crate::message::{Message, Str};
 
 /// A packet received from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]

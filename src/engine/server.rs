@@ -11,7 +11,8 @@ use http::{Method, Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument as _;
 
-use super::config::{EngineConfig, RequestRefusal};
+use super::allow_request::RequestRefusal;
+use super::config::EngineConfig;
 use super::error::HttpError;
 use super::query::{Param, Query};
 use super::service::BoxError;

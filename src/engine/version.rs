@@ -13,8 +13,8 @@ use bytes::{Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::ProtocolVersion;
-use super::message::Message;
 use super::packet::{DecodeError, Outgoing, Packet, decode_text_packet};
+use crate::message::Message;
 
 /// Parses the `EIO` query value: exactly `3` or `4`.
 pub(crate) fn parse_eio(value: &str) -> Option<ProtocolVersion> {
@@ -381,7 +381,7 @@ impl Iterator for PayloadDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Str;
+    use crate::message::Str;
 
     fn decode(body: &'static str) -> Result<Vec<Result<Packet, DecodeError>>, DecodeError> {
         Protocol::V4

@@ -1,6 +1,6 @@
 //! What each kind of handler is called with; extractors take their values from these.
 
-use crate::engine::Str;
+use crate::message::Str;
 use crate::protocol::Args;
 use crate::socket::{DisconnectReason, SocketRef};
 

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use super::error::ProtocolError;
-use super::{Encoded, Packet, PacketData, v5};
-use crate::engine::Str;
+use super::{Codec, Packet, PacketData, Parser, Revision};
+use crate::message::Str;
 
 /// Limits applied to incoming packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,28 +43,6 @@ impl DecoderConfig {
     }
 }
 
-/// The packet format a connection uses.
-///
-/// Only the default parser exists today; a MessagePack parser is planned as another
-/// variant, with its own decoder and encoder behind the same [`Packet`] model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Parser {
-    /// The default parser: JSON text packets, binary data as separate attachments
-    /// referenced by placeholders (Socket.IO protocol 5).
-    #[default]
-    Json,
-}
-
-impl Parser {
-    /// Encodes any packet with this parser.
-    pub fn encode(&self, packet: &Packet) -> Encoded {
-        match self {
-            Parser::Json => v5::encode_packet(packet),
-        }
-    }
-}
-
 /// Decodes incoming messages into packets. Stateless and cheap to copy: a packet that
 /// waits for binary attachments is returned as a [`PartialPacket`] that the caller
 /// keeps until its frames have arrived.
@@ -98,12 +76,11 @@ impl Decoder {
         self.parser
     }
 
-    /// Decodes a text message. A binary packet that announces attachments comes back as
-    /// [`Decoded::Partial`]; feed it the following binary messages.
+    /// Decodes a text message (Socket.IO protocol 5). A binary packet that announces
+    /// attachments comes back as [`Decoded::Partial`]; feed it the following binary
+    /// messages, or let a [`PacketReader`](super::PacketReader) do it.
     pub fn decode_text(&self, text: Str) -> Result<Decoded, ProtocolError> {
-        match self.parser {
-            Parser::Json => v5::decode(text, &self.config),
-        }
+        Codec::new(self.parser, Revision::V5).decode_text(text, &self.config)
     }
 }
 

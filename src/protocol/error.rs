@@ -42,6 +42,8 @@ pub enum ProtocolError {
     InvalidPlaceholder,
     /// A binary frame arrived that no packet was waiting for (more frames than announced).
     UnexpectedAttachment,
+    /// A text message arrived while a binary packet still waited for its attachments.
+    AttachmentsPending,
 }
 
 impl fmt::Display for ProtocolError {
@@ -74,6 +76,9 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::UnexpectedAttachment => {
                 f.write_str("binary frame received while no attachment was expected")
+            }
+            ProtocolError::AttachmentsPending => {
+                f.write_str("text message received while binary attachments were due")
             }
         }
     }

@@ -1,20 +1,29 @@
 //! Socket.IO packet codecs: pure and synchronous.
 //!
-//! Text in, [`Packet`]s out, and back; no I/O. The wire format of Socket.IO protocol 5
-//! with the default parser is
+//! Messages in, [`Packet`]s out, and back; no I/O. The server core reaches every codec
+//! through one seam (see [`Codec`]): a connection's codec is chosen from the server's
+//! [`Parser`] and the protocol [`Revision`] of its client; a [`PacketReader`] turns its
+//! incoming messages into packets (collecting binary attachments); the codec's `encode_*`
+//! methods turn packets into [`Encoded`] Engine.IO messages; a [`BroadcastPacket`] is
+//! encoded once per [`WireFormat`] and shared by every receiver.
+//!
+//! The wire format of Socket.IO protocol 5 with the default parser is
 //! `<type>[<attachments>-][<nsp>,][<ack id>][JSON]` (types 0 CONNECT, 1 DISCONNECT,
 //! 2 EVENT, 3 ACK, 4 CONNECT_ERROR, 5 BINARY_EVENT, 6 BINARY_ACK; the namespace is
 //! omitted for `/`). A binary packet is followed by one binary message per attachment.
 //!
-//! - Decoding: [`Decoder::decode_text`] (or [`decode_text`]) gives a [`Packet`], or a
+//! - Decoding: [`PacketReader::feed`] per connection; [`Decoder::decode_text`] (or
+//!   [`decode_text`]) for one text message, which gives a [`Packet`], or a
 //!   [`PartialPacket`] that collects the binary attachments announced by a binary
 //!   packet. Malformed input is a [`ProtocolError`], never a panic.
 //! - Arguments: [`Args`] keeps the received JSON as a zero-copy slice; handlers
 //!   deserialize their types straight from it (see [`args`](Args) for the mapping of
 //!   tuples to several arguments).
-//! - Encoding: [`encode_event`], [`encode_ack`] and friends serialize Rust values in one
-//!   pass, turning byte buffers into binary attachments; [`encode_event_args`] re-emits
-//!   received arguments without parsing them again.
+//! - Encoding: [`Codec::encode_event`], [`Codec::encode_ack`] and friends serialize Rust
+//!   values in one pass, turning byte buffers into binary attachments;
+//!   [`Codec::encode_event_args`] re-emits received arguments without parsing them
+//!   again. The free functions [`encode_event`], [`encode_ack`], ... are the same for
+//!   protocol 5 with the default parser.
 //! - [`Value`] is a dynamic value with a binary variant.
 //!
 //! ```
@@ -31,34 +40,38 @@
 //! let (one, two): (u8, String) = args.deserialize().unwrap();
 //! assert_eq!((one, two.as_str()), (1, "2"));
 //! let answer = encode_ack_args(&packet.ns, *ack, args);
-//! assert_eq!(answer.text.as_str(), r#"3456[1,"2"]"#);
+//! assert_eq!(answer.text().unwrap().as_str(), r#"3456[1,"2"]"#);
 //!
 //! // Bytes anywhere in the data become binary attachments.
 //! let encoded = encode_event("/", "file", &("a.bin", Bytes::from_static(&[1, 2])), None).unwrap();
-//! assert_eq!(encoded.text.as_str(), r#"51-["file","a.bin",{"_placeholder":true,"num":0}]"#);
-//! assert_eq!(encoded.attachments, vec![Bytes::from_static(&[1, 2])]);
+//! assert_eq!(encoded.text().unwrap().as_str(), r#"51-["file","a.bin",{"_placeholder":true,"num":0}]"#);
+//! assert_eq!(encoded.attachments(), [Bytes::from_static(&[1, 2])]);
 //! ```
 //!
 //! # Versions and parsers
 //! Everything specific to the protocol-5 text framing lives in one private module
 //! (`v5`); the packet model, the argument mapping and the binary placeholder handling
-//! are shared. Protocol 4 (Socket.IO 2 clients) and a MessagePack parser are meant to
-//! be added as further modules selected through [`Parser`] / [`Decoder`], not as
-//! changes to the model.
+//! are shared. Protocol 4 (Socket.IO 2 clients) and a MessagePack parser are further
+//! codecs behind [`Codec`] (see `parser.rs` and `docs/ARCHITECTURE.md`), not changes to
+//! the model or to the core.
 
 mod args;
+mod broadcast;
 mod de;
 mod decoder;
 mod error;
 mod packet;
+mod parser;
 mod ser;
 mod v5;
 mod value;
 
 pub use args::{Args, FromArgs, Spread};
-pub use decoder::{Decoded, Decoder, DecoderConfig, Parser, PartialPacket, decode_text};
+pub use broadcast::BroadcastPacket;
+pub use decoder::{Decoded, Decoder, DecoderConfig, PartialPacket, decode_text};
 pub use error::{EncodeError, ProtocolError};
-pub use packet::{Encoded, Packet, PacketData};
+pub use packet::{Encoded, Messages, Packet, PacketData};
+pub use parser::{Codec, ConnectReply, PacketReader, Parser, Revision, WireFormat};
 pub use v5::{
     encode_ack, encode_ack_args, encode_connect, encode_connect_data, encode_connect_error,
     encode_disconnect, encode_event, encode_event_args, encode_packet,

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::Args;
-use crate::engine::{Message, Str};
+use crate::message::{Message, Str};
 
 /// The main namespace.
 pub(crate) const DEFAULT_NS: Str = Str::from_static("/");
@@ -25,7 +25,7 @@ pub struct Packet {
 pub enum PacketData {
     /// `CONNECT`: from a client, the optional auth payload as raw JSON (an object); the
     /// server answers with its own payload (`{"sid":..}`), see
-    /// [`encode_connect`](super::encode_connect).
+    /// [`Codec::encode_connect`](super::Codec::encode_connect).
     Connect(Option<Str>),
     /// `DISCONNECT` from the namespace.
     Disconnect,
@@ -123,24 +123,101 @@ impl Packet {
     }
 }
 
-/// An encoded packet: its text message and the binary messages that follow it.
+/// An encoded packet: the Engine.IO messages the transport sends for it.
 ///
-/// Send them in this order and together (the engine's `send_batch`), so that no other
-/// packet gets between the text and its attachments.
+/// The first message is the packet itself: a text message with the JSON parser (then
+/// followed by one binary message per attachment), or one binary message with a binary
+/// parser (no attachments). Send them in this order and together (the engine's
+/// `send_batch`), so that no other packet gets between a packet and its attachments.
+/// Cloning is cheap (reference-counted buffers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
-    /// The text message.
-    pub text: Str,
-    /// The binary attachments, in order.
-    pub attachments: Vec<Bytes>,
+    first: Message,
+    attachments: Vec<Bytes>,
 }
 
 impl Encoded {
-    /// The Engine.IO messages to send: the text, then each attachment.
+    /// An encoded packet from its first message and the binary attachments that follow.
+    pub fn new(first: Message, attachments: Vec<Bytes>) -> Self {
+        Encoded { first, attachments }
+    }
+
+    /// The first message: the packet itself.
+    pub fn first(&self) -> &Message {
+        &self.first
+    }
+
+    /// The first message's text, when it is a text message (the JSON parser).
+    pub fn text(&self) -> Option<&Str> {
+        match &self.first {
+            Message::Text(s) => Some(s),
+            Message::Binary(_) => None,
+        }
+    }
+
+    /// The binary attachments that follow the first message, in order (empty for packets
+    /// without binary, and with a parser that keeps binary inline).
+    pub fn attachments(&self) -> &[Bytes] {
+        &self.attachments
+    }
+
+    /// How many Engine.IO messages the packet takes: the first, then each attachment.
+    pub fn len(&self) -> usize {
+        1 + self.attachments.len()
+    }
+
+    /// Always false: an encoded packet has at least its first message.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The messages to send, in order, without copying a buffer.
+    pub fn messages(&self) -> Messages<'_> {
+        Messages {
+            first: Some(&self.first),
+            rest: self.attachments.iter(),
+        }
+    }
+
+    /// The messages to send: the first, then each attachment.
     pub fn into_messages(self) -> Vec<Message> {
-        let mut out = Vec::with_capacity(1 + self.attachments.len());
-        out.push(Message::Text(self.text));
+        let mut out = Vec::with_capacity(self.len());
+        out.push(self.first);
         out.extend(self.attachments.into_iter().map(Message::Binary));
         out
     }
 }
+
+impl From<Str> for Encoded {
+    /// A packet that is one text message.
+    fn from(text: Str) -> Self {
+        Encoded::new(Message::Text(text), Vec::new())
+    }
+}
+
+/// The Engine.IO messages of an [`Encoded`] packet, in order: see [`Encoded::messages`].
+#[derive(Debug, Clone)]
+pub struct Messages<'a> {
+    first: Option<&'a Message>,
+    rest: std::slice::Iter<'a, Bytes>,
+}
+
+impl Iterator for Messages<'_> {
+    type Item = Message;
+
+    #[inline]
+    fn next(&mut self) -> Option<Message> {
+        match self.first.take() {
+            Some(first) => Some(first.clone()),
+            None => self.rest.next().map(|b| Message::Binary(b.clone())),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::from(self.first.is_some()) + self.rest.len();
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Messages<'_> {}

@@ -57,8 +57,7 @@ mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapter::{Adapter, AdapterError, AdapterFactory};
-use crate::ns::WeakNamespace;
+use crate::adapter::{Adapter, AdapterError, AdapterFactory, NamespaceHandle};
 
 /// Settings of the Redis adapter, with the defaults of Node's adapter.
 #[derive(Clone)]
@@ -237,7 +236,7 @@ impl RedisAdapterFactory {
 }
 
 impl AdapterFactory for RedisAdapterFactory {
-    fn create(&self, ns: WeakNamespace) -> Arc<dyn Adapter> {
+    fn create(&self, ns: NamespaceHandle) -> Arc<dyn Adapter> {
         adapter::RedisAdapter::create(ns, self.driver.clone(), self.config.clone())
     }
 }

@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use super::msgpack::{self, MsgValue};
 use crate::adapter::{BroadcastFlags, BroadcastOptions, Room};
-use crate::protocol::{Decoded, Decoder, DecoderConfig, EncodeError, Encoded, PacketData};
+use crate::protocol::{Args, BroadcastPacket, EncodeError};
 
 /// Request and response types.
 pub(crate) mod kind {
@@ -210,34 +210,16 @@ const EVENT: u64 = 2;
 const BINARY_EVENT: u64 = 5;
 
 impl WirePacket {
-    /// The packet of an encoded EVENT, binary attachments put back in place.
-    pub(crate) fn from_encoded(encoded: &Encoded) -> Result<Self, String> {
-        let decoder = Decoder::new(
-            DecoderConfig::default()
-                .with_max_attachments(encoded.attachments.len())
-                .with_max_depth(usize::MAX),
-        );
-        let packet = match decoder.decode_text(encoded.text.clone()) {
-            Ok(Decoded::Packet(p)) => p,
-            Ok(Decoded::Partial(mut partial)) => {
-                let mut done = None;
-                for a in &encoded.attachments {
-                    done = partial.push(a.clone()).map_err(|e| e.to_string())?;
-                }
-                done.ok_or("an attachment is missing")?
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        match packet.inner {
-            PacketData::Event { event, args, .. } => Ok(WirePacket {
-                nsp: packet.ns.to_string(),
-                event: event.to_string(),
-                args: args
-                    .deserialize_all::<Vec<MsgValue>>()
-                    .map_err(|e| e.to_string())?,
-            }),
-            _ => Err("only events are broadcast".to_owned()),
-        }
+    /// The packet of a broadcast, its arguments as values (binary ones stay binary).
+    pub(crate) fn from_broadcast(packet: &BroadcastPacket) -> Result<Self, String> {
+        Ok(WirePacket {
+            nsp: packet.ns().to_owned(),
+            event: packet.event_name().to_owned(),
+            args: packet
+                .args()
+                .deserialize_all::<Vec<MsgValue>>()
+                .map_err(|e| e.to_string())?,
+        })
     }
 
     /// The packet object `{type: 2, data: [event, ...args], nsp}`.
@@ -282,9 +264,15 @@ impl WirePacket {
         })
     }
 
-    /// The Socket.IO encoding of the packet for this server's clients, with an ack id.
-    pub(crate) fn encode(&self, ack: Option<u64>) -> Result<Encoded, EncodeError> {
-        crate::protocol::encode_event(&self.nsp, &self.event, &SpreadRef(&self.args), ack)
+    /// The packet as a broadcast to this server's clients, with an ack id.
+    pub(crate) fn to_broadcast(&self, ack: Option<u64>) -> Result<BroadcastPacket, EncodeError> {
+        let args = Args::from_serialize(&SpreadRef(&self.args))?;
+        Ok(BroadcastPacket::from_args(
+            self.nsp.clone(),
+            self.event.clone(),
+            args,
+            ack,
+        ))
     }
 }
 
@@ -386,8 +374,10 @@ mod tests {
             Bytes::from_static(&[1, 2, 3]),
             serde_json::json!({"n": 1, "f": 1.5, "nested": [null, true]}),
         );
-        let encoded = crate::protocol::encode_event("/chat", "ev", &data, None).unwrap();
-        let packet = WirePacket::from_encoded(&encoded).unwrap();
+        let codec = crate::protocol::Codec::default();
+        let broadcast = BroadcastPacket::event("/chat", "ev", &data, None).unwrap();
+        let encoded = broadcast.encoded(codec).clone();
+        let packet = WirePacket::from_broadcast(&broadcast).unwrap();
         assert_eq!(packet.nsp, "/chat");
         assert_eq!(packet.event, "ev");
         assert_eq!(
@@ -398,13 +388,11 @@ mod tests {
         let back = decode_broadcast(&msg).unwrap();
         assert_eq!(back.uid, "uid1");
         assert_eq!(back.packet, packet);
-        assert_eq!(back.packet.encode(None).unwrap(), encoded);
-        let with_ack = back.packet.encode(Some(7)).unwrap();
-        assert!(
-            with_ack.text.as_str().starts_with("51-/chat,7["),
-            "{}",
-            with_ack.text
-        );
+        let again = back.packet.to_broadcast(None).unwrap();
+        assert_eq!(again.encoded(codec), &encoded);
+        let with_ack = back.packet.to_broadcast(Some(7)).unwrap();
+        let text = with_ack.encoded(codec).text().unwrap();
+        assert!(text.as_str().starts_with("51-/chat,7["), "{text}");
     }
 
     #[test]

@@ -17,19 +17,25 @@
 //! [`Wrap`] recognises a placeholder from the first two members of an object (any
 //! order), so it never buffers more than two raw member values per object. Members it
 //! had to read ahead are replayed to the target's visitor.
+//!
+//! Map keys read ahead are replayed by [`key`]; [`check`] is the validation walk.
+
+mod check;
+mod key;
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::fmt;
-use std::marker::PhantomData;
 
 use bytes::Bytes;
-use serde::de::value::{BorrowedStrDeserializer, SeqDeserializer, StringDeserializer};
+use serde::de::value::SeqDeserializer;
 use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, Error as _, IgnoredAny, IntoDeserializer,
-    MapAccess, SeqAccess, Unexpected, VariantAccess, Visitor,
+    self, DeserializeSeed, Deserializer, EnumAccess, Error as _, IgnoredAny, MapAccess, SeqAccess,
+    VariantAccess, Visitor,
 };
 use serde_json::value::RawValue;
+
+pub(crate) use check::check_placeholders;
+use key::KeyReplay;
 
 /// The newtype name serde_json uses to capture a `RawValue`; such requests are passed
 /// through untouched so that `Box<RawValue>` arguments keep working.
@@ -571,245 +577,6 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for WrapEnum<'de, A> {
                 hint: Hint::Any,
             },
         )
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Replaying a key that was read ahead.
-
-/// A map key read ahead, replayed the way serde_json presents keys: as a string, or
-/// parsed when the target wants a number or a bool (e.g. `HashMap<u32, _>`).
-struct KeyReplay<'de, E> {
-    key: Cow<'de, str>,
-    marker: PhantomData<E>,
-}
-
-impl<'de, E> KeyReplay<'de, E> {
-    fn new(key: Cow<'de, str>) -> Self {
-        KeyReplay {
-            key,
-            marker: PhantomData,
-        }
-    }
-}
-
-macro_rules! parse_key {
-    ($($method:ident $visit:ident $ty:ty;)*) => {
-        $(
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-                match self.key.parse::<$ty>() {
-                    Ok(v) => visitor.$visit(v),
-                    Err(_) => Err(E::invalid_type(Unexpected::Str(&self.key), &visitor)),
-                }
-            }
-        )*
-    };
-}
-
-impl<'de, E: de::Error> Deserializer<'de> for KeyReplay<'de, E> {
-    type Error = E;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        match self.key {
-            Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
-            Cow::Owned(s) => visitor.visit_string(s),
-        }
-    }
-
-    parse_key! {
-        deserialize_i8 visit_i8 i8;
-        deserialize_i16 visit_i16 i16;
-        deserialize_i32 visit_i32 i32;
-        deserialize_i64 visit_i64 i64;
-        deserialize_i128 visit_i128 i128;
-        deserialize_u8 visit_u8 u8;
-        deserialize_u16 visit_u16 u16;
-        deserialize_u32 visit_u32 u32;
-        deserialize_u64 visit_u64 u64;
-        deserialize_u128 visit_u128 u128;
-        deserialize_f32 visit_f32 f32;
-        deserialize_f64 visit_f64 f64;
-        deserialize_bool visit_bool bool;
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        visitor.visit_some(self)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, E> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, E> {
-        match self.key {
-            Cow::Borrowed(s) => visitor.visit_enum(BorrowedStrDeserializer::<E>::new(s)),
-            Cow::Owned(s) => {
-                let de: StringDeserializer<E> = s.into_deserializer();
-                visitor.visit_enum(de)
-            }
-        }
-    }
-
-    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        match self.key {
-            Cow::Borrowed(s) => visitor.visit_borrowed_bytes(s.as_bytes()),
-            Cow::Owned(s) => visitor.visit_byte_buf(s.into_bytes()),
-        }
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        self.deserialize_bytes(visitor)
-    }
-
-    serde::forward_to_deserialize_any! {
-        char str string unit unit_struct seq tuple tuple_struct map struct identifier
-        ignored_any
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Validation walk.
-
-/// What a value is, as far as placeholders care.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Summary {
-    True,
-    UInt(u64),
-    Other,
-}
-
-/// Walks a JSON text once and checks every placeholder against `count` attachments.
-///
-/// Returns `Ok(true)` when the JSON is valid and its placeholders are well formed,
-/// `Ok(false)` when a placeholder is not, and `Err` when the JSON itself is refused
-/// (e.g. serde_json's recursion limit).
-pub(crate) fn check_placeholders(json: &str, count: usize) -> Result<bool, serde_json::Error> {
-    let bad = Cell::new(false);
-    let mut de = serde_json::Deserializer::from_str(json);
-    let result = Check { count, bad: &bad }
-        .deserialize(&mut de)
-        .and_then(|_| de.end());
-    match result {
-        Ok(()) => Ok(true),
-        Err(_) if bad.get() => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Check<'c> {
-    count: usize,
-    bad: &'c Cell<bool>,
-}
-
-impl<'de> DeserializeSeed<'de> for Check<'_> {
-    type Value = Summary;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Summary, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Check<'_> {
-    type Value = Summary;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Summary, E> {
-        Ok(if v { Summary::True } else { Summary::Other })
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Summary, E> {
-        Ok(Summary::UInt(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Summary, E> {
-        Ok(u64::try_from(v).map_or(Summary::Other, Summary::UInt))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Summary, E> {
-        Ok(Summary::Other)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Summary, E> {
-        Ok(Summary::Other)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Summary, E> {
-        Ok(Summary::Other)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Summary, A::Error> {
-        while seq.next_element_seed(self)?.is_some() {}
-        Ok(Summary::Other)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Summary, A::Error> {
-        let mut members = 0usize;
-        let mut placeholder_keys = 0usize;
-        let mut placeholder_true = false;
-        let mut num_keys = 0usize;
-        let mut num = None;
-        while let Some(kind) = map.next_key_seed(KeyKind)? {
-            members += 1;
-            let value = map.next_value_seed(self)?;
-            match kind {
-                Some(Special::Placeholder) => {
-                    placeholder_keys += 1;
-                    placeholder_true |= value == Summary::True;
-                }
-                Some(Special::Num) => {
-                    num_keys += 1;
-                    num = match value {
-                        Summary::UInt(n) => Some(n),
-                        _ => None,
-                    };
-                }
-                None => {}
-            }
-        }
-        if placeholder_true {
-            let in_range = num.is_some_and(|n| usize::try_from(n).is_ok_and(|n| n < self.count));
-            if members != 2 || placeholder_keys != 1 || num_keys != 1 || !in_range {
-                self.bad.set(true);
-                return Err(A::Error::custom("invalid binary placeholder"));
-            }
-        }
-        Ok(Summary::Other)
-    }
-}
-
-/// Classifies a map key without allocating.
-struct KeyKind;
-
-impl<'de> DeserializeSeed<'de> for KeyKind {
-    type Value = Option<Special>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Special>, D::Error> {
-        d.deserialize_str(KeyKind)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyKind {
-    type Value = Option<Special>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string key")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Special>, E> {
-        Ok(special(v))
     }
 }
 

@@ -1,4 +1,6 @@
-//! Messages as the engine carries them: shared, reference-counted bytes.
+//! The zero-copy text and message types shared by every layer: shared, reference-counted
+//! bytes. They sit below both the engine and the packet codecs, which import them from
+//! here; the public path is [`tower_socketio::engine`](crate::engine) (`Str`, `Message`).
 
 use bytes::Bytes;
 use std::fmt;

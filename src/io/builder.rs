@@ -1,0 +1,247 @@
+//! [`SocketIoBuilder`]: Node's options with Node's defaults.
+
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use super::{IoInner, SocketIo};
+use crate::adapter::{AdapterFactory, LocalAdapterFactory};
+use crate::client::Client;
+use crate::engine::{
+    AllowOrigin, CookieConfig, EngineConfig, EngineConfigBuilder, EngineIo, RequestRefusal,
+    TransportType,
+};
+use crate::layer::{SocketIoLayer, SocketIoService};
+use crate::protocol::{DecoderConfig, Parser};
+
+/// Settings of the Socket.IO layer (the engine's are in [`EngineConfig`]).
+pub(crate) struct SocketIoConfig {
+    pub(crate) ack_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    /// The packet format of every connection (with its protocol revision, the codec).
+    pub(crate) parser: Parser,
+    /// Limits of every connection's packet reader.
+    pub(crate) limits: DecoderConfig,
+    pub(crate) serve_client: bool,
+}
+
+/// Builds a [`SocketIo`] server: Node's options, with Node's defaults.
+pub struct SocketIoBuilder {
+    engine: EngineConfigBuilder,
+    ack_timeout: Duration,
+    connect_timeout: Duration,
+    max_attachments: usize,
+    serve_client: bool,
+    factory: Arc<dyn AdapterFactory>,
+    state: http::Extensions,
+}
+
+impl std::fmt::Debug for SocketIoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoBuilder").finish_non_exhaustive()
+    }
+}
+
+impl Default for SocketIoBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SocketIoBuilder {
+    /// Node's defaults: path `/socket.io`, ping every 25 s, 20 s to answer, 1 MB payloads,
+    /// both transports, any origin, 45 s to join a namespace, 5 s for acknowledgements.
+    pub fn new() -> Self {
+        Self {
+            engine: EngineConfig::builder().path("/socket.io"),
+            ack_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(45),
+            max_attachments: 10,
+            serve_client: true,
+            factory: Arc::new(LocalAdapterFactory),
+            state: http::Extensions::new(),
+        }
+    }
+
+    /// The path to answer under (default `/socket.io`). Other requests pass through.
+    pub fn path(mut self, path: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.engine = self.engine.path(path);
+        self
+    }
+    /// How often the server pings (default 25 s).
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.engine = self.engine.ping_interval(d);
+        self
+    }
+    /// How long a client has to answer a ping (default 20 s).
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.engine = self.engine.ping_timeout(d);
+        self
+    }
+    /// How long an upgrade to WebSocket may take (default 10 s).
+    pub fn upgrade_timeout(mut self, d: Duration) -> Self {
+        self.engine = self.engine.upgrade_timeout(d);
+        self
+    }
+    /// The largest message or polling body, in bytes (Node's `maxHttpBufferSize`, 1 MB).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.engine = self.engine.max_payload(bytes);
+        self
+    }
+    /// Same as [`max_payload`](Self::max_payload), under Node's name.
+    pub fn max_http_buffer_size(self, bytes: usize) -> Self {
+        self.max_payload(bytes)
+    }
+    /// How many messages may wait for one client before it counts as too slow.
+    pub fn max_buffer_size(mut self, messages: usize) -> Self {
+        self.engine = self.engine.max_buffer_size(messages);
+        self
+    }
+    /// The transports to accept (default both).
+    pub fn transports(mut self, t: impl IntoIterator<Item = TransportType>) -> Self {
+        self.engine = self.engine.transports(t);
+        self
+    }
+    /// The session cookie (off by default).
+    pub fn cookie(mut self, cookie: Option<CookieConfig>) -> Self {
+        self.engine = self.engine.cookie(cookie);
+        self
+    }
+    /// Compress polling responses over 1 KB when the client accepts it (default on).
+    pub fn http_compression(mut self, on: bool) -> Self {
+        self.engine = self.engine.http_compression(on);
+        self
+    }
+    /// Which origins may connect and read the answers (Node's `cors.origin`). By default none
+    /// is granted cross-origin access: nothing is refused and no CORS header is sent, so
+    /// only pages of the server's own origin can use long-polling (see [`AllowOrigin`]).
+    pub fn allow_origin(mut self, origins: AllowOrigin) -> Self {
+        self.engine = self.engine.allow_origin(origins);
+        self
+    }
+    /// Only these origins may connect (Node's `origins([...])`).
+    pub fn origins<I>(self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let list: Vec<http::HeaderValue> = origins
+            .into_iter()
+            .filter_map(|o| http::HeaderValue::from_str(o.as_ref()).ok())
+            .collect();
+        self.allow_origin(AllowOrigin::list(list))
+    }
+    /// Origins accepted by a predicate (Node's `origins(fn)`).
+    pub fn origins_fn(self, f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.allow_origin(AllowOrigin::predicate(move |origin, _parts| {
+            origin.to_str().map(&f).unwrap_or(false)
+        }))
+    }
+    /// An async check of every handshake request (Node's `allowRequest`).
+    pub fn allow_request<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), RequestRefusal>> + Send + 'static,
+    {
+        self.engine = self.engine.allow_request(f);
+        self
+    }
+    /// How long `emit_with_ack` waits by default (5 s).
+    pub fn ack_timeout(mut self, d: Duration) -> Self {
+        self.ack_timeout = d;
+        self
+    }
+    /// How long a client may stay connected without joining a namespace (45 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+    /// The most binary attachments one packet may carry (10).
+    pub fn max_attachments(mut self, n: usize) -> Self {
+        self.max_attachments = n;
+        self
+    }
+    /// Whether to serve the browser client under the path (default true).
+    pub fn serve_client(mut self, on: bool) -> Self {
+        self.serve_client = on;
+        self
+    }
+    /// The adapter of every namespace (default in-memory).
+    pub fn adapter(mut self, factory: impl AdapterFactory) -> Self {
+        self.factory = Arc::new(factory);
+        self
+    }
+    /// Typed state for the [`State`](crate::extract::State) extractor; call once per type.
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
+        self.state.insert(state);
+        self
+    }
+
+    fn build_io(self) -> SocketIo {
+        let engine_config = self.engine.build();
+        let inner = Arc::new_cyclic(|me| IoInner {
+            config: SocketIoConfig {
+                ack_timeout: self.ack_timeout,
+                connect_timeout: self.connect_timeout,
+                parser: Parser::Json,
+                limits: DecoderConfig::default().with_max_attachments(self.max_attachments),
+                serve_client: self.serve_client,
+            },
+            engine_config,
+            nsps: RwLock::default(),
+            dyn_nsps: RwLock::default(),
+            factory: self.factory,
+            state: self.state,
+            engine: OnceLock::new(),
+            me: me.clone(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            shutdown: tokio::sync::Notify::new(),
+        });
+        SocketIo(inner)
+    }
+
+    fn build_engine(self) -> (Arc<EngineIo<Client>>, SocketIo) {
+        let io = self.build_io();
+        let engine = EngineIo::new(Client { io: io.0.clone() }, io.0.engine_config.clone());
+        io.set_engine(&engine);
+        (engine, io)
+    }
+
+    /// A layer to put on an axum `Router` (or any tower service), and the server handle.
+    pub fn build_layer(self) -> (SocketIoLayer, SocketIo) {
+        let (engine, io) = self.build_engine();
+        (SocketIoLayer::new(engine, io.clone()), io)
+    }
+
+    /// Node's `io(port)`: binds `addr`, serves the Socket.IO service alone on it in a
+    /// background task, and returns the server handle. [`SocketIo::close`] ends every
+    /// connection and frees the port.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let io = tower_socketio::SocketIo::builder().listen("127.0.0.1:3000").await?;
+    /// io.ns("/", async |socket: tower_socketio::SocketRef| {
+    ///     socket.emit("hello", &"world").ok();
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub async fn listen(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<SocketIo> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let (svc, io) = self.build_svc();
+        let handle = io.clone();
+        tokio::spawn(async move {
+            let stop = handle.clone();
+            if let Err(e) =
+                crate::serve_with_shutdown(listener, svc, async move { stop.closed().await }).await
+            {
+                tracing::error!(error = %e, "the listener failed");
+            }
+        });
+        Ok(io)
+    }
+
+    /// A standalone service (404 outside the path), and the server handle.
+    pub fn build_svc(self) -> (SocketIoService, SocketIo) {
+        let (engine, io) = self.build_engine();
+        (SocketIoService::new(engine, io.clone()), io)
+    }
+}

@@ -1,0 +1,140 @@
+//! A broadcast EVENT: one packet model, encoded once per wire format for every receiver.
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use super::parser::WireFormat;
+use super::{Args, Codec, EncodeError, Encoded};
+use crate::message::Str;
+
+/// An EVENT for many sockets: the packet (namespace, event name, arguments, ack id) and its
+/// encodings, each made once, the first time a receiver whose codec speaks that
+/// [`WireFormat`] asks for it, then shared (the same reference-counted bytes go to every
+/// receiver's queue).
+///
+/// Adapters receive it as it is: the local sockets ask it for their codec's encoding, and a
+/// cluster adapter reads the model ([`event_name`](Self::event_name), [`args`](Self::args)) to put it
+/// on its own wire.
+///
+/// ```
+/// use tower_socketio::protocol::{BroadcastPacket, Codec};
+///
+/// let packet = BroadcastPacket::event("/", "news", &("a", 1), None).unwrap();
+/// let one = packet.encoded(Codec::default());
+/// let two = packet.encoded(Codec::default());
+/// assert!(std::ptr::eq(one, two)); // encoded once
+/// assert_eq!(one.text().unwrap().as_str(), r#"2["news","a",1]"#);
+/// ```
+#[derive(Debug, Clone)]
+pub struct BroadcastPacket {
+    ns: Str,
+    event: Str,
+    args: Args,
+    ack: Option<u64>,
+    encoded: [OnceLock<Encoded>; WireFormat::COUNT],
+}
+
+impl BroadcastPacket {
+    /// An EVENT of `event` with the arguments of `data` (mapped as an emit's: a tuple is
+    /// several arguments, bytes anywhere become binary).
+    pub fn event<T: Serialize + ?Sized>(
+        ns: impl Into<Str>,
+        event: impl Into<Str>,
+        data: &T,
+        ack: Option<u64>,
+    ) -> Result<Self, EncodeError> {
+        Ok(Self::from_args(ns, event, Args::from_serialize(data)?, ack))
+    }
+
+    /// An EVENT with arguments already in packet form (received ones, or another server's).
+    pub fn from_args(
+        ns: impl Into<Str>,
+        event: impl Into<Str>,
+        args: Args,
+        ack: Option<u64>,
+    ) -> Self {
+        BroadcastPacket {
+            ns: ns.into(),
+            event: event.into(),
+            args,
+            ack,
+            encoded: Default::default(),
+        }
+    }
+
+    /// The namespace.
+    pub fn ns(&self) -> &str {
+        self.ns.as_str()
+    }
+
+    /// The event name.
+    pub fn event_name(&self) -> &str {
+        self.event.as_str()
+    }
+
+    /// The arguments.
+    pub fn args(&self) -> &Args {
+        &self.args
+    }
+
+    /// The acknowledgement id, for a broadcast with acknowledgements.
+    pub fn ack(&self) -> Option<u64> {
+        self.ack
+    }
+
+    /// The packet as `codec` sends it: encoded on the first call for the codec's wire
+    /// format, the same value afterwards.
+    pub fn encoded(&self, codec: Codec) -> &Encoded {
+        self.encoded[codec.wire_format().index()]
+            .get_or_init(|| codec.encode_event_args(&self.ns, &self.event, &self.args, self.ack))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::message::Message;
+    use crate::protocol::encode_event;
+
+    #[test]
+    fn encoded_once_and_shared_by_every_receiver() {
+        let data = ("a", Bytes::from_static(&[1, 2, 3]));
+        let packet = BroadcastPacket::event("/chat", "ev", &data, Some(4)).unwrap();
+        let codec = Codec::default();
+        let first = packet.encoded(codec);
+        assert!(std::ptr::eq(first, packet.encoded(codec)));
+        // The same bytes as a direct encoding of the same event.
+        assert_eq!(first, &encode_event("/chat", "ev", &data, Some(4)).unwrap());
+        // Every receiver's messages share the one buffer.
+        let one: Vec<Message> = first.messages().collect();
+        let two: Vec<Message> = packet.encoded(codec).messages().collect();
+        assert_eq!(one.len(), 2);
+        for (a, b) in one.iter().zip(&two) {
+            let (Message::Text(a), Message::Text(b)) = (a, b) else {
+                let (Message::Binary(a), Message::Binary(b)) = (a, b) else {
+                    panic!("messages differ in kind")
+                };
+                assert_eq!(a.as_ptr(), b.as_ptr());
+                continue;
+            };
+            assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
+        }
+        assert_eq!(packet.ns(), "/chat");
+        assert_eq!(packet.event_name(), "ev");
+        assert_eq!(packet.ack(), Some(4));
+        assert_eq!(packet.args().len(), 2);
+    }
+
+    #[test]
+    fn from_args_keeps_received_arguments() {
+        let args = Args::from_serialize(&(1, "x")).unwrap();
+        let packet = BroadcastPacket::from_args("/", "n", args, None);
+        assert_eq!(
+            packet.encoded(Codec::default()).text().unwrap().as_str(),
+            r#"2["n",1,"x"]"#
+        );
+    }
+}

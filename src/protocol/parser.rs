@@ -1,0 +1,525 @@
+//! The parser seam: the one interface through which the server core reads and writes
+//! Socket.IO packets, whatever the wire format.
+//!
+//! A connection gets a [`Codec`] when it opens, chosen from the server's [`Parser`] and the
+//! protocol [`Revision`] its client speaks (given by the Engine.IO revision). Everything
+//! the core sends goes through the codec's `encode_*` methods, into an [`Encoded`] packet
+//! (the Engine.IO messages to send); everything it receives goes through the connection's
+//! [`PacketReader`], which keeps a binary packet's attachments until they are complete, so
+//! that the core only ever sees whole [`Packet`]s. A broadcast is a
+//! [`BroadcastPacket`](super::BroadcastPacket), encoded once per wire format.
+//!
+//! The dispatch is a `match` on a small enum (no trait object), so the generic
+//! `encode_event<T: Serialize>` stays a direct call of the codec's own function.
+//!
+//! Adding a codec (protocol 4, MessagePack): a variant of the private `Kind`, a module
+//! beside `v5` with its decoder and encoder, one arm in each method below, and a
+//! [`WireFormat`] when its EVENT bytes differ from every existing one.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::decoder::{Decoded, DecoderConfig, PartialPacket};
+use super::error::{EncodeError, ProtocolError};
+use super::{Args, Encoded, Packet, v5};
+use crate::message::{Message, Str};
+
+/// The packet format a server speaks (Node's `parser` option). One server speaks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Parser {
+    /// The default parser: JSON text packets, binary data as separate attachments
+    /// referenced by placeholders.
+    #[default]
+    Json,
+}
+
+impl Parser {
+    /// Encodes any packet with this parser (Socket.IO protocol 5).
+    pub fn encode(&self, packet: &Packet) -> Encoded {
+        Codec::new(*self, Revision::V5).encode(packet)
+    }
+}
+
+/// The Socket.IO protocol revision a connection speaks: 5 for Engine.IO 4 clients
+/// (Socket.IO 3 and 4 clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[non_exhaustive]
+pub enum Revision {
+    /// Socket.IO protocol 5.
+    #[default]
+    V5 = 5,
+}
+
+/// The encoding of EVENT and ACK packets, the part of a codec a broadcast depends on:
+/// codecs with the same wire format produce the same bytes for one broadcast, so a
+/// broadcast is encoded once per wire format, not once per codec or per receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WireFormat {
+    /// JSON text with binary attachments (the default parser, protocols 4 and 5).
+    Json,
+}
+
+impl WireFormat {
+    /// How many wire formats exist (the size of a broadcast's cache).
+    pub(crate) const COUNT: usize = 1;
+
+    /// This format's slot in a broadcast's cache.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            WireFormat::Json => 0,
+        }
+    }
+}
+
+/// What the server answers to a namespace CONNECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectReply<'a> {
+    /// The socket id.
+    pub sid: &'a str,
+    /// The private session id of connection state recovery, when the socket can be
+    /// recovered.
+    pub pid: Option<&'a str>,
+}
+
+impl<'a> ConnectReply<'a> {
+    /// A reply with the socket id.
+    pub fn new(sid: &'a str) -> Self {
+        ConnectReply { sid, pid: None }
+    }
+
+    /// Adds the private session id.
+    pub fn with_pid(mut self, pid: &'a str) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+}
+
+/// The codecs there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    /// Protocol 5, default (JSON) parser.
+    JsonV5,
+}
+
+/// How one connection's packets are written and read: a [`Parser`] at a [`Revision`].
+///
+/// Small and `Copy`; the core keeps one per socket and calls nothing but these methods.
+///
+/// ```
+/// use tower_socketio::protocol::{Codec, ConnectReply, Parser, Revision};
+///
+/// let codec = Codec::new(Parser::Json, Revision::V5);
+/// let reply = codec.encode_connect("/chat", ConnectReply::new("abc"));
+/// assert_eq!(reply.text().unwrap().as_str(), r#"0/chat,{"sid":"abc"}"#);
+/// let event = codec.encode_event("/", "hi", &(1, "two"), None).unwrap();
+/// assert_eq!(event.text().unwrap().as_str(), r#"2["hi",1,"two"]"#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Codec {
+    kind: Kind,
+}
+
+impl Default for Codec {
+    fn default() -> Self {
+        Codec::new(Parser::Json, Revision::V5)
+    }
+}
+
+impl Codec {
+    /// The codec of `parser` at `revision`.
+    pub const fn new(parser: Parser, revision: Revision) -> Codec {
+        let kind = match (parser, revision) {
+            (Parser::Json, Revision::V5) => Kind::JsonV5,
+        };
+        Codec { kind }
+    }
+
+    /// The parser.
+    pub fn parser(self) -> Parser {
+        match self.kind {
+            Kind::JsonV5 => Parser::Json,
+        }
+    }
+
+    /// The protocol revision.
+    pub fn revision(self) -> Revision {
+        match self.kind {
+            Kind::JsonV5 => Revision::V5,
+        }
+    }
+
+    /// The encoding of this codec's EVENT and ACK packets.
+    pub fn wire_format(self) -> WireFormat {
+        match self.kind {
+            Kind::JsonV5 => WireFormat::Json,
+        }
+    }
+
+    /// A reader for one connection, with these limits.
+    pub fn reader(self, limits: DecoderConfig) -> PacketReader {
+        PacketReader::new(self, limits)
+    }
+
+    // ----- decoding -----
+
+    /// Decodes a text message. A packet that announces binary attachments comes back as
+    /// [`Decoded::Partial`] (a [`PacketReader`] collects them).
+    #[inline]
+    pub(crate) fn decode_text(
+        self,
+        text: Str,
+        limits: &DecoderConfig,
+    ) -> Result<Decoded, ProtocolError> {
+        match self.kind {
+            Kind::JsonV5 => v5::decode(text, limits),
+        }
+    }
+
+    /// Decodes a binary message that is not an attachment. The JSON parser has none (every
+    /// binary message belongs to the text packet before it).
+    pub(crate) fn decode_binary(
+        self,
+        data: Bytes,
+        limits: &DecoderConfig,
+    ) -> Result<Decoded, ProtocolError> {
+        let _ = (data, limits);
+        match self.kind {
+            Kind::JsonV5 => Err(ProtocolError::UnexpectedAttachment),
+        }
+    }
+
+    /// Whether a binary message is an attachment of the packet before it (rather than a
+    /// packet of its own).
+    fn binary_is_attachment(self) -> bool {
+        match self.kind {
+            Kind::JsonV5 => true,
+        }
+    }
+
+    // ----- encoding -----
+
+    /// Encodes any packet. Arguments and raw payloads are written as they are.
+    pub fn encode(self, packet: &Packet) -> Encoded {
+        match self.kind {
+            Kind::JsonV5 => v5::encode_packet(packet),
+        }
+    }
+
+    /// Encodes an EVENT of `event` with the arguments of `data` (a tuple is several
+    /// arguments, `()` none, anything else one; bytes anywhere become binary), carrying an
+    /// ack id when the sender wants an answer.
+    pub fn encode_event<T: Serialize + ?Sized>(
+        self,
+        ns: &str,
+        event: &str,
+        data: &T,
+        ack: Option<u64>,
+    ) -> Result<Encoded, EncodeError> {
+        match self.kind {
+            Kind::JsonV5 => v5::encode_event(ns, event, data, ack),
+        }
+    }
+
+    /// Encodes an ACK answering event `ack`, with the arguments of `data` mapped as in
+    /// [`encode_event`](Self::encode_event).
+    pub fn encode_ack<T: Serialize + ?Sized>(
+        self,
+        ns: &str,
+        ack: u64,
+        data: &T,
+    ) -> Result<Encoded, EncodeError> {
+        match self.kind {
+            Kind::JsonV5 => v5::encode_ack(ns, ack, data),
+        }
+    }
+
+    /// Encodes an EVENT with arguments already in packet form (received ones, or a
+    /// broadcast's), without serializing them again.
+    pub fn encode_event_args(
+        self,
+        ns: &str,
+        event: &str,
+        args: &Args,
+        ack: Option<u64>,
+    ) -> Encoded {
+        match self.kind {
+            Kind::JsonV5 => v5::encode_event_args(ns, event, args, ack),
+        }
+    }
+
+    /// Encodes an ACK with arguments already in packet form.
+    pub fn encode_ack_args(self, ns: &str, ack: u64, args: &Args) -> Encoded {
+        match self.kind {
+            Kind::JsonV5 => v5::encode_ack_args(ns, ack, args),
+        }
+    }
+
+    /// Encodes the server's answer to a namespace CONNECT.
+    pub fn encode_connect(self, ns: &str, reply: ConnectReply<'_>) -> Encoded {
+        match self.kind {
+            Kind::JsonV5 => Encoded::from(v5::encode_connect_reply(ns, reply.sid, reply.pid)),
+        }
+    }
+
+    /// Encodes the refusal of a namespace connection, with the error's message and its
+    /// optional `data` (pass `None::<&()>` for none).
+    pub fn encode_connect_error<T: Serialize + ?Sized>(
+        self,
+        ns: &str,
+        message: &str,
+        data: Option<&T>,
+    ) -> Result<Encoded, EncodeError> {
+        match self.kind {
+            Kind::JsonV5 => v5::encode_connect_error(ns, message, data).map(Encoded::from),
+        }
+    }
+
+    /// Encodes a DISCONNECT from a namespace.
+    pub fn encode_disconnect(self, ns: &str) -> Encoded {
+        match self.kind {
+            Kind::JsonV5 => Encoded::from(v5::encode_disconnect(ns)),
+        }
+    }
+}
+
+/// Reads one connection's incoming messages into packets.
+///
+/// It keeps a packet whose binary attachments are still arriving until the last one is
+/// there, so its user sees only complete packets. Every decoding error means the peer broke
+/// the protocol (close the connection); the reader then forgets any pending packet.
+///
+/// ```
+/// use bytes::Bytes;
+/// use tower_socketio::engine::{Message, Str};
+/// use tower_socketio::protocol::{Codec, DecoderConfig, PacketData};
+///
+/// let mut reader = Codec::default().reader(DecoderConfig::default());
+/// let text = Str::from(r#"51-["file",{"_placeholder":true,"num":0}]"#);
+/// assert!(reader.feed(Message::Text(text)).unwrap().is_none());
+/// let packet = reader.feed(Message::Binary(Bytes::from_static(&[1, 2]))).unwrap().unwrap();
+/// let PacketData::Event { args, .. } = packet.inner else { unreachable!() };
+/// assert_eq!(args.attachments(), [Bytes::from_static(&[1, 2])]);
+/// ```
+#[derive(Debug)]
+pub struct PacketReader {
+    codec: Codec,
+    limits: DecoderConfig,
+    /// Boxed: most connections never have one, and it is large.
+    pending: Option<Box<PartialPacket>>,
+}
+
+impl Default for PacketReader {
+    fn default() -> Self {
+        Codec::default().reader(DecoderConfig::default())
+    }
+}
+
+impl PacketReader {
+    /// A reader for `codec` with these limits.
+    pub fn new(codec: Codec, limits: DecoderConfig) -> Self {
+        PacketReader {
+            codec,
+            limits,
+            pending: None,
+        }
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &DecoderConfig {
+        &self.limits
+    }
+
+    /// Whether a packet waits for binary attachments.
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Forgets a packet that waits for attachments (the connection ended).
+    pub fn reset(&mut self) {
+        self.pending = None;
+    }
+
+    /// Reads the next message: `Ok(Some(packet))` when a packet is complete, `Ok(None)`
+    /// when more messages are due (the attachments of a binary packet).
+    #[inline]
+    pub fn feed(&mut self, msg: Message) -> Result<Option<Packet>, ProtocolError> {
+        match msg {
+            Message::Text(text) => {
+                if self.pending.is_some() {
+                    self.pending = None;
+                    return Err(ProtocolError::AttachmentsPending);
+                }
+                match self.codec.decode_text(text.clone(), &self.limits) {
+                    Ok(Decoded::Partial(_)) => {
+                        // It waits for its attachments, maybe long: decoded again from a
+                        // copy, as a slice of the frame would keep the transport's whole
+                        // read buffer alive.
+                        let copy = Str::from(text.as_str().to_owned());
+                        match self.codec.decode_text(copy, &self.limits) {
+                            Ok(decoded) => Ok(self.settle(decoded)),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Ok(decoded) => Ok(self.settle(decoded)),
+                    Err(e) => Err(e),
+                }
+            }
+            Message::Binary(data) => self.feed_binary(data),
+        }
+    }
+
+    /// A complete packet comes out; one waiting for attachments is kept.
+    #[inline]
+    fn settle(&mut self, decoded: Decoded) -> Option<Packet> {
+        match decoded {
+            Decoded::Packet(packet) => Some(packet),
+            Decoded::Partial(partial) => {
+                self.pending = Some(Box::new(partial));
+                None
+            }
+        }
+    }
+
+    fn feed_binary(&mut self, data: Bytes) -> Result<Option<Packet>, ProtocolError> {
+        if !self.codec.binary_is_attachment() {
+            return match self.codec.decode_binary(data, &self.limits) {
+                Ok(decoded) => Ok(self.settle(decoded)),
+                Err(e) => {
+                    self.pending = None;
+                    Err(e)
+                }
+            };
+        }
+        let Some(partial) = self.pending.as_mut() else {
+            return Err(ProtocolError::UnexpectedAttachment);
+        };
+        // An attachment that waits for the next ones is copied out of the frame too; the
+        // last one completes the packet and goes to the handlers as it is.
+        let data = if partial.received() + 1 < partial.expected() {
+            Bytes::copy_from_slice(&data)
+        } else {
+            data
+        };
+        match partial.push(data) {
+            Ok(Some(packet)) => {
+                self.pending = None;
+                Ok(Some(packet))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                self.pending = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::PacketData;
+
+    fn text(s: &'static str) -> Message {
+        Message::Text(Str::from_static(s))
+    }
+
+    fn bin(b: &'static [u8]) -> Message {
+        Message::Binary(Bytes::from_static(b))
+    }
+
+    #[test]
+    fn reader_collects_attachments_then_hands_out_the_packet() {
+        let mut r = Codec::default().reader(DecoderConfig::default());
+        let head = r#"52-["f",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
+        assert_eq!(r.feed(text(head)), Ok(None));
+        assert!(r.is_pending());
+        assert_eq!(r.feed(bin(b"a")), Ok(None));
+        let p = r.feed(bin(b"b")).unwrap().unwrap();
+        assert!(!r.is_pending());
+        let PacketData::Event { args, .. } = p.inner else {
+            panic!("not an event")
+        };
+        assert_eq!(
+            args.attachments(),
+            [Bytes::from_static(b"a"), Bytes::from_static(b"b")]
+        );
+        // Plain packets come out at once.
+        assert!(r.feed(text(r#"2["x"]"#)).unwrap().is_some());
+    }
+
+    #[test]
+    fn reader_refuses_what_breaks_the_attachment_order() {
+        let mut r = PacketReader::default();
+        assert_eq!(r.feed(bin(b"x")), Err(ProtocolError::UnexpectedAttachment));
+        assert_eq!(
+            r.feed(text(r#"51-["f",{"_placeholder":true,"num":0}]"#)),
+            Ok(None)
+        );
+        assert_eq!(
+            r.feed(text(r#"2["x"]"#)),
+            Err(ProtocolError::AttachmentsPending)
+        );
+        // An error forgets the pending packet: its attachment is now unexpected.
+        assert!(!r.is_pending());
+        assert_eq!(r.feed(bin(b"x")), Err(ProtocolError::UnexpectedAttachment));
+        assert_eq!(
+            r.feed(text("9")),
+            Err(ProtocolError::UnknownPacketType('9'))
+        );
+        r.feed(text(r#"51-["f",{"_placeholder":true,"num":0}]"#))
+            .unwrap();
+        r.reset();
+        assert!(!r.is_pending());
+    }
+
+    #[test]
+    fn reader_applies_its_limits() {
+        let strict = DecoderConfig::default().with_max_attachments(1);
+        let mut r = Codec::default().reader(strict);
+        assert_eq!(r.limits(), &strict);
+        assert_eq!(
+            r.feed(text(r#"52-["f",{"_placeholder":true,"num":0}]"#)),
+            Err(ProtocolError::TooManyAttachments { max: 1 })
+        );
+    }
+
+    #[test]
+    fn codec_encodes_what_the_v5_functions_encode() {
+        let c = Codec::new(Parser::Json, Revision::V5);
+        assert_eq!((c.parser(), c.revision()), (Parser::Json, Revision::V5));
+        assert_eq!(c.wire_format(), WireFormat::Json);
+        assert_eq!(
+            c.encode_connect("/", ConnectReply::new("s").with_pid("p"))
+                .text()
+                .unwrap()
+                .as_str(),
+            r#"0{"sid":"s","pid":"p"}"#
+        );
+        assert_eq!(
+            c.encode_connect_error("/a", "no", Some(&1)).unwrap(),
+            Encoded::from(v5::encode_connect_error("/a", "no", Some(&1)).unwrap())
+        );
+        assert_eq!(c.encode_disconnect("/a").text().unwrap().as_str(), "1/a,");
+        assert_eq!(
+            c.encode_ack("/", 3, &("x",)).unwrap(),
+            v5::encode_ack("/", 3, &("x",)).unwrap()
+        );
+        let args = Args::from_serialize(&(1,)).unwrap();
+        assert_eq!(
+            c.encode_ack_args("/", 3, &args).text().unwrap().as_str(),
+            "33[1]"
+        );
+        assert_eq!(
+            c.encode(&Packet::disconnect("/b")).text().unwrap().as_str(),
+            "1/b,"
+        );
+    }
+}

@@ -1,0 +1,432 @@
+//! Sockets: one client's presence in one namespace.
+//!
+//! The [`Socket`] type and its listeners, operators, rooms, data and disconnect sequence
+//! live here; [`emit`] (emitting and sending), [`incoming`] (events and acknowledgements
+//! from the client), [`handshake`], [`reason`] and [`remote`] hold the rest.
+
+mod emit;
+mod handshake;
+mod incoming;
+mod reason;
+mod remote;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use emit::EmitError;
+pub use handshake::Handshake;
+pub use incoming::IncomingEvent;
+use incoming::{AckMap, PacketMiddleware};
+pub use reason::DisconnectReason;
+pub use remote::RemoteSocket;
+
+use crate::SocketIo;
+use crate::ack::{AckError, AckSlot};
+use crate::adapter::Room;
+use crate::client::{Conn, ConnState};
+use crate::engine::{self, Sid, Str, TransportType};
+use crate::handler::{BoxedHandler, DisconnectParts, Handler, MessageParts, erase};
+use crate::ns::Namespace;
+use crate::operators::BroadcastOperators;
+use crate::protocol::{Args, Codec};
+use crate::rooms::IntoRooms;
+use crate::util::{lock, read, write};
+
+/// A handle to a connected socket; cheap to clone.
+pub type SocketRef = Arc<Socket>;
+
+struct Listener {
+    handler: BoxedHandler<MessageParts, ()>,
+    once: bool,
+}
+
+/// An outgoing catch-all listener: called with the event name and its arguments.
+pub(crate) type OutgoingListener = Arc<dyn Fn(&str, &Args) + Send + Sync + 'static>;
+
+/// A client connected to a namespace.
+///
+/// Handlers receive it as [`SocketRef`]. Names follow Node's: [`emit`](Socket::emit),
+/// [`join`](Socket::join), [`to`](Socket::to), [`broadcast`](Socket::broadcast), …
+pub struct Socket {
+    id: Sid,
+    ns: Namespace,
+    conn: Arc<engine::Socket<ConnState>>,
+    /// How this socket's packets are written (the connection's codec).
+    codec: Codec,
+    auth: Option<Str>,
+    issued: SystemTime,
+    connected: AtomicBool,
+    listeners: RwLock<HashMap<String, Vec<Listener>>>,
+    any_incoming: RwLock<Vec<BoxedHandler<MessageParts, ()>>>,
+    any_outgoing: RwLock<Vec<OutgoingListener>>,
+    packet_middlewares: RwLock<Vec<PacketMiddleware>>,
+    on_disconnect: Mutex<Vec<BoxedHandler<DisconnectParts, ()>>>,
+    on_disconnecting: Mutex<Vec<BoxedHandler<DisconnectParts, ()>>>,
+    acks: Mutex<AckMap>,
+    data: Mutex<Option<serde_json::Value>>,
+    extensions: Mutex<http::Extensions>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("ns", &self.ns.name())
+            .field("connected", &self.connected())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(
+        ns: Namespace,
+        conn: Arc<engine::Socket<ConnState>>,
+        auth: Option<Str>,
+    ) -> Self {
+        Self {
+            id: Sid::new(),
+            ns,
+            codec: crate::client::codec(&conn),
+            conn,
+            auth,
+            issued: SystemTime::now(),
+            connected: AtomicBool::new(false),
+            listeners: RwLock::default(),
+            any_incoming: RwLock::default(),
+            any_outgoing: RwLock::default(),
+            packet_middlewares: RwLock::default(),
+            on_disconnect: Mutex::default(),
+            on_disconnecting: Mutex::default(),
+            acks: Mutex::default(),
+            data: Mutex::default(),
+            extensions: Mutex::default(),
+        }
+    }
+
+    /// The socket's id: unique and unguessable; also the name of a room it is always in.
+    pub fn id(&self) -> Sid {
+        self.id
+    }
+
+    /// The namespace's name, e.g. `/` or `/chat`.
+    pub fn ns(&self) -> &str {
+        self.ns.name()
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    /// The server.
+    pub fn io(&self) -> SocketIo {
+        self.ns.io()
+    }
+
+    /// Whether the socket is still connected to its namespace.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// The underlying Engine.IO connection (Node's `socket.conn` / `socket.client`).
+    pub fn conn(&self) -> Conn<'_> {
+        Conn::new(&self.conn)
+    }
+
+    /// The transport the connection uses now.
+    pub fn transport(&self) -> TransportType {
+        self.conn.transport()
+    }
+
+    /// The handshake request's parts: method, URI, headers, and the extensions that tower
+    /// layers in front of the server put there.
+    pub fn req_parts(&self) -> &http::request::Parts {
+        self.conn.req_parts()
+    }
+
+    // ----- listeners -----
+
+    /// Adds a listener for an event. Several listeners of one event run in the order added.
+    pub fn on<H, T>(&self, event: impl Into<String>, handler: H)
+    where
+        H: Handler<MessageParts, T, ()>,
+        T: Send + 'static,
+    {
+        self.add_listener(event.into(), erase(handler), false);
+    }
+
+    /// Adds a listener that runs for the next occurrence of the event only.
+    pub fn once<H, T>(&self, event: impl Into<String>, handler: H)
+    where
+        H: Handler<MessageParts, T, ()>,
+        T: Send + 'static,
+    {
+        self.add_listener(event.into(), erase(handler), true);
+    }
+
+    fn add_listener(&self, event: String, handler: BoxedHandler<MessageParts, ()>, once: bool) {
+        write(&self.listeners)
+            .entry(event)
+            .or_default()
+            .push(Listener { handler, once });
+    }
+
+    /// Removes every listener of an event (Node's `removeAllListeners(event)`).
+    pub fn off(&self, event: &str) {
+        write(&self.listeners).remove(event);
+    }
+
+    /// Removes every listener of every event, and the catch-all listeners.
+    pub fn off_all(&self) {
+        write(&self.listeners).clear();
+        write(&self.any_incoming).clear();
+        write(&self.any_outgoing).clear();
+    }
+
+    /// The events that have listeners.
+    pub fn event_names(&self) -> Vec<String> {
+        read(&self.listeners).keys().cloned().collect()
+    }
+
+    /// Adds a catch-all listener for incoming events (Node's `onAny`). Take the event name
+    /// with the [`Event`](crate::extract::Event) extractor.
+    pub fn on_any<H, T>(&self, handler: H)
+    where
+        H: Handler<MessageParts, T, ()>,
+        T: Send + 'static,
+    {
+        write(&self.any_incoming).push(erase(handler));
+    }
+
+    /// Adds a catch-all listener for outgoing events (Node's `onAnyOutgoing`).
+    pub fn on_any_outgoing(&self, listener: impl Fn(&str, &Args) + Send + Sync + 'static) {
+        write(&self.any_outgoing).push(Arc::new(listener));
+    }
+
+    /// Removes the catch-all listeners (incoming and outgoing).
+    pub fn off_any(&self) {
+        write(&self.any_incoming).clear();
+        write(&self.any_outgoing).clear();
+    }
+
+    /// Adds a packet middleware (Node's `socket.use`): it runs for every incoming event before
+    /// the listeners, may change the event, or refuse it with an error message, which the
+    /// client receives as an `error` event with `{"message": ...}`.
+    pub fn use_(
+        &self,
+        middleware: impl Fn(&SocketRef, &mut IncomingEvent) -> Result<(), String>
+        + Send
+        + Sync
+        + 'static,
+    ) {
+        write(&self.packet_middlewares).push(Arc::new(middleware));
+    }
+
+    /// Adds a listener that runs when the socket has left (Node's `disconnect` event).
+    pub fn on_disconnect<H, T>(&self, handler: H)
+    where
+        H: Handler<DisconnectParts, T, ()>,
+        T: Send + 'static,
+    {
+        lock(&self.on_disconnect).push(erase(handler));
+    }
+
+    /// Adds a listener that runs when the socket is about to leave, rooms still readable
+    /// (Node's `disconnecting` event).
+    pub fn on_disconnecting<H, T>(&self, handler: H)
+    where
+        H: Handler<DisconnectParts, T, ()>,
+        T: Send + 'static,
+    {
+        lock(&self.on_disconnecting).push(erase(handler));
+    }
+
+    // ----- operators -----
+
+    fn operators(self: &Arc<Self>) -> BroadcastOperators {
+        BroadcastOperators::from_socket(self.clone())
+    }
+
+    /// Targets a room (or several): the event reaches its members except this socket.
+    pub fn to(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.operators().to(rooms)
+    }
+
+    /// Same as [`to`](Socket::to) (Node's `in`).
+    pub fn within(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.operators().to(rooms)
+    }
+
+    /// Same as [`to`](Socket::to) (Node's `in`).
+    pub fn in_(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.operators().to(rooms)
+    }
+
+    /// Leaves the members of rooms out of the broadcast.
+    pub fn except(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.operators().except(rooms)
+    }
+
+    /// Targets every socket of the namespace but this one.
+    pub fn broadcast(self: &Arc<Self>) -> BroadcastOperators {
+        self.operators().broadcast()
+    }
+
+    /// Only this server's sockets (with a cluster adapter).
+    pub fn local(self: &Arc<Self>) -> BroadcastOperators {
+        self.operators().local()
+    }
+
+    /// The event is dropped, not queued, when the transport is not writable now.
+    pub fn volatile(self: &Arc<Self>) -> BroadcastOperators {
+        self.operators().volatile()
+    }
+
+    /// Whether the event may be compressed.
+    pub fn compress(self: &Arc<Self>, compress: bool) -> BroadcastOperators {
+        self.operators().compress(compress)
+    }
+
+    /// The time to wait for acknowledgements.
+    pub fn timeout(self: &Arc<Self>, timeout: Duration) -> BroadcastOperators {
+        self.operators().timeout(timeout)
+    }
+
+    // ----- rooms -----
+
+    /// Joins one or many rooms.
+    pub fn join(&self, rooms: impl IntoRooms) {
+        self.ns.adapter().add_all(self.id, &rooms.into_rooms());
+    }
+
+    /// Leaves one or many rooms.
+    pub fn leave(&self, rooms: impl IntoRooms) {
+        self.ns.adapter().del(self.id, &rooms.into_rooms());
+    }
+
+    /// Leaves every room but its own.
+    pub fn leave_all(&self) {
+        self.ns.adapter().del_all(self.id);
+    }
+
+    /// The rooms the socket is in, its own id first.
+    pub fn rooms(&self) -> Vec<Room> {
+        self.ns.adapter().socket_rooms(self.id)
+    }
+
+    // ----- data -----
+
+    /// Stores serializable data with the socket (Node's `socket.data`); other servers of a
+    /// cluster see it through `fetch_sockets`.
+    pub fn set_data<T: Serialize>(&self, data: &T) -> Result<(), serde_json::Error> {
+        *lock(&self.data) = Some(serde_json::to_value(data)?);
+        Ok(())
+    }
+
+    /// The data stored with [`set_data`](Socket::set_data), if any and if it fits `T`.
+    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
+        lock(&self.data)
+            .as_ref()
+            .and_then(|v| T::deserialize(v).ok())
+    }
+
+    /// Typed values kept with the socket on this server (not shared with a cluster; see
+    /// [`set_data`](Socket::set_data) for that). Returns the previous value of the type.
+    pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        lock(&self.extensions).insert(value)
+    }
+
+    /// A clone of the typed value of that type kept with the socket.
+    pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        lock(&self.extensions).get::<T>().cloned()
+    }
+
+    /// Removes the typed value of that type kept with the socket.
+    pub fn remove_extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        lock(&self.extensions).remove::<T>()
+    }
+
+    // ----- disconnecting -----
+
+    /// Leaves the namespace (Node's `socket.disconnect()`): the client gets a DISCONNECT
+    /// packet and the reason is `server namespace disconnect`.
+    pub fn disconnect(self: &Arc<Self>) {
+        self.disconnect_with(false);
+    }
+
+    /// Node's `socket.disconnect(close)`: with `close`, the whole connection closes (every
+    /// namespace on it).
+    pub fn disconnect_with(self: &Arc<Self>, close: bool) {
+        if close {
+            crate::client::disconnect_all(&self.conn);
+        } else if self.connected() {
+            let _ = self
+                .conn
+                .send_batch(self.codec.encode_disconnect(self.ns()).messages());
+            crate::client::remove_socket(&self.conn, self.ns());
+            self.close(DisconnectReason::ServerNamespaceDisconnect);
+        }
+    }
+
+    // ----- internals -----
+
+    pub(crate) fn conn_arc(&self) -> &Arc<engine::Socket<ConnState>> {
+        &self.conn
+    }
+
+    /// The codec of the socket's connection.
+    pub(crate) fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    pub(crate) fn set_connected(&self) {
+        self.connected.store(true, Ordering::Release);
+    }
+
+    /// Runs the disconnect sequence once: `disconnecting` listeners (rooms still readable),
+    /// rooms left, removed from the namespace, pending acks failed, `disconnect` listeners.
+    pub(crate) fn close(self: &Arc<Self>, reason: DisconnectReason) {
+        if !self.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        tracing::debug!(sid = %self.id, ns = %self.ns(), %reason, "socket disconnected");
+        let disconnecting: Vec<_> = std::mem::take(&mut *lock(&self.on_disconnecting));
+        let disconnect: Vec<_> = std::mem::take(&mut *lock(&self.on_disconnect));
+        let me = self.clone();
+        let run = async move {
+            for h in disconnecting {
+                if let Some(f) = h.call(DisconnectParts {
+                    socket: me.clone(),
+                    reason,
+                }) {
+                    f.await;
+                }
+            }
+            me.ns.adapter().del_all(me.id);
+            me.ns.remove_socket(me.id);
+            let pending: Vec<AckSlot> = lock(&me.acks).map.drain().map(|(_, s)| s).collect();
+            for slot in pending {
+                slot.resolve(Err(AckError::Disconnected));
+            }
+            for h in disconnect {
+                if let Some(f) = h.call(DisconnectParts {
+                    socket: me.clone(),
+                    reason,
+                }) {
+                    f.await;
+                }
+            }
+            me.off_all();
+            write(&me.packet_middlewares).clear();
+        };
+        let span = tracing::debug_span!("disconnect", sid = %self.id, ns = %self.ns(), %reason);
+        crate::client::spawn_ordered_later(
+            &self.conn,
+            Box::pin(tracing::Instrument::instrument(run, span)),
+        );
+    }
+}
