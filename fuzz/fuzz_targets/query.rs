@@ -74,7 +74,13 @@ pub(crate) fn run(data: &[u8]) {
     let handshake = parse_handshake_query(query);
     assert!(handshake.len() <= query.split('&').count());
     let _ = percent_decode(query);
-    let encoded: String = query.bytes().map(|b| format!("%{b:02X}")).collect();
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut encoded = String::with_capacity(query.len() * 3);
+    for b in query.bytes() {
+        encoded.push('%');
+        encoded.push(char::from(HEX[usize::from(b >> 4)]));
+        encoded.push(char::from(HEX[usize::from(b & 15)]));
+    }
     assert_eq!(percent_decode(&encoded), query);
     let plus: String = query.replace(' ', "+");
     if !query.contains('+') && !query.contains('%') {

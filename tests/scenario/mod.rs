@@ -304,6 +304,12 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
             ack.send(&list).ok();
         },
     );
+    socket.on("nulls", async |socket: SocketRef, ack: AckSender| {
+        // Each is one `null` argument: a JSON null and an absent option.
+        socket.emit("nulls-back", &Value::Null).ok();
+        socket.emit("nulls-back", &None::<Any>).ok();
+        ack.send(&Any::Null).ok();
+    });
     socket.on(
         "has-socket",
         async |io: SocketIo, Data(sid): Data<String>, ack: AckSender| {

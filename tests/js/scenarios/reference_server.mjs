@@ -199,6 +199,11 @@ root.on('connection', (socket) => {
     list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     ack(list);
   });
+  on(socket, 'nulls', (_data, ack) => {
+    socket.emit('nulls-back', null);
+    socket.emit('nulls-back', null);
+    ack(null);
+  });
   on(socket, 'has-socket', ([sid], ack) => {
     ack(root.sockets.has(sid));
   });
