@@ -5,6 +5,7 @@
 //! Every test runs its server on a runtime of its own whose threads carry the test's name,
 //! and fails when any of them panicked, also where the server catches the panic to go on.
 
+mod common;
 mod engine_support;
 mod sio_support;
 
@@ -24,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tower_socketio::extract::{AckSender, Data, Event, State, TryData};
-use tower_socketio::protocol::{Args, Decoder, ProtocolError};
+use tower_socketio::protocol::{Args, Decoder, ProtocolError, Spread, Value as Any};
 use tower_socketio::{SocketIo, SocketIoBuilder, SocketRef};
 
 // ---------------------------------------------------------------------------------------
@@ -1031,5 +1032,100 @@ fn socketioxide_627_refused_connections_leave_nothing_behind() {
         c.send(r#"40/guarded,{"token":"ok"}"#).await;
         assert!(c.recv_text().await.starts_with("40/guarded,{"));
         assert_eq!(ns.sockets().len(), 1);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Found by issue 10's hostile input.
+
+/// The Node server of `tests/js/lone_surrogates_server.mjs`; killed when dropped.
+async fn node_surrogates_server() -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(common::node())
+        .arg(common::js_dir().join("lone_surrogates_server.mjs"))
+        .current_dir(common::js_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node did not start");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the Node server did not start in 20 s")
+        .expect("reading the Node server's output")
+        .expect("the Node server exited");
+    let port: u16 = line
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line from the Node server: {line}"));
+    (child, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// What a server answers to packets with lone surrogates, as JSON values: Node's `\ud800`
+/// escapes (a JavaScript string keeps the lone half) read as U+FFFD, ours are U+FFFD.
+async fn surrogate_answers(addr: SocketAddr) -> Vec<Value> {
+    let normalize = |t: String| {
+        let t = t
+            .replace("\\ud800", "\u{fffd}")
+            .replace("\\udfff", "\u{fffd}");
+        let json = t.trim_start_matches(|c: char| c.is_ascii_digit());
+        serde_json::from_str::<Value>(json).unwrap_or_else(|e| panic!("{t}: {e}"))
+    };
+    let mut c = RawClient::connect(addr).await;
+    c.send(r#"40{"k":"x\ud800y","\udfff":1}"#).await;
+    assert!(c.recv_text().await.starts_with("40{"));
+    let mut answers = vec![normalize(c.recv_text().await)];
+    for packet in [
+        r#"42["\ud800",1]"#,
+        r#"42["pair","\ud83d\ude00","\udfffz"]"#,
+    ] {
+        c.send(packet).await;
+        answers.push(normalize(c.recv_text().await));
+    }
+    // The connection is still open.
+    c.send(r#"42["still"]"#).await;
+    answers.push(normalize(c.recv_text().await));
+    answers
+}
+
+/// Issue 10, finding 9: a lone surrogate escape (`"\ud800"`) in an event name closed the
+/// connection, and in the CONNECT auth skipped the connect handler; Node 4.8 accepts both.
+/// Ours reads each lone surrogate as U+FFFD: the same answers as Node's, but for that
+/// character (a Rust string cannot hold half a UTF-16 pair).
+#[test]
+fn issue10_lone_surrogates_are_accepted_as_node_does() {
+    run(async {
+        let (addr, _io) = serve(quiet(), |io| {
+            io.ns("/", async |socket: SocketRef, Data(auth): Data<Value>| {
+                socket.emit("auth", &auth).ok();
+                socket.on_any(async |socket: SocketRef, Event(name): Event, args: Args| {
+                    let mut got = vec![Any::String(name)];
+                    got.extend(args.deserialize_all::<Vec<Any>>().unwrap_or_default());
+                    socket.emit("got", &Spread(got)).ok();
+                });
+            });
+        })
+        .await;
+        let ours = surrogate_answers(addr).await;
+        assert_eq!(
+            ours,
+            vec![
+                json!(["auth", {"k": "x\u{fffd}y", "\u{fffd}": 1}]),
+                json!(["got", "\u{fffd}", 1]),
+                json!(["got", "pair", "\u{1f600}", "\u{fffd}z"]),
+                json!(["got", "still"]),
+            ]
+        );
+        if common::require_peer(common::Peer::NodeModules).is_none() {
+            return;
+        }
+        let (_node, node_addr) = node_surrogates_server().await;
+        assert_eq!(
+            surrogate_answers(node_addr).await,
+            ours,
+            "Node 4.8 answers the same"
+        );
     });
 }
