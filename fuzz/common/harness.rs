@@ -121,7 +121,7 @@ fn events(socket: &SocketRef) {
             // An acknowledgement the client must answer, then the answer goes back.
             let answer = socket
                 .timeout(Duration::from_secs(30))
-                .emit_with_ack::<_, Value>("ask", &args)
+                .emit_with_ack::<Value>("ask", &args)
                 .await;
             drop(answer);
             ack.send(&()).ok();
@@ -366,7 +366,7 @@ pub async fn server_op(io: &SocketIo, op: u8, arg: &[u8]) {
             tokio::spawn(async move {
                 let mut acks = io
                     .timeout(Duration::from_secs(30))
-                    .emit_with_ack::<_, Value>("srv-ack", &text)
+                    .emit_with_ack::<Value>("srv-ack", &text)
                     .await;
                 use futures_util::StreamExt as _;
                 while acks.next().await.is_some() {}

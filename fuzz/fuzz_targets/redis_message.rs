@@ -93,12 +93,12 @@ pub(crate) fn run(data: &[u8]) {
         });
         let io = server.io.clone();
         tokio::spawn(async move {
-            let _ = io.server_side_emit_with_ack::<_, Value>("ping", &1).await;
+            let _ = io.server_side_emit_with_ack::<Value>("ping", &1).await;
         });
         let io = server.io.clone();
         tokio::spawn(async move {
             use futures_util::StreamExt as _;
-            let mut acks = io.emit_with_ack::<_, Value>("hello", &"x").await;
+            let mut acks = io.emit_with_ack::<Value>("hello", &"x").await;
             while acks.next().await.is_some() {}
         });
         settle().await;

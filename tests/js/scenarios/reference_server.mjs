@@ -79,7 +79,8 @@ const root = io.of('/');
 const reasons = new Records();
 const outcomes = new Records();
 
-root.use((socket, next) => {
+// The first as `io.use`, the second on the namespace (the Rust server does the same).
+io.use((socket, next) => {
   if (socket.handshake.auth?.token === 'bad') {
     const err = new Error('unauthorized');
     err.data = { code: 401 };
