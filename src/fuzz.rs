@@ -193,6 +193,22 @@ pub mod redis {
             }
             nan(&self.0)
         }
+
+        /// Whether the value holds `notepack.io`'s old `undefined` (left out of the JSON view
+        /// of a map; encoded as `nil`, as `notepack.io` encodes `undefined` today).
+        pub fn has_undefined(&self) -> bool {
+            fn undefined(v: &msgpack::MsgValue) -> bool {
+                match v {
+                    msgpack::MsgValue::Undefined => true,
+                    msgpack::MsgValue::Array(items) => items.iter().any(undefined),
+                    msgpack::MsgValue::Map(entries) => {
+                        entries.iter().any(|(k, v)| undefined(k) || undefined(v))
+                    }
+                    _ => false,
+                }
+            }
+            undefined(&self.0)
+        }
     }
 
     /// A Redis adapter factory whose driver has no connection: what the adapters publish

@@ -2,8 +2,10 @@
 //!
 //! Checks: a decoded value encodes into bytes that decode again, and from then on
 //! encoding is stable (the first encoding may differ: smallest forms, old extensions
-//! rewritten); its JSON view is the same before and after; the encoding of a value never
-//! exceeds a small multiple of the input that gave it.
+//! rewritten); its JSON view is the same before and after (but for `notepack.io`'s old
+//! `undefined`, which the JSON view of a map leaves out and which encodes as `nil`, as
+//! `notepack.io` writes `undefined` today); the encoding of a value never exceeds a small
+//! multiple of the input that gave it.
 #![cfg(feature = "redis")]
 #![cfg_attr(fuzzing, no_main)]
 
@@ -33,8 +35,15 @@ pub(crate) fn run(data: &[u8]) {
     assert_eq!(third.encode(), stable, "encoding is not stable");
     if !value.has_nan() {
         assert_eq!(third, again);
-        if let (Ok(a), Ok(b)) = (&json, again.to_json()) {
-            assert_eq!(*a, b, "the JSON view changed through an encoding");
+        if let (Ok(a), Ok(b)) = (again.to_json(), third.to_json()) {
+            assert_eq!(a, b, "the JSON view changed through a second encoding");
+        }
+        // `undefined` members are left out of the JSON view, and encoded as `nil` (as
+        // `notepack.io` encodes `undefined`), so only a value without any keeps its view.
+        if !value.has_undefined() {
+            if let (Ok(a), Ok(b)) = (&json, again.to_json()) {
+                assert_eq!(*a, b, "the JSON view changed through an encoding");
+            }
         }
     }
 }
