@@ -57,35 +57,112 @@ pub mod engine {
         }
     }
 
+    /// How a session reads and writes: an Engine.IO revision and, for Engine.IO 3, its
+    /// framing (binary or base64, JSONP), as a handshake's query sets them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Framing(Protocol);
+
+    /// A polling response body the server wrote, and how many of the given messages it
+    /// holds.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PollBody {
+        /// The body.
+        pub body: Bytes,
+        /// Its `Content-Type`.
+        pub content_type: &'static str,
+        /// How many messages went in (the rest did not fit).
+        pub messages: usize,
+    }
+
+    impl Framing {
+        /// Engine.IO 4.
+        pub fn v4() -> Self {
+            Framing(Protocol::V4)
+        }
+
+        /// The framing a handshake with this query gets (Engine.IO 3 served), as over
+        /// polling or WebSocket; `None` when the handshake is refused.
+        pub fn from_query(query: &str, polling: bool) -> Option<Self> {
+            Protocol::negotiate(&Query::parse(query), polling, true)
+                .ok()
+                .map(Framing)
+        }
+
+        /// The Engine.IO revision.
+        pub fn version(self) -> ProtocolVersion {
+            self.0.version()
+        }
+
+        /// A WebSocket text frame, as the session decodes it.
+        pub fn decode_ws_text(self, frame: Bytes) -> Result<Packet, String> {
+            self.0
+                .decode_ws_text(frame)
+                .map(Packet::from)
+                .map_err(|e| e.to_string())
+        }
+
+        /// A WebSocket binary frame, as the session decodes it.
+        pub fn decode_ws_binary(self, frame: Bytes) -> Result<Packet, String> {
+            self.0
+                .decode_ws_binary(frame)
+                .map(Packet::from)
+                .map_err(|e| e.to_string())
+        }
+
+        /// A polling POST body (`octet_stream`: sent as `application/octet-stream`), each
+        /// packet at most `max` bytes: the packets up to and including the first error (the
+        /// session stops there), or the error of the body as a whole.
+        pub fn decode_post(
+            self,
+            body: Bytes,
+            octet_stream: bool,
+            max: usize,
+        ) -> Result<Vec<Result<Packet, String>>, String> {
+            let content_type =
+                octet_stream.then(|| http::HeaderValue::from_static("application/octet-stream"));
+            let decoder = self
+                .0
+                .decode_post(body, content_type.as_ref(), max)
+                .map_err(|e| e.to_string())?;
+            Ok(decoder
+                .map(|r| r.map(Packet::from).map_err(|e| e.to_string()))
+                .collect())
+        }
+
+        /// The polling response the server writes for these messages within `max` bytes
+        /// (the first always goes).
+        pub fn encode_poll(self, messages: &[Message], max: usize) -> PollBody {
+            let mut writer = self.0.payload_writer(max);
+            let mut n = 0;
+            for m in messages {
+                if !writer.push(Outgoing::Message(m)) {
+                    break;
+                }
+                n += 1;
+            }
+            let written = writer.finish();
+            PollBody {
+                body: written.body,
+                content_type: written.content_type,
+                messages: n,
+            }
+        }
+    }
+
     /// A WebSocket text frame of Engine.IO 4, as the session decodes it.
     pub fn decode_ws_text(frame: Bytes) -> Result<Packet, String> {
-        Protocol::V4
-            .decode_ws_text(frame)
-            .map(Packet::from)
-            .map_err(|e| e.to_string())
+        Framing::v4().decode_ws_text(frame)
     }
 
     /// A polling POST body of Engine.IO 4: the packets up to and including the first error
     /// (the session stops there), or the error of the body as a whole.
     pub fn decode_payload(body: Bytes) -> Result<Vec<Result<Packet, String>>, String> {
-        let decoder = Protocol::V4
-            .decode_payload(body)
-            .map_err(|e| e.to_string())?;
-        Ok(decoder
-            .map(|r| r.map(Packet::from).map_err(|e| e.to_string()))
-            .collect())
+        Framing::v4().decode_post(body, false, usize::MAX)
     }
 
-    /// The polling payload the server writes for these messages, and the length it
-    /// computed beforehand.
-    pub fn encode_payload(messages: &[Message]) -> (Bytes, usize) {
-        let mut out = bytes::BytesMut::new();
-        let mut len = 0;
-        for (i, m) in messages.iter().enumerate() {
-            Protocol::V4.encode_payload_packet(&mut out, Outgoing::Message(m), i == 0);
-            len += Protocol::V4.payload_len(Outgoing::Message(m), i == 0);
-        }
-        (out.freeze(), len)
+    /// The Engine.IO 4 polling payload the server writes for these messages (no limit).
+    pub fn encode_payload(messages: &[Message]) -> Bytes {
+        Framing::v4().encode_poll(messages, usize::MAX).body
     }
 
     /// The base64 of a binary polling packet (`b…`), decoded as the server does.

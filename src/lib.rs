@@ -34,6 +34,9 @@
 pub mod __private_fuzz;
 pub mod ack;
 pub mod adapter;
+#[cfg(feature = "admin-ui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+pub mod admin;
 mod client;
 pub mod client_files;
 pub mod engine;
@@ -43,6 +46,7 @@ mod io;
 mod layer;
 mod message;
 mod ns;
+mod observe;
 mod operators;
 pub mod protocol;
 mod rooms;

@@ -18,7 +18,7 @@ use tower::ServiceExt as _;
 use tower_socketio::__private_fuzz::engine::{self as eio, Packet as EioPacket};
 use tower_socketio::engine::Message;
 use tower_socketio::extract::{AckSender, Data, Event, TryData};
-use tower_socketio::protocol::{Args, Decoded, Decoder, DecoderConfig};
+use tower_socketio::protocol::{Args, Codec, DecoderConfig, PacketReader, Parser, Revision};
 use tower_socketio::{SocketIo, SocketIoBuilder, SocketIoService, SocketRef};
 
 /// A fresh runtime for one input: nothing carries over from the previous one.
@@ -171,7 +171,8 @@ impl Server {
 
     /// One request to the service.
     pub async fn request(&self, method: Method, query: &str, body: Bytes) -> (StatusCode, Bytes) {
-        request(&self.svc, method, query, body).await
+        let (status, body, _) = request(&self.svc, method, query, body, false).await;
+        (status, body)
     }
 
     /// Ends the server as a user would (`SocketIo::close`), which must finish.
@@ -183,16 +184,23 @@ impl Server {
     }
 }
 
+/// One request; its answer's status, body and whether it is `application/octet-stream`.
 async fn request(
     svc: &SocketIoService,
     method: Method,
     query: &str,
     body: Bytes,
-) -> (StatusCode, Bytes) {
+    octet_stream: bool,
+) -> (StatusCode, Bytes, bool) {
+    let content_type = if octet_stream {
+        "application/octet-stream"
+    } else {
+        "text/plain;charset=UTF-8"
+    };
     let req = Request::builder()
         .method(method)
         .uri(format!("/socket.io/?{query}"))
-        .header("content-type", "text/plain;charset=UTF-8")
+        .header("content-type", content_type)
         .body(Full::new(body))
         .expect("a valid request");
     let res = svc
@@ -201,13 +209,17 @@ async fn request(
         .await
         .expect("the service is infallible");
     let status = res.status();
+    let octet = res
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
     let body = res
         .into_body()
         .collect()
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    (status, body)
+    (status, body, octet)
 }
 
 /// A long-polling client: one GET always pending (as a real client keeps one), POSTs as
@@ -215,39 +227,76 @@ async fn request(
 pub struct Polling {
     svc: SocketIoService,
     sid: String,
-    pending: Option<JoinHandle<(StatusCode, Bytes)>>,
-    /// Socket.IO packets read so far, for checks, and a binary packet's attachments due.
+    /// `EIO=4`, or `EIO=3` (a Socket.IO 2 client).
+    eio: u8,
+    framing: eio::Framing,
+    /// How this client reads the server's Socket.IO packets (no limits of the server's own:
+    /// an auth nested 127 deep comes back one level deeper inside the `auth` event).
+    reader: PacketReader,
+    pending: Option<JoinHandle<(StatusCode, Bytes, bool)>>,
+    /// Socket.IO messages read so far, for checks.
     pub received: Vec<Message>,
-    attachments_due: usize,
     /// The session is over (a 400, or a close packet).
     pub closed: bool,
 }
 
 impl Polling {
-    /// Opens a session.
+    /// Opens an Engine.IO 4 session (Socket.IO 3 and 4 clients).
     pub async fn open(server: &Server) -> Self {
-        let (status, body) = server
-            .request(Method::GET, "EIO=4&transport=polling", Bytes::new())
-            .await;
+        Self::open_eio(server, 4).await
+    }
+
+    /// Opens an Engine.IO 3 session (a Socket.IO 2 client, which the server joins to `/`
+    /// by itself); the server must serve Engine.IO 3.
+    pub async fn open_v3(server: &Server) -> Self {
+        Self::open_eio(server, 3).await
+    }
+
+    async fn open_eio(server: &Server, eio: u8) -> Self {
+        let query = format!("EIO={eio}&transport=polling");
+        let (status, body) = server.request(Method::GET, &query, Bytes::new()).await;
         assert_eq!(status, StatusCode::OK, "handshake refused");
         let text = std::str::from_utf8(&body).expect("the open packet is UTF-8");
-        let json: Value = serde_json::from_str(text.strip_prefix('0').expect("an open packet"))
+        let at = text.find("{").expect("an open packet");
+        let json: Value = serde_json::Deserializer::from_str(&text[at..])
+            .into_iter::<Value>()
+            .next()
+            .expect("a JSON object")
             .expect("the open packet is JSON");
         let sid = json["sid"].as_str().expect("a sid").to_owned();
+        let framing = eio::Framing::from_query(&query, true).expect("a served framing");
+        let revision = if eio == 3 { Revision::V4 } else { Revision::V5 };
+        let reader = Codec::new(Parser::Json, revision).reader(
+            DecoderConfig::default()
+                .with_max_attachments(usize::MAX)
+                .with_max_depth(usize::MAX),
+        );
         let mut c = Polling {
             svc: server.svc.clone(),
             sid,
+            eio,
+            framing,
+            reader,
             pending: None,
             received: Vec::new(),
-            attachments_due: 0,
             closed: false,
         };
+        // An Engine.IO 3 handshake may carry more than the open packet (the `40` of `/`).
+        let packets = framing
+            .decode_post(body.clone(), false, usize::MAX)
+            .unwrap_or_else(|e| panic!("the handshake {body:?} does not read back: {e}"));
+        for p in packets.into_iter().skip(1) {
+            match p {
+                Ok(EioPacket::Message(m)) => c.check_message(m),
+                other => panic!("the handshake carries {other:?}"),
+            }
+        }
         c.poll();
         c
     }
 
     fn query(&self) -> String {
-        format!("EIO=4&transport=polling&sid={}", self.sid)
+        format!("EIO={}&transport=polling&sid={}", self.eio, self.sid)
     }
 
     /// Starts the next GET unless one is pending.
@@ -256,7 +305,7 @@ impl Polling {
             let svc = self.svc.clone();
             let query = self.query();
             self.pending = Some(tokio::spawn(async move {
-                request(&svc, Method::GET, &query, Bytes::new()).await
+                request(&svc, Method::GET, &query, Bytes::new(), false).await
             }));
         }
     }
@@ -272,8 +321,8 @@ impl Polling {
                 return;
             }
             let handle = self.pending.take().expect("checked above");
-            let (status, body) = handle.await.expect("the GET task never panics");
-            self.check_get(status, body);
+            let (status, body, octet) = handle.await.expect("the GET task never panics");
+            self.check_get(status, body, octet);
             self.poll();
             settle().await;
         }
@@ -281,11 +330,16 @@ impl Polling {
 
     /// POSTs a payload as the client wrote it; the session closes on a 400.
     pub async fn post(&mut self, body: Bytes) -> StatusCode {
+        self.post_as(body, false).await
+    }
+
+    /// POSTs a payload, as `application/octet-stream` or text.
+    pub async fn post_as(&mut self, body: Bytes, octet_stream: bool) -> StatusCode {
         if self.closed {
             return StatusCode::BAD_REQUEST;
         }
         let query = self.query();
-        let (status, reply) = request(&self.svc, Method::POST, &query, body).await;
+        let (status, reply, _) = request(&self.svc, Method::POST, &query, body, octet_stream).await;
         match status {
             StatusCode::OK => assert_eq!(&reply[..], b"ok", "a POST answered 200 says ok"),
             StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => {}
@@ -295,55 +349,37 @@ impl Polling {
         status
     }
 
-    fn check_get(&mut self, status: StatusCode, body: Bytes) {
+    fn check_get(&mut self, status: StatusCode, body: Bytes, octet: bool) {
         if status == StatusCode::BAD_REQUEST {
             // The session ended (a parse error closes it without a close packet).
             self.closed = true;
             return;
         }
         assert_eq!(status, StatusCode::OK, "a GET answered {status}");
-        let packets = eio::decode_payload(body.clone())
-            .unwrap_or_else(|e| panic!("the server wrote a payload it cannot read: {e}"));
+        let packets = self
+            .framing
+            .decode_post(body.clone(), octet, usize::MAX)
+            .unwrap_or_else(|e| {
+                panic!("the server wrote a payload it cannot read ({e}): {body:?}")
+            });
         for p in packets {
             let p = p.unwrap_or_else(|e| panic!("the server wrote a bad packet ({e}): {body:?}"));
             match p {
                 EioPacket::Message(m) => self.check_message(m),
                 EioPacket::Close => self.closed = true,
                 EioPacket::Ping { probe: false } | EioPacket::Noop => {}
+                // Engine.IO 3: the client pings, the server answers.
+                EioPacket::Pong { probe: false } if self.eio == 3 => {}
                 other => panic!("the server sent {other:?} over polling"),
             }
         }
     }
 
-    /// Everything the server sends is a valid Socket.IO packet, attachments right after
-    /// the binary packet that announces them.
+    /// Everything the server sends is a valid Socket.IO packet of the client's protocol,
+    /// attachments right after the binary packet that announces them.
     fn check_message(&mut self, m: Message) {
-        match &m {
-            Message::Binary(_) => {
-                assert!(
-                    self.attachments_due > 0,
-                    "a binary message no packet announced"
-                );
-                self.attachments_due -= 1;
-            }
-            Message::Text(text) => {
-                assert_eq!(
-                    self.attachments_due, 0,
-                    "a text packet while attachments were due: {text:?}"
-                );
-                // A client's decoder: no limits of the server's own (an auth nested 127
-                // deep comes back one level deeper inside the `auth` event).
-                let decoder = Decoder::new(
-                    DecoderConfig::default()
-                        .with_max_attachments(usize::MAX)
-                        .with_max_depth(usize::MAX),
-                );
-                match decoder.decode_text(text.clone()) {
-                    Ok(Decoded::Packet(_)) => {}
-                    Ok(Decoded::Partial(p)) => self.attachments_due = p.expected(),
-                    Err(e) => panic!("the server wrote a packet it cannot decode ({e}): {text:?}"),
-                }
-            }
+        if let Err(e) = self.reader.feed(m.clone()) {
+            panic!("the server wrote what the client cannot read ({e}): {m:?}");
         }
         if self.received.len() < 4096 {
             self.received.push(m);

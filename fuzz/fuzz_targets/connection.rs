@@ -4,7 +4,10 @@
 //!
 //! The input is lines (`\n`): each line is one POST body, as the client wrote it (an
 //! Engine.IO 4 payload: packets separated by `0x1e`, binary ones as `b` and base64); a line
-//! starting with a tab is sent by a second client; a line `!<op><arg>` makes the server
+//! starting with a tab is sent by a second client; a line starting with `0x0b` by a
+//! Socket.IO 2 client (Engine.IO 3 and protocol 4: a text payload `<length>:<packet>`, or
+//! with `0x01` next, a binary payload sent as `application/octet-stream`), which the
+//! server joins to `/` by itself; a line `!<op><arg>` makes the server
 //! act (`e` emit, `b` binary emit, `a` emit with acknowledgements, `j`/`l` join/leave,
 //! `t` emit to a room, `d`/`D` disconnect every socket, `f` fetch sockets, `s` server-side
 //! emit, `x` emit to each socket). The handlers are in `fuzz/common/harness.rs`.
@@ -27,14 +30,21 @@ use tower_socketio::SocketIo;
 /// The entry point, also replayed on every corpus file by `tests/fuzz_corpus.rs`.
 pub(crate) fn run(data: &[u8]) {
     harness::runtime().block_on(async {
-        let server = Server::new(SocketIo::builder());
+        let server = Server::new(SocketIo::builder().allow_eio3(true));
         let mut first = Polling::open(&server).await;
         let mut second = Polling::open(&server).await;
+        let mut old = Polling::open_v3(&server).await;
         for line in lines(data) {
             match line {
                 [b'!', op, arg @ ..] => server_op(&server.io, *op, arg).await,
                 [b'\t', body @ ..] => {
                     second.post(Bytes::copy_from_slice(body)).await;
+                }
+                [0x0b, 0x01, body @ ..] => {
+                    old.post_as(Bytes::copy_from_slice(body), true).await;
+                }
+                [0x0b, body @ ..] => {
+                    old.post(Bytes::copy_from_slice(body)).await;
                 }
                 body => {
                     first.post(Bytes::copy_from_slice(body)).await;
@@ -42,6 +52,7 @@ pub(crate) fn run(data: &[u8]) {
             }
             first.collect().await;
             second.collect().await;
+            old.collect().await;
         }
         server.close().await;
     });

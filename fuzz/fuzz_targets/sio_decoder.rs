@@ -1,6 +1,7 @@
-//! The Socket.IO decoder behind the parser seam, fed frame by frame as a connection feeds
-//! it: a `PacketReader` (the server's, and one with tight limits) gets text frames and the
-//! binary attachments that follow a binary packet, through `feed`, as the core calls it.
+//! The Socket.IO decoders behind the parser seam, fed frame by frame as a connection feeds
+//! them: a `PacketReader` of protocol 5 (the server's limits, and tight ones) and of
+//! protocol 4 (Socket.IO 2 clients) gets text frames and the binary attachments that
+//! follow a binary packet, through `feed`, as the core calls it.
 //!
 //! The input is a sequence of frames separated by `0xff` (never part of UTF-8 text); a
 //! frame that starts with `0x00` is binary (the rest of it), any other is text.
@@ -19,7 +20,9 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use serde::Deserialize;
 use tower_socketio::engine::{Message, Str};
-use tower_socketio::protocol::{Args, Codec, DecoderConfig, Packet, PacketData, Value};
+use tower_socketio::protocol::{
+    Args, Codec, DecoderConfig, Packet, PacketData, Parser, Revision, Value,
+};
 
 #[derive(Deserialize)]
 #[allow(dead_code)]
@@ -55,6 +58,16 @@ fn check_packet(codec: Codec, p: &Packet) {
     if let PacketData::Event { args, .. } | PacketData::EventAck { args, .. } = &p.inner {
         exercise(args);
     }
+    // Protocol 4 writes a server's CONNECT and CONNECT_ERROR, not what a client sends (a
+    // CONNECT carries a query there): only the packets both sides send come back the same.
+    if codec.revision() == Revision::V4
+        && matches!(
+            p.inner,
+            PacketData::Connect(_) | PacketData::ConnectError { .. }
+        )
+    {
+        return;
+    }
     let encoded = codec.encode(p);
     let mut reader = codec.reader(
         DecoderConfig::default()
@@ -89,14 +102,19 @@ fn frames(data: &[u8]) -> impl Iterator<Item = Message> + '_ {
 
 /// The entry point, also replayed on every corpus file by `tests/fuzz_corpus.rs`.
 pub(crate) fn run(data: &[u8]) {
-    let codec = Codec::default();
-    let limits = [
-        DecoderConfig::default(),
-        DecoderConfig::default()
-            .with_max_depth(8)
-            .with_max_attachments(2),
+    // Protocol 5 (the default) and protocol 4 (Socket.IO 2 clients), with the server's
+    // limits and tight ones.
+    let v5 = Codec::default();
+    let v4 = Codec::new(Parser::Json, Revision::V4);
+    let tight = DecoderConfig::default()
+        .with_max_depth(8)
+        .with_max_attachments(2);
+    let runs = [
+        (v5, DecoderConfig::default()),
+        (v5, tight),
+        (v4, DecoderConfig::default()),
     ];
-    for limits in limits {
+    for (codec, limits) in runs {
         let mut reader = codec.reader(limits);
         for frame in frames(data) {
             match reader.feed(frame) {

@@ -10,6 +10,7 @@ use super::{
 use crate::RemoteSocket;
 use crate::ack::{AckWaiter, RawAckStream};
 use crate::engine::Sid;
+use crate::observe::observe;
 use crate::protocol::BroadcastPacket;
 use crate::util::{read, write};
 
@@ -57,7 +58,7 @@ impl LocalAdapter {
             match rooms.rooms.get(room) {
                 Some(members) => except.extend(members.iter().copied()),
                 None => {
-                    if let Ok(sid) = room.parse::<Sid>() {
+                    if let Some(sid) = self.own_room(room) {
                         except.insert(sid);
                     }
                 }
@@ -85,7 +86,7 @@ impl LocalAdapter {
                 }
                 None => {
                     // A room that is a socket id names that socket.
-                    if let Ok(sid) = room.parse::<Sid>() {
+                    if let Some(sid) = self.own_room(room) {
                         push(sid);
                     }
                 }
@@ -103,10 +104,24 @@ impl LocalAdapter {
             return true;
         }
         drop(rooms);
-        match (room.parse::<Sid>(), self.ns.upgrade()) {
-            (Ok(sid), Some(ns)) => ns.get_socket(sid).is_some(),
+        match (self.own_room(room), self.ns.upgrade()) {
+            (Some(sid), Some(ns)) => ns.get_socket(sid).is_some(),
             _ => false,
         }
+    }
+
+    /// The socket whose own room `room` would be: a socket id, or `<nsp>#<id>` in this
+    /// namespace (a Socket.IO 2 client outside `/` knows its socket by that name).
+    fn own_room(&self, room: &str) -> Option<Sid> {
+        if let Ok(sid) = room.parse::<Sid>() {
+            return Some(sid);
+        }
+        let ns = self.ns.name();
+        room.strip_prefix(ns)?
+            .strip_prefix('#')
+            .filter(|_| ns != "/")?
+            .parse()
+            .ok()
     }
 
     /// Delivers a packet to this server's targeted sockets.
@@ -142,6 +157,15 @@ impl LocalAdapter {
         self.targets(opts).iter().map(|s| s.remote()).collect()
     }
 
+    /// This server's targeted sockets as a fetch reply to another server describes them
+    /// (see [`LocalSocket::remote_for_peer`](super::LocalSocket::remote_for_peer)).
+    pub fn apply_fetch_sockets_for_peer(&self, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
+        self.targets(opts)
+            .iter()
+            .map(|s| s.remote_for_peer())
+            .collect()
+    }
+
     /// This server's targeted sockets join rooms.
     pub fn apply_add_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
         for s in self.targets(opts) {
@@ -169,11 +193,12 @@ impl Adapter for LocalAdapter {
         let mut r = write(&self.rooms);
         let r = &mut *r;
         for room in rooms {
-            if room.as_ref() == sid.as_str() {
+            if self.own_room(room).is_some_and(|own| own == sid) {
                 continue;
             }
             if r.sids.entry(sid).or_default().insert(room.clone()) {
                 r.rooms.entry(room.clone()).or_default().insert(sid);
+                observe!(&self.ns.events => |e| e.room_joined(self.ns.name_str(), room, sid));
             }
         }
     }
@@ -186,6 +211,7 @@ impl Adapter for LocalAdapter {
         };
         for room in rooms {
             if mine.remove(room) {
+                observe!(&self.ns.events => |e| e.room_left(self.ns.name_str(), room, sid));
                 if let Some(members) = r.rooms.get_mut(room) {
                     members.remove(&sid);
                     if members.is_empty() {
@@ -204,6 +230,7 @@ impl Adapter for LocalAdapter {
         let r = &mut *r;
         if let Some(mine) = r.sids.remove(&sid) {
             for room in mine {
+                observe!(&self.ns.events => |e| e.room_left(self.ns.name_str(), &room, sid));
                 if let Some(members) = r.rooms.get_mut(&room) {
                     members.remove(&sid);
                     if members.is_empty() {
