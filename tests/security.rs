@@ -913,25 +913,63 @@ fn socketioxide_731_sessions_with_abandoned_upgrades_are_freed() {
 }
 
 /// socketioxide 0.17.4 (engineioxide): the Engine.IO 3 payload decoder looped forever on a
-/// truncated packet and could panic on malicious lengths. We have no Engine.IO 3 decoder
-/// yet: `EIO=3` is refused on both transports. (The issue that adds one also adds its fuzz
-/// target; see docs/security.md.)
+/// truncated packet and could panic on malicious lengths. Ours (served with `allow_eio3`)
+/// refuses truncated payloads, lengths past the body and over-long length fields at once,
+/// text and binary; Engine.IO 3 stays refused by default.
 #[test]
-fn socketioxide_v3_decoder_fixes_engine_io_3_is_refused_until_it_is_fuzzed() {
+fn socketioxide_v3_decoder_fixes_truncated_and_malicious_v3_payloads_are_refused() {
     run(async {
         let (addr, _io, _) = echo_server(quiet()).await;
         get(addr, "EIO=3&transport=polling", &[])
             .await
             .assert_error(400, 5, "Unsupported protocol version");
-        let r = engine_support::http(
-            addr,
-            Method::POST,
-            "/socket.io/?EIO=3&transport=polling&sid=x",
-            &[],
-            Bytes::from_static(b"5:4abcd"),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+        let (addr, io, _) = echo_server(quiet().allow_eio3(true)).await;
+        let bodies: [(&[u8], bool); 7] = [
+            (b"5:4ab", false),
+            (b"99999999999:4x", false),
+            (b"3:4ab2", false),
+            (b":4ab", false),
+            (b"\x01\x05\xff\x04\x01\x02", true),
+            (
+                b"\x00\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\x09\xff4",
+                true,
+            ),
+            (b"\x00\x02", true),
+        ];
+        for (body, octet) in bodies {
+            let r = get(addr, "EIO=3&transport=polling", &[]).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let sid = r.text()[r.text().find("\"sid\":\"").unwrap() + 7..][..20].to_owned();
+            let url = format!("/socket.io/?EIO=3&transport=polling&sid={sid}");
+            let headers: &[(&str, &str)] = if octet {
+                &[("content-type", "application/octet-stream")]
+            } else {
+                &[("content-type", "text/plain;charset=UTF-8")]
+            };
+            let started = std::time::Instant::now();
+            let reply = engine_support::http(
+                addr,
+                Method::POST,
+                &url,
+                headers,
+                Bytes::copy_from_slice(body),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{body:?} took long"
+            );
+        }
+        tokio::time::timeout(STEP, async {
+            while io.connections() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("every refused session is closed");
+        assert_serves(addr).await;
     });
 }
 
