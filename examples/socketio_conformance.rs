@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tower_socketio::extract::{AckSender, Data};
 use tower_socketio::protocol::Args;
-use tower_socketio::{SocketIo, SocketIoBuilder, SocketRef};
+use tower_socketio::{AllowOrigin, SocketIo, SocketIoBuilder, SocketRef};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -47,6 +47,7 @@ pub fn builder() -> SocketIoBuilder {
         .ping_timeout(Duration::from_millis(200))
         .max_payload(1_000_000)
         .connect_timeout(Duration::from_millis(1000))
+        .allow_origin(AllowOrigin::any())
         .allow_eio3(true)
 }
 

@@ -366,6 +366,16 @@ pub(crate) async fn finish_connect(
     socket
 }
 
+/// `s` in a buffer of its own. A `Str` or `Bytes` cut from a received frame keeps the
+/// transport's whole read buffer alive (tungstenite and hyper hand out slices of it): what
+/// outlives the packet is copied.
+fn own(s: &Str) -> Str {
+    match s.as_str() {
+        "/" => Str::from_static("/"),
+        text => Str::from(text.to_owned()),
+    }
+}
+
 /// The core's Engine.IO handler.
 pub(crate) struct Client {
     pub(crate) io: Arc<IoInner>,
@@ -409,6 +419,10 @@ impl Client {
     }
 
     fn on_connect_packet(&self, ns_name: Str, auth: Option<Str>, conn: &Conn_) {
+        // Both are kept for the connection's life: in buffers of their own, not as slices of
+        // the frame (which would keep the transport's whole read buffer alive).
+        let ns_name = own(&ns_name);
+        let auth = auth.as_ref().map(own);
         {
             let mut nsps = lock(&conn.data().nsps);
             if nsps.iter().any(|(n, _)| *n == ns_name) {

@@ -29,6 +29,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __private_fuzz;
 pub mod ack;
 pub mod adapter;
 #[cfg(feature = "admin-ui")]

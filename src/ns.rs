@@ -171,14 +171,16 @@ impl Namespace {
 
     /// Adds connect middleware (Node's `namespace.use`). Middleware run in the order added,
     /// before the socket connects; an `Err` refuses the connection and reaches the client's
-    /// `connect_error` with its message (and `data`, with a [`ConnectError`]).
-    pub fn use_<H, T, E>(&self, middleware: H)
+    /// `connect_error` with its message (and `data`, with a [`ConnectError`]). Returns the
+    /// namespace, so that calls chain (as [`DynNamespace::use_`](crate::DynNamespace::use_)).
+    pub fn use_<H, T, E>(&self, middleware: H) -> &Self
     where
         H: Handler<ConnectParts, T, Result<(), E>>,
         T: Send + 'static,
         E: IntoConnectError + Send + 'static,
     {
         push_middleware(&self.0.handlers, middleware);
+        self
     }
 
     /// Sets the connection handler (Node's `connection` event).
@@ -242,10 +244,10 @@ impl Namespace {
         self.ops().send(data).await
     }
     /// Emits to every socket and gathers their acknowledgements.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub async fn emit_with_ack<R: crate::protocol::FromArgs>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> AckStream<R> {
         self.ops().emit_with_ack(event, data).await
     }
@@ -300,13 +302,12 @@ impl Namespace {
     /// [`AckError::Adapter`](crate::AckError::Adapter)) when some server did not answer in
     /// the adapter's request timeout; an answer that does not fit `R` is
     /// [`AckError::Decode`](crate::AckError::Decode).
-    pub async fn server_side_emit_with_ack<T, R>(
+    pub async fn server_side_emit_with_ack<R>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> Result<Vec<R>, crate::AckError>
     where
-        T: Serialize + ?Sized,
         R: serde::de::DeserializeOwned,
     {
         use crate::AckError;

@@ -151,10 +151,10 @@ impl BroadcastOperators {
     /// Emits an event to every targeted socket and gathers their acknowledgements, up to
     /// the timeout (the server's `ack_timeout` unless [`timeout`](Self::timeout) was set).
     /// Stream it, or `.await` it for a `Vec` of every reply.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub async fn emit_with_ack<R: crate::protocol::FromArgs>(
         self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> AckStream<R> {
         let timeout = self.timeout.unwrap_or_else(|| self.ns.ack_timeout());
         if protocol::is_reserved_event(event) {

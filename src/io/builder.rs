@@ -124,7 +124,9 @@ impl SocketIoBuilder {
         self.engine = self.engine.http_compression(on);
         self
     }
-    /// Which origins may connect (default any).
+    /// Which origins may connect and read the answers (Node's `cors.origin`). By default none
+    /// is granted cross-origin access: nothing is refused and no CORS header is sent, so
+    /// only pages of the server's own origin can use long-polling (see [`AllowOrigin`]).
     pub fn allow_origin(mut self, origins: AllowOrigin) -> Self {
         self.engine = self.engine.allow_origin(origins);
         self

@@ -179,6 +179,30 @@ impl SocketIo {
         self.0.of(name.as_ref())
     }
 
+    /// Adds connect middleware to the main namespace `/` (Node's `io.use`): the same as
+    /// `io.of("/").use_(middleware)`, before or after `io.ns("/", ..)`. Returns the server,
+    /// so that calls chain.
+    ///
+    /// ```
+    /// use serde_json::Value;
+    /// use tower_socketio::{SocketIo, SocketRef, extract::Data};
+    ///
+    /// let (_layer, io) = SocketIo::new_layer();
+    /// io.use_(async |Data(auth): Data<Value>| {
+    ///     if auth["token"] == "secret" { Ok(()) } else { Err("unauthorized") }
+    /// })
+    /// .ns("/", async |_socket: SocketRef| {});
+    /// ```
+    pub fn use_<H, T, E>(&self, middleware: H) -> &Self
+    where
+        H: Handler<ConnectParts, T, Result<(), E>>,
+        T: Send + 'static,
+        E: crate::handler::IntoConnectError + Send + 'static,
+    {
+        self.sockets().use_(middleware);
+        self
+    }
+
     /// The namespace of that name, if it exists.
     pub fn get_ns(&self, name: impl AsRef<str>) -> Option<Namespace> {
         read(&self.0.nsps)
@@ -339,10 +363,10 @@ impl SocketIo {
         self.sockets().send(data).await
     }
     /// Emits to every socket of `/` and gathers their acknowledgements.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub async fn emit_with_ack<R: crate::protocol::FromArgs>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> AckStream<R> {
         self.sockets().emit_with_ack(event, data).await
     }
@@ -373,13 +397,12 @@ impl SocketIo {
     }
     /// Sends a server-side event of `/` and gathers one acknowledgement per other server
     /// (see [`Namespace::server_side_emit_with_ack`]).
-    pub async fn server_side_emit_with_ack<T, R>(
+    pub async fn server_side_emit_with_ack<R>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> Result<Vec<R>, crate::AckError>
     where
-        T: Serialize + ?Sized,
         R: serde::de::DeserializeOwned,
     {
         self.sockets().server_side_emit_with_ack(event, data).await

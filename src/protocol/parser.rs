@@ -369,7 +369,17 @@ impl PacketReader {
                     self.pending = None;
                     return Err(ProtocolError::AttachmentsPending);
                 }
-                match self.codec.decode_text(text, &self.limits) {
+                match self.codec.decode_text(text.clone(), &self.limits) {
+                    Ok(Decoded::Partial(_)) => {
+                        // It waits for its attachments, maybe long: decoded again from a
+                        // copy, as a slice of the frame would keep the transport's whole
+                        // read buffer alive.
+                        let copy = Str::from(text.as_str().to_owned());
+                        match self.codec.decode_text(copy, &self.limits) {
+                            Ok(decoded) => Ok(self.settle(decoded)),
+                            Err(e) => Err(e),
+                        }
+                    }
                     Ok(decoded) => Ok(self.settle(decoded)),
                     Err(e) => Err(e),
                 }
@@ -402,6 +412,13 @@ impl PacketReader {
         }
         let Some(partial) = self.pending.as_mut() else {
             return Err(ProtocolError::UnexpectedAttachment);
+        };
+        // An attachment that waits for the next ones is copied out of the frame too; the
+        // last one completes the packet and goes to the handlers as it is.
+        let data = if partial.received() + 1 < partial.expected() {
+            Bytes::copy_from_slice(&data)
+        } else {
+            data
         };
         match partial.push(data) {
             Ok(Some(packet)) => {

@@ -87,20 +87,20 @@ impl Socket {
 
     /// Emits an event and waits for the client's acknowledgement, up to the server's
     /// `ack_timeout` (see [`timeout`](Socket::timeout) for another).
-    pub fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub fn emit_with_ack<R: crate::protocol::FromArgs>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> AckFuture<R> {
         self.emit_with_ack_inner(event, data, self.ns.ack_timeout(), false)
     }
 
     /// Like [`emit_with_ack`](Socket::emit_with_ack), waiting up to `timeout` (Node's
     /// `socket.timeout(ms).emit(event, data, callback)` for one socket).
-    pub fn emit_with_ack_timeout<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub fn emit_with_ack_timeout<R: crate::protocol::FromArgs>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
         timeout: Duration,
     ) -> AckFuture<R> {
         self.emit_with_ack_inner(event, data, timeout, false)

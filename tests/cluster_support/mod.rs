@@ -264,7 +264,7 @@ async fn run_op(io: SocketIo, socket: SocketRef, op: Op) -> Any {
     if op.kind == "emitWithAck" {
         let ops = operators(&io, &socket, &op);
         let replies: Vec<Result<Any, _>> = ops
-            .emit_with_ack::<_, Any>(&op.event, &Spread(op.args))
+            .emit_with_ack::<Any>(&op.event, &Spread(op.args))
             .await
             .await;
         let mut ok = Vec::new();
@@ -343,7 +343,7 @@ async fn run_op_json(io: SocketIo, socket: SocketRef, op: Op) -> Value {
         },
         "serverSideEmitWithAck" => {
             match io
-                .server_side_emit_with_ack::<_, Value>(&op.event, &Spread(op.args))
+                .server_side_emit_with_ack::<Value>(&op.event, &Spread(op.args))
                 .await
             {
                 Ok(replies) => json!({ "ok": sort_values(replies) }),

@@ -54,7 +54,7 @@ pub fn handlers(io: &SocketIo) {
             // The server asks with an ack (binary included) and sends back the reply.
             socket.on("ask", async |socket: SocketRef| {
                 let reply = socket
-                    .emit_with_ack::<_, Args>("question", &("q?", Bytes::from_static(&[1, 2])))
+                    .emit_with_ack::<Args>("question", &("q?", Bytes::from_static(&[1, 2])))
                     .await;
                 match reply {
                     Ok(args) => socket.emit("answer", &args).ok(),

@@ -50,8 +50,8 @@
 //! first argument only, as with Node. Server-side events travel as JSON.
 
 mod adapter;
-mod driver;
-mod msgpack;
+pub(crate) mod driver;
+pub(crate) mod msgpack;
 mod wire;
 
 use std::sync::Arc;
@@ -210,6 +210,20 @@ impl RedisAdapterFactory {
             driver,
             config: Arc::new(config),
         })
+    }
+
+    /// A factory whose driver has no connection (the fuzz harness, `crate::fuzz`): see
+    /// [`driver::Driver::detached`].
+    pub(crate) fn detached(
+        config: RedisAdapterConfig,
+        servers: usize,
+    ) -> (Self, Arc<driver::Driver>, driver::DetachedOutbox) {
+        let (driver, outbox) = driver::Driver::detached(config.publish_queue, servers);
+        let factory = RedisAdapterFactory {
+            driver: driver.clone(),
+            config: Arc::new(config),
+        };
+        (factory, driver, outbox)
     }
 
     /// A handle to watch the adapter's health and wait for its subscriptions.

@@ -31,7 +31,7 @@ use crate::message::Str;
 /// | a tuple or tuple struct `(A, B, ..)` | the arguments in order, one per element; missing ones are `null`-like (so `Option` elements become `None`), extra ones are ignored | one argument per element |
 /// | `()` | nothing (any arguments are accepted and ignored) | zero arguments |
 /// | a newtype struct `W(T)` | whatever `T` receives | whatever `T` sends |
-/// | anything else (`String`, a struct, `Vec<T>`, [`Value`](super::Value), `Option<T>`, ...) | the **first** argument; with zero arguments a `null`-like value (`None`, `Value::Null`, or an error for types that need data) | exactly one argument |
+/// | anything else (`String`, a struct, `Vec<T>`, [`Value`](super::Value), `Option<T>`, ...) | the **first** argument; with zero arguments a `null`-like value (`None`, `Value::Null`, or an error for types that need data) | exactly one argument, `null` included (`Value::Null`, `serde_json::Value::Null` and `None` are one `null`, which a JavaScript client reads as `null`, not `undefined`) |
 ///
 /// So `Vec<T>` is one argument that is an array, not "all arguments";
 /// [`Args::deserialize_all`] reads every argument as a sequence instead.

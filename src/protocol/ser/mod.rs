@@ -8,7 +8,8 @@
 //!   serializers are wrapped too, so bytes nested anywhere are found.
 //! - [`Spread`] is the top-level serializer that maps one Rust value to the arguments of
 //!   an event or ack: a tuple (or tuple struct) becomes several arguments, `()` becomes
-//!   zero arguments, a newtype struct is transparent, anything else is one argument.
+//!   zero arguments, a newtype struct is transparent, anything else is one argument (a
+//!   null value such as `Value::Null` or `None` included).
 //!
 //! [`intercept`] holds the first layer, [`spread`] the second.
 
@@ -69,6 +70,7 @@ pub(crate) fn write_args<T: Serialize + ?Sized>(
         buf,
         count: &count,
         atts: &atts,
+        zero_sized: std::mem::size_of_val(data) == 0,
     })?;
     buf.borrow_mut().push(b']');
     Ok((

@@ -401,6 +401,19 @@ describe(`socket.io-client scenarios (${MODE})`, () => {
     assert.deepEqual(await c.next('echo-back'), []);
   });
 
+  test('a lone null is one argument, in events and acks (null, not undefined)', TEST_OPTS, async (t) => {
+    const s = session(t);
+    const c = await s.connect('/');
+    const reply = await c.call('nulls');
+    assert.equal(reply.length, 1, `the ack has one argument: ${JSON.stringify(reply)}`);
+    assert.strictEqual(reply[0], null);
+    for (let i = 0; i < 2; i++) {
+      const args = await c.next('nulls-back');
+      assert.equal(args.length, 1, `nulls-back has one argument: ${JSON.stringify(args)}`);
+      assert.strictEqual(args[0], null);
+    }
+  });
+
   test('send/message: `message` both ways, with and without ack', TEST_OPTS, async (t) => {
     const s = session(t);
     const c = await s.connect('/');

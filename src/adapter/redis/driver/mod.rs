@@ -145,6 +145,9 @@ pub(crate) struct Driver {
     conn: Arc<PubConn>,
     health: Arc<Health>,
     config: DriverConfig,
+    /// Set for a driver without connections ([`Driver::detached`]): what `PUBSUB NUMSUB`
+    /// answers.
+    detached_servers: Option<usize>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -211,7 +214,65 @@ impl Driver {
             conn,
             health,
             config,
+            detached_servers: None,
         })
+    }
+
+    /// A driver with no connection and no task, for the fuzz harness (`crate::fuzz`):
+    /// published messages wait in the returned outbox, incoming ones are handed over with
+    /// [`deliver`](Self::deliver), and `PUBSUB NUMSUB` answers `servers`.
+    pub(crate) fn detached(publish_queue: usize, servers: usize) -> (Arc<Self>, DetachedOutbox) {
+        let config = DriverConfig {
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(2),
+            ping_interval: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(1),
+            publish_queue,
+        };
+        let (sub_tx, _) = mpsc::unbounded_channel();
+        let (pub_tx, pub_rx) = mpsc::channel(publish_queue.max(1));
+        // Never connected: numsub answers from `detached_servers` and nothing publishes.
+        let client = redis::Client::open("redis://127.0.0.1:1/").expect("a valid URL");
+        let driver = Arc::new(Driver {
+            routes: Arc::default(),
+            sub_tx,
+            pub_tx,
+            conn: Arc::new(PubConn::new(client, config.clone())),
+            health: Arc::default(),
+            config,
+            detached_servers: Some(servers),
+        });
+        (driver, DetachedOutbox(pub_rx))
+    }
+
+    /// Hands `payload` to the sink of `channel`, or of the pattern whose prefix it starts
+    /// with, as the subscriber does with a message from Redis; `false` when none listens.
+    pub(crate) fn deliver(&self, channel: &str, payload: Bytes) -> bool {
+        let sink = {
+            let r = self.routes.read().unwrap_or_else(|e| e.into_inner());
+            r.channels.get(channel).cloned().or_else(|| {
+                r.patterns
+                    .iter()
+                    .find(|(p, _)| channel.starts_with(&unescape_prefix(p)))
+                    .map(|(_, s)| s.clone())
+            })
+        };
+        match sink.and_then(|s| s.upgrade()) {
+            Some(sink) => {
+                sink.on_message(channel, payload);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every channel routed, and the literal prefix of every pattern.
+    pub(crate) fn route_names(&self) -> Vec<String> {
+        let r = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<String> = r.channels.keys().cloned().collect();
+        names.extend(r.patterns.keys().map(|p| unescape_prefix(p)));
+        names.sort();
+        names
     }
 
     pub(crate) fn health(&self) -> &Arc<Health> {
@@ -303,6 +364,9 @@ impl Driver {
 
     /// `PUBSUB NUMSUB channel`: how many connections (servers) listen on it.
     pub(crate) async fn numsub(&self, channel: &str) -> Result<usize, AdapterError> {
+        if let Some(n) = self.detached_servers {
+            return Ok(n);
+        }
         let cmd = redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).to_owned();
         let timeout = self.config.command_timeout;
         let (_, n) = self
@@ -319,6 +383,37 @@ impl Driver {
             .map_err(|e| AdapterError::Backend(format!("PUBSUB NUMSUB failed: {e}")))?;
         Ok(n)
     }
+}
+
+/// What a [detached](Driver::detached) driver's adapters published.
+pub(crate) struct DetachedOutbox(mpsc::Receiver<Publish>);
+
+impl DetachedOutbox {
+    /// The messages published since the last call; each counts as sent.
+    pub(crate) fn drain(&mut self) -> Vec<(String, Bytes)> {
+        let mut out = Vec::new();
+        while let Ok(m) = self.0.try_recv() {
+            if let Some(done) = m.done {
+                let _ = done.send(Ok(()));
+            }
+            out.push((m.channel, m.payload));
+        }
+        out
+    }
+}
+
+/// The literal text before the `*` of a broadcast pattern, its escapes removed.
+fn unescape_prefix(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '*' => break,
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The first wait before reconnecting; it doubles up to the configured maximum.
