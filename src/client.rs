@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use crate::engine::{self, EngineHandler, Message, ProtocolVersion, Sid, Str, TransportType};
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
 use crate::io::IoInner;
-use crate::protocol::{Codec, ConnectReply, Packet, PacketData, PacketReader, Revision};
+use crate::protocol::{Args, Codec, ConnectReply, Packet, PacketData, PacketReader, Revision};
 use crate::socket::{DisconnectReason, SocketRef};
 use crate::util::lock;
 
@@ -286,7 +286,7 @@ async fn run_dispatcher(
 pub(crate) async fn finish_connect(
     socket: SocketRef,
     handler: Option<BoxedHandler<ConnectParts, ()>>,
-    auth: Option<Str>,
+    auth: Option<Args>,
 ) -> SocketRef {
     let conn = socket.conn_arc().clone();
     let hold = OrderHold::new(&conn);
@@ -363,7 +363,7 @@ impl Client {
         }
     }
 
-    fn on_connect_packet(&self, ns_name: Str, auth: Option<Str>, conn: &Conn_) {
+    fn on_connect_packet(&self, ns_name: Str, auth: Option<Args>, conn: &Conn_) {
         {
             let mut nsps = lock(&conn.data().nsps);
             if nsps.iter().any(|(n, _)| *n == ns_name) {

@@ -60,6 +60,7 @@ mod broadcast;
 mod de;
 mod decoder;
 mod error;
+mod msgpack;
 mod packet;
 mod parser;
 mod ser;
@@ -69,7 +70,7 @@ mod value;
 pub use args::{Args, FromArgs, Spread};
 pub use broadcast::BroadcastPacket;
 pub use decoder::{Decoded, Decoder, DecoderConfig, PartialPacket, decode_text};
-pub use error::{EncodeError, ProtocolError};
+pub use error::{DataError, EncodeError, ProtocolError};
 pub use packet::{Encoded, Messages, Packet, PacketData};
 pub use parser::{Codec, ConnectReply, PacketReader, Parser, Revision, WireFormat};
 pub use v5::{

@@ -21,10 +21,11 @@ use serde::Serialize;
 
 use super::decoder::{Decoded, DecoderConfig, PartialPacket};
 use super::error::{EncodeError, ProtocolError};
-use super::{Args, Encoded, Packet, v5};
+use super::{Args, Encoded, Packet, msgpack, v5};
 use crate::message::{Message, Str};
 
-/// The packet format a server speaks (Node's `parser` option). One server speaks one.
+/// The packet format a server speaks (Node's `parser` option). One server speaks one:
+/// its clients must use the same parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Parser {
@@ -32,6 +33,12 @@ pub enum Parser {
     /// referenced by placeholders.
     #[default]
     Json,
+    /// The MessagePack parser, compatible with `socket.io-msgpack-parser` 3.x (Node's
+    /// `parser: require("socket.io-msgpack-parser")`, the client's
+    /// `socket.io.msgpack.min.js`, python-socketio's `serializer='msgpack'`): each packet
+    /// is one binary message, a MessagePack map `{type, nsp, data, id}`; binary data
+    /// stays inline.
+    MsgPack,
 }
 
 impl Parser {
@@ -59,16 +66,19 @@ pub enum Revision {
 pub enum WireFormat {
     /// JSON text with binary attachments (the default parser, protocols 4 and 5).
     Json,
+    /// One MessagePack binary message (the MessagePack parser).
+    MsgPack,
 }
 
 impl WireFormat {
     /// How many wire formats exist (the size of a broadcast's cache).
-    pub(crate) const COUNT: usize = 1;
+    pub(crate) const COUNT: usize = 2;
 
     /// This format's slot in a broadcast's cache.
     pub(crate) fn index(self) -> usize {
         match self {
             WireFormat::Json => 0,
+            WireFormat::MsgPack => 1,
         }
     }
 }
@@ -102,6 +112,8 @@ impl<'a> ConnectReply<'a> {
 enum Kind {
     /// Protocol 5, default (JSON) parser.
     JsonV5,
+    /// Protocol 5, MessagePack parser.
+    MsgPackV5,
 }
 
 /// How one connection's packets are written and read: a [`Parser`] at a [`Revision`].
@@ -133,6 +145,7 @@ impl Codec {
     pub const fn new(parser: Parser, revision: Revision) -> Codec {
         let kind = match (parser, revision) {
             (Parser::Json, Revision::V5) => Kind::JsonV5,
+            (Parser::MsgPack, Revision::V5) => Kind::MsgPackV5,
         };
         Codec { kind }
     }
@@ -141,13 +154,14 @@ impl Codec {
     pub fn parser(self) -> Parser {
         match self.kind {
             Kind::JsonV5 => Parser::Json,
+            Kind::MsgPackV5 => Parser::MsgPack,
         }
     }
 
     /// The protocol revision.
     pub fn revision(self) -> Revision {
         match self.kind {
-            Kind::JsonV5 => Revision::V5,
+            Kind::JsonV5 | Kind::MsgPackV5 => Revision::V5,
         }
     }
 
@@ -155,6 +169,7 @@ impl Codec {
     pub fn wire_format(self) -> WireFormat {
         match self.kind {
             Kind::JsonV5 => WireFormat::Json,
+            Kind::MsgPackV5 => WireFormat::MsgPack,
         }
     }
 
@@ -175,19 +190,21 @@ impl Codec {
     ) -> Result<Decoded, ProtocolError> {
         match self.kind {
             Kind::JsonV5 => v5::decode(text, limits),
+            Kind::MsgPackV5 => Err(ProtocolError::UnexpectedText),
         }
     }
 
-    /// Decodes a binary message that is not an attachment. The JSON parser has none (every
-    /// binary message belongs to the text packet before it).
+    /// Decodes a binary message that is not an attachment: a whole packet with the
+    /// MessagePack parser. The JSON parser has none (every binary message belongs to the
+    /// text packet before it).
     pub(crate) fn decode_binary(
         self,
         data: Bytes,
         limits: &DecoderConfig,
     ) -> Result<Decoded, ProtocolError> {
-        let _ = (data, limits);
         match self.kind {
             Kind::JsonV5 => Err(ProtocolError::UnexpectedAttachment),
+            Kind::MsgPackV5 => msgpack::decode(data, limits).map(Decoded::Packet),
         }
     }
 
@@ -196,6 +213,7 @@ impl Codec {
     fn binary_is_attachment(self) -> bool {
         match self.kind {
             Kind::JsonV5 => true,
+            Kind::MsgPackV5 => false,
         }
     }
 
@@ -205,6 +223,7 @@ impl Codec {
     pub fn encode(self, packet: &Packet) -> Encoded {
         match self.kind {
             Kind::JsonV5 => v5::encode_packet(packet),
+            Kind::MsgPackV5 => msgpack::encode_packet(packet),
         }
     }
 
@@ -220,6 +239,7 @@ impl Codec {
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
             Kind::JsonV5 => v5::encode_event(ns, event, data, ack),
+            Kind::MsgPackV5 => msgpack::encode_event(ns, event, data, ack),
         }
     }
 
@@ -233,6 +253,7 @@ impl Codec {
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
             Kind::JsonV5 => v5::encode_ack(ns, ack, data),
+            Kind::MsgPackV5 => msgpack::encode_ack(ns, ack, data),
         }
     }
 
@@ -247,6 +268,7 @@ impl Codec {
     ) -> Encoded {
         match self.kind {
             Kind::JsonV5 => v5::encode_event_args(ns, event, args, ack),
+            Kind::MsgPackV5 => msgpack::encode_event_args(ns, event, args, ack),
         }
     }
 
@@ -254,6 +276,7 @@ impl Codec {
     pub fn encode_ack_args(self, ns: &str, ack: u64, args: &Args) -> Encoded {
         match self.kind {
             Kind::JsonV5 => v5::encode_ack_args(ns, ack, args),
+            Kind::MsgPackV5 => msgpack::encode_ack_args(ns, ack, args),
         }
     }
 
@@ -261,6 +284,7 @@ impl Codec {
     pub fn encode_connect(self, ns: &str, reply: ConnectReply<'_>) -> Encoded {
         match self.kind {
             Kind::JsonV5 => Encoded::from(v5::encode_connect_reply(ns, reply.sid, reply.pid)),
+            Kind::MsgPackV5 => msgpack::encode_connect(ns, reply.sid, reply.pid),
         }
     }
 
@@ -274,6 +298,7 @@ impl Codec {
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
             Kind::JsonV5 => v5::encode_connect_error(ns, message, data).map(Encoded::from),
+            Kind::MsgPackV5 => msgpack::encode_connect_error(ns, message, data),
         }
     }
 
@@ -281,6 +306,7 @@ impl Codec {
     pub fn encode_disconnect(self, ns: &str) -> Encoded {
         match self.kind {
             Kind::JsonV5 => Encoded::from(v5::encode_disconnect(ns)),
+            Kind::MsgPackV5 => msgpack::encode_disconnect(ns),
         }
     }
 }

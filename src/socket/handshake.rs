@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::Socket;
+use crate::protocol::Value;
 
 /// The handshake of a socket, with the fields of Node's `socket.handshake`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,8 +27,8 @@ pub struct Handshake {
     pub url: String,
     /// The query parameters.
     pub query: BTreeMap<String, String>,
-    /// The CONNECT payload (`{}` when none).
-    pub auth: serde_json::Value,
+    /// The CONNECT payload (`{}` when none), binary included with the MessagePack parser.
+    pub auth: Value,
 }
 
 impl Socket {
@@ -79,8 +80,8 @@ impl Socket {
             auth: self
                 .auth
                 .as_ref()
-                .and_then(|a| serde_json::from_str(a).ok())
-                .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
+                .and_then(|a| a.deserialize_payload::<Value>().ok().flatten())
+                .unwrap_or_else(|| Value::Object(Default::default())),
         }
     }
 }

@@ -10,9 +10,11 @@
 //!   an event or ack: a tuple (or tuple struct) becomes several arguments, `()` becomes
 //!   zero arguments, a newtype struct is transparent, anything else is one argument.
 //!
-//! [`intercept`] holds the first layer, [`spread`] the second.
+//! [`intercept`] holds the first layer, [`spread`] the second. [`msgpack`] is the same
+//! mapping for the MessagePack parser (no placeholders: binary stays inline).
 
 mod intercept;
+mod msgpack;
 mod spread;
 
 use std::cell::{Cell, RefCell};
@@ -21,6 +23,7 @@ use std::io;
 use bytes::Bytes;
 use serde::ser::{Serialize, Serializer};
 
+pub(crate) use msgpack::write_msgpack_args;
 use spread::Spread;
 
 /// Binary attachments collected while serializing.

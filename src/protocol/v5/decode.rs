@@ -179,7 +179,7 @@ fn decode_connect(
     text: &Str,
     payload: &str,
     config: &DecoderConfig,
-) -> Result<Option<Str>, ProtocolError> {
+) -> Result<Option<Args>, ProtocolError> {
     if payload.is_empty() {
         return Ok(None);
     }
@@ -190,7 +190,7 @@ fn decode_connect(
             "CONNECT payload must be a JSON object",
         ));
     }
-    Ok(Some(sub(text, raw.get())))
+    Ok(Some(Args::json_value(sub(text, raw.get()))))
 }
 
 #[derive(Deserialize)]
@@ -220,7 +220,7 @@ fn decode_connect_error(
             .map_err(|_| ProtocolError::InvalidPayload("CONNECT_ERROR message must be a string"))?;
         Ok(PacketData::ConnectError {
             message: obj.message,
-            data: obj.data.map(|d| sub(text, d.get())),
+            data: obj.data.map(|d| Args::json_value(sub(text, d.get()))),
         })
     } else {
         Err(ProtocolError::InvalidPayload(

@@ -52,7 +52,8 @@ pub(crate) fn handshake_of(v: Option<&Value>) -> Handshake {
         query: text_map(get("query")),
         auth: get("auth")
             .cloned()
-            .unwrap_or_else(|| Value::Object(Default::default())),
+            .map(crate::protocol::Value::from)
+            .unwrap_or_else(|| crate::protocol::Value::Object(Default::default())),
     }
 }
 
