@@ -27,8 +27,10 @@ pub struct Handshake {
     pub url: String,
     /// The query parameters.
     pub query: BTreeMap<String, String>,
-    /// The CONNECT payload (`{}` when none), binary included with the MessagePack parser.
-    pub auth: Value,
+    /// The CONNECT payload (`{}` when none), as JSON (what Node's adapters send across
+    /// servers too): binary data of a MessagePack client reads as an array of byte values
+    /// here; take `Data<T>` in the connect handler for the payload as it came.
+    pub auth: serde_json::Value,
 }
 
 impl Socket {
@@ -81,7 +83,8 @@ impl Socket {
                 .auth
                 .as_ref()
                 .and_then(|a| a.deserialize_payload::<Value>().ok().flatten())
-                .unwrap_or_else(|| Value::Object(Default::default())),
+                .map(serde_json::Value::from)
+                .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
         }
     }
 }

@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(args(Some("e"), &()), (b"\x91\xa1e".to_vec(), 0));
         assert_eq!(args(Some("e"), &1), (b"\x92\xa1e\x01".to_vec(), 1));
         assert_eq!(args(None, &(1, "a")), (b"\x92\x01\xa1a".to_vec(), 2));
-        assert_eq!(args(None, &[1, 2]), (b"\x91\x92\x01\x02".to_vec(), 1));
+        assert_eq!(args(None, &vec![1, 2]), (b"\x91\x92\x01\x02".to_vec(), 1));
         assert_eq!(
             args(None, &SpreadList(vec![1, 2, 3])),
             (b"\x93\x01\x02\x03".to_vec(), 3)

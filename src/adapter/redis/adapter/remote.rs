@@ -52,8 +52,7 @@ pub(crate) fn handshake_of(v: Option<&Value>) -> Handshake {
         query: text_map(get("query")),
         auth: get("auth")
             .cloned()
-            .map(crate::protocol::Value::from)
-            .unwrap_or_else(|| crate::protocol::Value::Object(Default::default())),
+            .unwrap_or_else(|| Value::Object(Default::default())),
     }
 }
 
