@@ -87,6 +87,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `nil`, consumed.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn nil(&mut self) -> bool {
         if self.peek() == Some(Marker::Null) {
             self.pos += 1;
