@@ -139,9 +139,19 @@ pub fn test_config(url: &str) -> RedisAdapterConfig {
 
 /// Starts a cluster test server named `name` on a free port, joined through Redis.
 pub async fn rust_server(name: &str, config: RedisAdapterConfig) -> RustServer {
+    rust_server_with(name, config, tower_socketio::Parser::Json).await
+}
+
+/// Like [`rust_server`], speaking `parser` to its clients.
+pub async fn rust_server_with(
+    name: &str,
+    config: RedisAdapterConfig,
+    parser: tower_socketio::Parser,
+) -> RustServer {
     let factory = RedisAdapterFactory::new(config).expect("the adapter starts");
     let redis = factory.handle();
     let (svc, io) = SocketIo::builder()
+        .parser(parser)
         .adapter(factory)
         .ack_timeout(Duration::from_secs(2))
         .build_svc();

@@ -5,12 +5,14 @@
 // what the servers do.
 //
 // usage: TSIO_CLUSTER='{"R1":"http://..","R2":"..","R3":"..","N":".."}' \
-//        TSIO_REDIS_URL=redis://127.0.0.1:PORT/ node cluster/interop.mjs
+//        TSIO_REDIS_URL=redis://127.0.0.1:PORT/ [TSIO_PARSER=msgpack] node cluster/interop.mjs
+// TSIO_PARSER=msgpack: every client uses socket.io-msgpack-parser (every server must speak it).
 // Exit code 0 = pass; otherwise the reason is on stderr.
 
 import { isDeepStrictEqual } from 'node:util';
 import { createClient } from 'redis';
 import { Emitter } from '@socket.io/redis-emitter';
+import msgpackParser from 'socket.io-msgpack-parser';
 import { DriverError, assert, assertEqual, connectSocketIo, main, show, sleep, withTimeout } from '../lib.mjs';
 
 const NAME = 'cluster_interop';
@@ -116,7 +118,8 @@ class Client {
 }
 
 async function connect(name, server, transports) {
-  const socket = await connectSocketIo(servers[server], { transports, auth: { nick: name } }, STEP);
+  const parser = process.env.TSIO_PARSER === 'msgpack' ? { parser: msgpackParser } : {};
+  const socket = await connectSocketIo(servers[server], { transports, auth: { nick: name }, ...parser }, STEP);
   return new Client(name, server, socket);
 }
 
