@@ -31,6 +31,9 @@
 
 pub mod ack;
 pub mod adapter;
+#[cfg(feature = "admin-ui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+pub mod admin;
 mod client;
 pub mod client_files;
 pub mod engine;
@@ -41,6 +44,7 @@ mod layer;
 mod message;
 mod msgpack;
 mod ns;
+mod observe;
 mod operators;
 pub mod protocol;
 mod rooms;
