@@ -65,18 +65,15 @@ pub fn builder() -> SocketIoBuilder {
 /// The conformance handlers on `/` and `/custom` (the same for either parser: the payload
 /// and the arguments go back as they came, binary included).
 pub fn handlers(io: &SocketIo) {
-    io.ns(
-        "/",
-        async |socket: SocketRef, Data(auth): Data<Value>| {
-            socket.emit("auth", &auth).ok();
-            socket.on("message", async |socket: SocketRef, args: Args| {
-                socket.emit("message-back", &args).ok();
-            });
-            socket.on("message-with-ack", async |args: Args, ack: AckSender| {
-                ack.send(&args).ok();
-            });
-        },
-    );
+    io.ns("/", async |socket: SocketRef, Data(auth): Data<Value>| {
+        socket.emit("auth", &auth).ok();
+        socket.on("message", async |socket: SocketRef, args: Args| {
+            socket.emit("message-back", &args).ok();
+        });
+        socket.on("message-with-ack", async |args: Args, ack: AckSender| {
+            ack.send(&args).ok();
+        });
+    });
     io.ns(
         "/custom",
         async |socket: SocketRef, Data(auth): Data<Value>| {

@@ -13,10 +13,10 @@ use crate::adapter::{
 };
 use crate::client::ConnState;
 use crate::engine::{self, Sid, Str};
-use crate::protocol::Args;
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts, Handler, IntoConnectError, erase};
 use crate::io::IoInner;
 use crate::operators::BroadcastOperators;
+use crate::protocol::Args;
 use crate::rooms::IntoRooms;
 use crate::server_side::{ServerSideAck, ServerSideEvent, ServerSideListener};
 use crate::socket::{EmitError, RemoteSocket, Socket, SocketRef};

@@ -75,8 +75,12 @@ async fn the_same_cluster_with_the_msgpack_parser_on_every_server() {
         .env("TSIO_REDIS_URL", &url)
         .env("TSIO_PARSER", "msgpack");
     let out = common::expect_success(
-        common::run_command(cmd, "node cluster/interop.mjs (msgpack)", Duration::from_secs(120))
-            .await,
+        common::run_command(
+            cmd,
+            "node cluster/interop.mjs (msgpack)",
+            Duration::from_secs(120),
+        )
+        .await,
         "the mixed cluster driver with the msgpack parser",
     );
     assert!(out.contains("cluster_interop: ok"), "{out}");

@@ -48,7 +48,12 @@ fn the_codec_speaks_one_binary_message_per_packet() {
     assert_eq!(MSGPACK.parser(), Parser::MsgPack);
     assert_eq!(MSGPACK.wire_format(), WireFormat::MsgPack);
     let e = MSGPACK
-        .encode_event("/chat", "file", &("a.bin", Bytes::from_static(&[1, 2])), Some(3))
+        .encode_event(
+            "/chat",
+            "file",
+            &("a.bin", Bytes::from_static(&[1, 2])),
+            Some(3),
+        )
         .unwrap();
     assert!(e.text().is_none() && e.attachments().is_empty() && e.len() == 1);
     assert_eq!(
@@ -131,7 +136,10 @@ fn typed_arguments_map_the_same_way_in_messagepack() {
     assert_eq!(args.deserialize::<String>().unwrap(), "move");
     let bin = Args::from_serialize_with(Parser::MsgPack, &(Bytes::from_static(&[1, 2]),)).unwrap();
     assert_eq!(bin.deserialize::<Vec<u8>>().unwrap(), vec![1, 2]);
-    assert_eq!(bin.deserialize::<Bytes>().unwrap(), Bytes::from_static(&[1, 2]));
+    assert_eq!(
+        bin.deserialize::<Bytes>().unwrap(),
+        Bytes::from_static(&[1, 2])
+    );
     assert_eq!(
         bin.deserialize::<Value>().unwrap(),
         Value::Binary(Bytes::from_static(&[1, 2]))
@@ -153,8 +161,8 @@ fn typed_arguments_map_the_same_way_in_messagepack() {
 #[test]
 fn arguments_convert_once_between_the_wire_forms() {
     let json = Args::from_serialize(&(1, "x", Bytes::from_static(&[5]))).unwrap();
-    let msgpack = Args::from_serialize_with(Parser::MsgPack, &(1, "x", Bytes::from_static(&[5])))
-        .unwrap();
+    let msgpack =
+        Args::from_serialize_with(Parser::MsgPack, &(1, "x", Bytes::from_static(&[5]))).unwrap();
     assert_eq!(json, msgpack);
     // A broadcast built in one form is encoded for each wire format once.
     let packet = BroadcastPacket::from_args("/", "ev", msgpack.clone(), None);
@@ -191,9 +199,25 @@ fn random_and_mutated_messages_never_panic() {
     };
     let corpus = [
         event(b"\x94\xa7message\xa3str\xc4\x02\x01\x02\x81\xa1n\xd4\x00\x00"),
-        map(&[("type", b"\x03"), ("id", b"\x07"), ("data", b"\x91\xa2ok"), ("nsp", b"\xa2/a")]),
-        map(&[("type", b"\x00"), ("data", b"\x81\xa5token\xa3abc"), ("nsp", b"\xa7/custom")]),
-        map(&[("type", b"\x04"), ("data", b"\x82\xa7message\xa1x\xa4data\xd7\x00\0\0\0\0\0\0\0\x01"), ("nsp", b"\xa1/")]),
+        map(&[
+            ("type", b"\x03"),
+            ("id", b"\x07"),
+            ("data", b"\x91\xa2ok"),
+            ("nsp", b"\xa2/a"),
+        ]),
+        map(&[
+            ("type", b"\x00"),
+            ("data", b"\x81\xa5token\xa3abc"),
+            ("nsp", b"\xa7/custom"),
+        ]),
+        map(&[
+            ("type", b"\x04"),
+            (
+                "data",
+                b"\x82\xa7message\xa1x\xa4data\xd7\x00\0\0\0\0\0\0\0\x01",
+            ),
+            ("nsp", b"\xa1/"),
+        ]),
         event(b"\x93\xa1e\xc7\x03\x00\x01\x02\x03\x81\x05\xd6\xff\0\0\0\x01"),
     ];
     for i in 0..30_000 {

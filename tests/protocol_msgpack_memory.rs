@@ -5,7 +5,9 @@
 
 use bytes::Bytes;
 use tower_socketio::engine::Message;
-use tower_socketio::protocol::{Codec, DecoderConfig, Packet, PacketData, Parser, ProtocolError, Revision};
+use tower_socketio::protocol::{
+    Codec, DecoderConfig, Packet, PacketData, Parser, ProtocolError, Revision,
+};
 
 #[global_allocator]
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
@@ -60,8 +62,19 @@ fn hostile_messages_are_errors_that_allocate_almost_nothing() {
         ("arrays 100 000 deep", event(&deep)),
         ("trailing byte", [event(b"\x91\xa1e"), vec![0]].concat()),
         ("0xc1", vec![0xc1]),
-        ("namespace is a number", map(&[("type", b"\x01"), ("nsp", b"\x07")])),
-        ("id is a string", map(&[("type", b"\x03"), ("data", b"\x90"), ("id", b"\xa11"), ("nsp", b"\xa1/")])),
+        (
+            "namespace is a number",
+            map(&[("type", b"\x01"), ("nsp", b"\x07")]),
+        ),
+        (
+            "id is a string",
+            map(&[
+                ("type", b"\x03"),
+                ("data", b"\x90"),
+                ("id", b"\xa11"),
+                ("nsp", b"\xa1/"),
+            ]),
+        ),
     ];
     for (what, bytes) in cases {
         let len = bytes.len();
@@ -106,4 +119,3 @@ fn honest_messages_cost_what_they_hold() {
     let dates: Vec<String> = args.deserialize().unwrap();
     assert_eq!(dates[255], "1970-01-01T00:00:00.000Z");
 }
-

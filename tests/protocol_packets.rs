@@ -75,7 +75,9 @@ fn connect_custom_namespace_with_and_without_comma() {
     assert_eq!(p.ns.to_string(), "/custom");
     assert_eq!(
         p.inner,
-        PacketData::Connect(Some(Args::from_serialize(&(json!({"token": "abc"}),)).unwrap()))
+        PacketData::Connect(Some(
+            Args::from_serialize(&(json!({"token": "abc"}),)).unwrap()
+        ))
     );
     assert_eq!(
         encode_connect("/custom", "xyz").to_string(),

@@ -37,60 +37,60 @@ struct Refused {
 
 /// The handlers tests/js/msgpack/cases.mjs expects (see there).
 fn handlers(io: &SocketIo) {
-    io.ns(
-        "/",
-        async |socket: SocketRef, Data(auth): Data<Value>| {
-            socket.emit("auth", &auth).ok();
-            socket.on("message", async |socket: SocketRef, args: Args| {
-                socket.emit("message-back", &args).ok();
-            });
-            socket.on("message-with-ack", async |args: Args, ack: AckSender| {
-                ack.send(&args).ok();
-            });
-            socket.on("ask", async |socket: SocketRef| {
-                let question = (
-                    "question",
-                    Bytes::from_static(&[1, 2, 3]),
-                    Nested {
-                        nested: vec![Bytes::from_static(&[4])],
-                    },
-                );
-                if let Ok(answer) = socket.emit_with_ack::<_, Args>("q", &question).await {
-                    socket.emit("q-answer", &answer).ok();
-                }
-            });
-            socket.on("broadcast-me", async |io: SocketIo, args: Args| {
-                io.emit("broadcasted", &args).await.ok();
-            });
-            socket.on("disconnect-me", async |socket: SocketRef| socket.disconnect());
-            socket.on(
-                "reason-of",
-                async |Data(sid): Data<String>, ack: AckSender, State(seen): State<Arc<Seen>>| {
-                    let seen = seen.0.lock().unwrap().clone();
-                    let reason = seen.into_iter().find(|(s, _)| *s == sid).map(|(_, r)| r);
-                    ack.send(&reason).ok();
+    io.ns("/", async |socket: SocketRef, Data(auth): Data<Value>| {
+        socket.emit("auth", &auth).ok();
+        socket.on("message", async |socket: SocketRef, args: Args| {
+            socket.emit("message-back", &args).ok();
+        });
+        socket.on("message-with-ack", async |args: Args, ack: AckSender| {
+            ack.send(&args).ok();
+        });
+        socket.on("ask", async |socket: SocketRef| {
+            let question = (
+                "question",
+                Bytes::from_static(&[1, 2, 3]),
+                Nested {
+                    nested: vec![Bytes::from_static(&[4])],
                 },
             );
-            socket.on_disconnect(
-                async |socket: SocketRef, reason: DisconnectReason, State(seen): State<Arc<Seen>>| {
-                    let entry = (socket.id().to_string(), reason.to_string());
-                    seen.0.lock().unwrap().push(entry);
-                },
-            );
-        },
-    );
+            if let Ok(answer) = socket.emit_with_ack::<_, Args>("q", &question).await {
+                socket.emit("q-answer", &answer).ok();
+            }
+        });
+        socket.on("broadcast-me", async |io: SocketIo, args: Args| {
+            io.emit("broadcasted", &args).await.ok();
+        });
+        socket.on("disconnect-me", async |socket: SocketRef| {
+            socket.disconnect()
+        });
+        socket.on(
+            "reason-of",
+            async |Data(sid): Data<String>, ack: AckSender, State(seen): State<Arc<Seen>>| {
+                let seen = seen.0.lock().unwrap().clone();
+                let reason = seen.into_iter().find(|(s, _)| *s == sid).map(|(_, r)| r);
+                ack.send(&reason).ok();
+            },
+        );
+        socket.on_disconnect(
+            async |socket: SocketRef, reason: DisconnectReason, State(seen): State<Arc<Seen>>| {
+                let entry = (socket.id().to_string(), reason.to_string());
+                seen.0.lock().unwrap().push(entry);
+            },
+        );
+    });
     io.ns(
         "/custom",
         async |socket: SocketRef, Data(auth): Data<Value>| {
             socket.emit("auth", &auth).ok();
         },
     );
-    io.ns("/refuse", async |_: SocketRef| {}).use_(async || -> Result<(), ConnectError> {
-        Err(ConnectError::new("nope").with_data(&Refused {
-            code: 1,
-            bin: Bytes::from_static(&[255, 0]),
-        }))
-    });
+    io.ns("/refuse", async |_: SocketRef| {})
+        .use_(async || -> Result<(), ConnectError> {
+            Err(ConnectError::new("nope").with_data(&Refused {
+                code: 1,
+                bin: Bytes::from_static(&[255, 0]),
+            }))
+        });
 }
 
 /// The MessagePack server on a free port, in an axum router that also serves the browser
@@ -222,15 +222,26 @@ fn event(data: &[u8]) -> Vec<u8> {
 /// A raw client connected to `/` with the MessagePack parser (after the `auth` event).
 async fn connected(addr: SocketAddr) -> RawClient {
     let mut c = RawClient::connect(addr).await;
-    c.send_binary(&map(&[("type", b"\x00"), ("nsp", NSP)])).await;
+    c.send_binary(&map(&[("type", b"\x00"), ("nsp", NSP)]))
+        .await;
     let Frame::Binary(reply) = c.recv().await else {
         panic!("no binary CONNECT reply")
     };
-    assert!(reply.starts_with(b"\x83\xa4type\x00\xa4data\x81\xa3sid"), "{reply:x?}");
+    assert!(
+        reply.starts_with(b"\x83\xa4type\x00\xa4data\x81\xa3sid"),
+        "{reply:x?}"
+    );
     let Frame::Binary(auth) = c.recv().await else {
         panic!("no auth event")
     };
-    assert_eq!(auth, map(&[("type", b"\x02"), ("data", b"\x92\xa4auth\x80"), ("nsp", NSP)]));
+    assert_eq!(
+        auth,
+        map(&[
+            ("type", b"\x02"),
+            ("data", b"\x92\xa4auth\x80"),
+            ("nsp", NSP)
+        ])
+    );
     c
 }
 
@@ -265,8 +276,12 @@ async fn notepack_extensions_from_a_client_are_read_as_plain_values() {
     assert_eq!(back, echoed(&std::mem::take(&mut want), 8));
     // The CONNECT of the JS client (`data: undefined`) and python's DISCONNECT (`data: nil`).
     let mut c = RawClient::connect(addr).await;
-    c.send_binary(&map(&[("type", b"\x00"), ("data", b"\xd4\x00\x00"), ("nsp", NSP)]))
-        .await;
+    c.send_binary(&map(&[
+        ("type", b"\x00"),
+        ("data", b"\xd4\x00\x00"),
+        ("nsp", NSP),
+    ]))
+    .await;
     assert!(matches!(c.recv().await, Frame::Binary(_)));
     assert!(matches!(c.recv().await, Frame::Binary(_)));
     c.send_binary(&map(&[("type", b"\x01"), ("data", b"\xc0"), ("nsp", NSP)]))
@@ -285,28 +300,109 @@ async fn hostile_messagepack_closes_the_connection_and_nothing_else() {
     deep_maps.push(0xc0);
     let valid = event(b"\x91\xa1e");
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("type is a string", map(&[("type", b"\xa12"), ("data", b"\x91\xa1e"), ("nsp", NSP)])),
+        (
+            "type is a string",
+            map(&[("type", b"\xa12"), ("data", b"\x91\xa1e"), ("nsp", NSP)]),
+        ),
         ("type is 5", map(&[("type", b"\x05"), ("nsp", NSP)])),
-        ("type is a float", map(&[("type", b"\xcb\x3f\xf8\0\0\0\0\0\0"), ("nsp", NSP)])),
+        (
+            "type is a float",
+            map(&[("type", b"\xcb\x3f\xf8\0\0\0\0\0\0"), ("nsp", NSP)]),
+        ),
         ("type is -1", map(&[("type", b"\xff"), ("nsp", NSP)])),
         ("no type", map(&[("nsp", NSP)])),
-        ("namespace is a number", map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("nsp", b"\x01")])),
-        ("namespace is nil", map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("nsp", b"\xc0")])),
-        ("namespace is binary", map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("nsp", b"\xc4\x01/")])),
-        ("no namespace", map(&[("type", b"\x02"), ("data", b"\x91\xa1e")])),
-        ("id is a string", map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("id", b"\xa11"), ("nsp", NSP)])),
-        ("id is a float", map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("id", b"\xcb\x3f\xf8\0\0\0\0\0\0"), ("nsp", NSP)])),
-        ("id is negative", map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("id", b"\xff"), ("nsp", NSP)])),
-        ("id is nil", map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("id", b"\xc0"), ("nsp", NSP)])),
+        (
+            "namespace is a number",
+            map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("nsp", b"\x01")]),
+        ),
+        (
+            "namespace is nil",
+            map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("nsp", b"\xc0")]),
+        ),
+        (
+            "namespace is binary",
+            map(&[
+                ("type", b"\x02"),
+                ("data", b"\x91\xa1e"),
+                ("nsp", b"\xc4\x01/"),
+            ]),
+        ),
+        (
+            "no namespace",
+            map(&[("type", b"\x02"), ("data", b"\x91\xa1e")]),
+        ),
+        (
+            "id is a string",
+            map(&[
+                ("type", b"\x02"),
+                ("data", b"\x91\xa1e"),
+                ("id", b"\xa11"),
+                ("nsp", NSP),
+            ]),
+        ),
+        (
+            "id is a float",
+            map(&[
+                ("type", b"\x02"),
+                ("data", b"\x91\xa1e"),
+                ("id", b"\xcb\x3f\xf8\0\0\0\0\0\0"),
+                ("nsp", NSP),
+            ]),
+        ),
+        (
+            "id is negative",
+            map(&[
+                ("type", b"\x02"),
+                ("data", b"\x91\xa1e"),
+                ("id", b"\xff"),
+                ("nsp", NSP),
+            ]),
+        ),
+        (
+            "id is nil",
+            map(&[
+                ("type", b"\x02"),
+                ("data", b"\x91\xa1e"),
+                ("id", b"\xc0"),
+                ("nsp", NSP),
+            ]),
+        ),
         ("EVENT data is a map", event(b"\x81\xa1a\x01")),
         ("EVENT data is empty", event(b"\x90")),
         ("EVENT name is a boolean", event(b"\x91\xc3")),
-        ("EVENT name is reserved", event(b"\x92\xaadisconnect\xa6forged")),
-        ("ACK without id", map(&[("type", b"\x03"), ("data", b"\x90"), ("nsp", NSP)])),
-        ("ACK data is a string", map(&[("type", b"\x03"), ("data", b"\xa1x"), ("id", b"\x00"), ("nsp", NSP)])),
-        ("CONNECT data is an array", map(&[("type", b"\x00"), ("data", b"\x91\x01"), ("nsp", b"\xa7/custom")])),
-        ("DISCONNECT data is a number", map(&[("type", b"\x01"), ("data", b"\x01"), ("nsp", NSP)])),
-        ("CONNECT_ERROR from a client", map(&[("type", b"\x04"), ("data", b"\xa1x"), ("nsp", NSP)])),
+        (
+            "EVENT name is reserved",
+            event(b"\x92\xaadisconnect\xa6forged"),
+        ),
+        (
+            "ACK without id",
+            map(&[("type", b"\x03"), ("data", b"\x90"), ("nsp", NSP)]),
+        ),
+        (
+            "ACK data is a string",
+            map(&[
+                ("type", b"\x03"),
+                ("data", b"\xa1x"),
+                ("id", b"\x00"),
+                ("nsp", NSP),
+            ]),
+        ),
+        (
+            "CONNECT data is an array",
+            map(&[
+                ("type", b"\x00"),
+                ("data", b"\x91\x01"),
+                ("nsp", b"\xa7/custom"),
+            ]),
+        ),
+        (
+            "DISCONNECT data is a number",
+            map(&[("type", b"\x01"), ("data", b"\x01"), ("nsp", NSP)]),
+        ),
+        (
+            "CONNECT_ERROR from a client",
+            map(&[("type", b"\x04"), ("data", b"\xa1x"), ("nsp", NSP)]),
+        ),
         ("not a map", b"\x92\x02\xa1/".to_vec()),
         ("array32 header, no data", big(0xdd)),
         ("map32 header, no data", big(0xdf)),
@@ -314,8 +410,14 @@ async fn hostile_messagepack_closes_the_connection_and_nothing_else() {
         ("bin32 header, no data", big(0xc6)),
         ("ext32 header, no data", big(0xc9)),
         ("array32 header inside data", event(&big(0xdd))),
-        ("map32 header inside data", event(&[b"\x92\xa1e".as_slice(), &big(0xdf)].concat())),
-        ("60 nested array32 headers (300 bytes)", big(0xdd).repeat(60)),
+        (
+            "map32 header inside data",
+            event(&[b"\x92\xa1e".as_slice(), &big(0xdf)].concat()),
+        ),
+        (
+            "60 nested array32 headers (300 bytes)",
+            big(0xdd).repeat(60),
+        ),
         ("arrays nested 100 000 deep", event(&deep)),
         ("maps nested 33 000 deep", event(&deep_maps)),
         ("a trailing byte", [valid.as_slice(), b"\x00"].concat()),

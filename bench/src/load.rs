@@ -126,7 +126,10 @@ mod mp {
         k.extend_from_slice(key.as_bytes());
         let i = data.windows(k.len()).position(|w| w == k.as_slice())? + k.len();
         let rest = &data[i..];
-        let be = |n: usize| rest.get(1..1 + n).map(|b| b.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
+        let be = |n: usize| {
+            rest.get(1..1 + n)
+                .map(|b| b.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
+        };
         match *rest.first()? {
             b @ 0x00..=0x7f => Some(u64::from(b)),
             0xcc => be(1),

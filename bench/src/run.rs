@@ -98,7 +98,10 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
     };
     let strings = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     use Better::*;
-    let at = v.iter().position(|s| s.name == "ack").map_or(v.len(), |i| i + 1);
+    let at = v
+        .iter()
+        .position(|s| s.name == "ack")
+        .map_or(v.len(), |i| i + 1);
     v.insert(
         at,
         Scenario {
@@ -115,7 +118,10 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             ],
         },
     );
-    let at = v.iter().position(|s| s.name == "bcast1k-w4").map_or(v.len(), |i| i + 1);
+    let at = v
+        .iter()
+        .position(|s| s.name == "bcast1k-w4")
+        .map_or(v.len(), |i| i + 1);
     v.insert(
         at,
         Scenario {

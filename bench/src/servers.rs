@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use axum::serve::ListenerExt as _;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
-use socketioxide::{ParserConfig, SocketIo};
 use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::{ParserConfig, SocketIo};
 use tokio::net::TcpListener;
 
 /// The bench handlers (see `examples/bench_server.rs`) on socketioxide, under axum; its

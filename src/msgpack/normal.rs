@@ -36,7 +36,9 @@ impl<'a> Cursor<'a> {
     }
 
     fn take(&mut self, n: u64) -> &'a [u8] {
-        let n = usize::try_from(n).unwrap_or(usize::MAX).min(self.rest.len());
+        let n = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(self.rest.len());
         let (head, rest) = self.rest.split_at(n);
         self.rest = rest;
         head
@@ -275,7 +277,10 @@ fn ext(cur: &mut Cursor<'_>, out: &mut Vec<u8>, n: u64, fixed: bool) -> bool {
             let ns = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
             let mut s = [0u8; 8];
             s.copy_from_slice(&data[4..12]);
-            date(out, i64::from_be_bytes(s) as f64 * 1e3 + f64::from(ns) / 1e6);
+            date(
+                out,
+                i64::from_be_bytes(s) as f64 * 1e3 + f64::from(ns) / 1e6,
+            );
         }
         _ => {
             write::array_len(out, 2);
@@ -383,7 +388,12 @@ mod tests {
             b.extend_from_slice(b"\xd6\xff\x00\x00\x00\x00");
         }
         let out = norm(&b);
-        assert!(out.len() <= MAX_GROWTH * b.len(), "{} {}", out.len(), b.len());
+        assert!(
+            out.len() <= MAX_GROWTH * b.len(),
+            "{} {}",
+            out.len(),
+            b.len()
+        );
         assert!(check(&out, 16).is_ok_and(|s| !s.rewrite));
     }
 }

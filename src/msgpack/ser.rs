@@ -265,7 +265,11 @@ impl<'a> ser::Serializer for Serializer<'a> {
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Error> {
         Ok(Compound::new(self.out, Some(len), false))
     }
-    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a>, Error> {
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a>, Error> {
         Ok(Compound::new(self.out, Some(len), false))
     }
     fn serialize_tuple_variant(
@@ -285,7 +289,11 @@ impl<'a> ser::Serializer for Serializer<'a> {
         if name == RAW_VALUE_TOKEN {
             return Ok(StructCompound::Raw(self.out));
         }
-        Ok(StructCompound::Map(Compound::new(self.out, Some(len), true)))
+        Ok(StructCompound::Map(Compound::new(
+            self.out,
+            Some(len),
+            true,
+        )))
     }
     fn serialize_struct_variant(
         self,
@@ -734,7 +742,10 @@ mod tests {
             b"\x82\xa1a\x01\xa1c\xc4\x01\x07"
         );
         assert_eq!(enc(&vec![1u8, 2]), b"\x92\x01\x02");
-        assert_eq!(enc(&bytes::Bytes::from_static(&[1, 2])), b"\xc4\x02\x01\x02");
+        assert_eq!(
+            enc(&bytes::Bytes::from_static(&[1, 2])),
+            b"\xc4\x02\x01\x02"
+        );
         assert_eq!(enc(&1u128), b"\x01");
         assert!(to_vec(&u128::MAX).is_err());
         assert_eq!(enc(&-1i128), b"\xff");

@@ -64,10 +64,7 @@ mod tests {
         assert_eq!(w(&|o| sint(o, 100)), [0x64]);
         assert_eq!(w(&|o| uint(o, 200)), [0xcc, 0xc8]);
         assert_eq!(w(&|o| sint(o, -200)), [0xd1, 0xff, 0x38]);
-        assert_eq!(
-            w(&|o| uint(o, 1 << 40)),
-            [0xcf, 0, 0, 1, 0, 0, 0, 0, 0]
-        );
+        assert_eq!(w(&|o| uint(o, 1 << 40)), [0xcf, 0, 0, 1, 0, 0, 0, 0, 0]);
         assert_eq!(w(&|o| str(o, "ab")), [0xa2, b'a', b'b']);
         assert_eq!(w(&|o| bin(o, &[1])), [0xc4, 1, 1]);
         assert_eq!(w(&|o| array_len(o, 15)), [0x9f]);

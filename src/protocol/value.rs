@@ -259,9 +259,9 @@ impl From<Value> for serde_json::Value {
             Value::Bool(b) => serde_json::Value::Bool(b),
             Value::Number(n) => serde_json::Value::Number(n),
             Value::String(s) => serde_json::Value::String(s),
-            Value::Binary(b) => serde_json::Value::Array(
-                b.iter().map(|&x| serde_json::Value::from(x)).collect(),
-            ),
+            Value::Binary(b) => {
+                serde_json::Value::Array(b.iter().map(|&x| serde_json::Value::from(x)).collect())
+            }
             Value::Array(a) => {
                 serde_json::Value::Array(a.into_iter().map(serde_json::Value::from).collect())
             }

@@ -220,7 +220,10 @@ pub(crate) fn read_opts(v: Option<&Value>) -> BroadcastOptions {
         flags: BroadcastFlags {
             volatile: flags.and_then(|f| f.get("volatile")).is_some_and(is_true),
             local: true,
-            compress: flags.and_then(|f| f.get("compress")).and_then(Value::as_bool) != Some(false),
+            compress: flags
+                .and_then(|f| f.get("compress"))
+                .and_then(Value::as_bool)
+                != Some(false),
         },
     }
 }
@@ -487,7 +490,10 @@ mod tests {
         let msg = encode_broadcast("uid1", &packet, &BroadcastOptions::default()).unwrap();
         let back = decode_broadcast(&msg).unwrap();
         assert_eq!(back.uid, "uid1");
-        assert_eq!((back.packet.nsp.as_str(), back.packet.event.as_str()), ("/chat", "ev"));
+        assert_eq!(
+            (back.packet.nsp.as_str(), back.packet.event.as_str()),
+            ("/chat", "ev")
+        );
         // Received arguments are a slice of the message, binary inline.
         let raw = back.packet.args.as_msgpack().unwrap();
         assert!(msg.as_ptr_range().contains(&raw.as_ptr()));
@@ -508,7 +514,10 @@ mod tests {
         msg.extend_from_slice(b"\xa3nsp\xa1/\x81\xa5rooms\x91\x05");
         let back = decode_broadcast(&Bytes::from(msg)).unwrap();
         let args: Vec<Value> = back.packet.args.deserialize_all().unwrap();
-        assert_eq!(args, vec![Value::Null, Value::from("1970-01-01T00:00:00.000Z")]);
+        assert_eq!(
+            args,
+            vec![Value::Null, Value::from("1970-01-01T00:00:00.000Z")]
+        );
         assert_eq!(back.opts.rooms, vec![Room::from("5")]);
     }
 
@@ -556,7 +565,11 @@ mod tests {
             Value::Null,
             Value::Array(vec![]),
             Value::Array(vec![Value::Null, Value::Null, Value::Null]),
-            Value::Array(vec![u(), object([("type", Value::from(2u64))]), Value::Null]),
+            Value::Array(vec![
+                u(),
+                object([("type", Value::from(2u64))]),
+                Value::Null,
+            ]),
             Value::Array(vec![
                 u(),
                 object([("type", Value::from(2u64)), ("data", Value::Array(vec![]))]),

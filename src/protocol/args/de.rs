@@ -372,11 +372,7 @@ pub(super) struct ArgsDeserializer<'a> {
 }
 
 impl<'a> ArgsDeserializer<'a> {
-    fn first<V: Visitor<'a>>(
-        self,
-        method: Method,
-        visitor: V,
-    ) -> Result<V::Value, DataError> {
+    fn first<V: Visitor<'a>>(self, method: Method, visitor: V) -> Result<V::Value, DataError> {
         if self.args.len == 0 {
             return method.call(UnitDeserializer::new(), visitor);
         }
@@ -469,10 +465,7 @@ impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
         visitor.visit_unit()
     }
 
-    fn deserialize_ignored_any<V: Visitor<'a>>(
-        self,
-        visitor: V,
-    ) -> Result<V::Value, DataError> {
+    fn deserialize_ignored_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DataError> {
         visitor.visit_unit()
     }
 
@@ -537,10 +530,7 @@ impl<'de> Deserializer<'de> for AllArgs<'de> {
         spread(self.args, self.args.len, visitor)
     }
 
-    fn deserialize_option<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> Result<V::Value, DataError> {
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DataError> {
         visitor.visit_some(self)
     }
 

@@ -65,9 +65,9 @@ pub(crate) fn decode(data: Bytes, config: &DecoderConfig) -> Result<Packet, Prot
     let mut id = None;
     let mut payload = None;
     for _ in 0..entries {
-        let (key, _) = r
-            .str()
-            .ok_or(ProtocolError::InvalidMessagePack("a map key that is not a string"))?;
+        let (key, _) = r.str().ok_or(ProtocolError::InvalidMessagePack(
+            "a map key that is not a string",
+        ))?;
         match key {
             "type" => {
                 let t = r.number().and_then(whole).filter(|&t| t <= CONNECT_ERROR);
@@ -85,7 +85,10 @@ pub(crate) fn decode(data: Bytes, config: &DecoderConfig) -> Result<Packet, Prot
                 );
             }
             "data" => {
-                payload = Some(r.skip().ok_or(ProtocolError::InvalidMessagePack("malformed"))?);
+                payload = Some(
+                    r.skip()
+                        .ok_or(ProtocolError::InvalidMessagePack("malformed"))?,
+                );
             }
             _ => {
                 r.skip()
@@ -203,9 +206,9 @@ fn decode_connect_error(
     let mut message = String::new();
     let mut data = None;
     for _ in 0..n {
-        let (key, _) = r
-            .str()
-            .ok_or(ProtocolError::InvalidMessagePack("a map key that is not a string"))?;
+        let (key, _) = r.str().ok_or(ProtocolError::InvalidMessagePack(
+            "a map key that is not a string",
+        ))?;
         match key {
             "message" => {
                 let (m, _) = r.str().ok_or(ProtocolError::InvalidPayload(
@@ -214,7 +217,9 @@ fn decode_connect_error(
                 message = m.to_owned();
             }
             "data" => {
-                let value = r.skip().ok_or(ProtocolError::InvalidMessagePack("malformed"))?;
+                let value = r
+                    .skip()
+                    .ok_or(ProtocolError::InvalidMessagePack("malformed"))?;
                 data = Some(Args::from_msgpack(
                     Bytes::copy_from_slice(r.bytes(value)),
                     1,

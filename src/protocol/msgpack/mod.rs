@@ -53,8 +53,12 @@ mod tests {
     #[test]
     fn reads_what_the_js_client_sends() {
         // CONNECT to `/`, no auth: {type: 0, data: undefined, nsp: "/"}
-        let p = dec(&map(&[("type", b"\x00"), ("data", b"\xd4\x00\x00"), ("nsp", b"\xa1/")]))
-            .unwrap();
+        let p = dec(&map(&[
+            ("type", b"\x00"),
+            ("data", b"\xd4\x00\x00"),
+            ("nsp", b"\xa1/"),
+        ]))
+        .unwrap();
         assert_eq!(p.ns.as_str(), "/");
         assert_eq!(p.inner, PacketData::Connect(None));
         // CONNECT /custom with auth {token: "abc"}
@@ -73,7 +77,10 @@ mod tests {
         // EVENT with options and binary: ["message", "str", <01 02>, {n: undefined}]
         let p = dec(&map(&[
             ("type", b"\x02"),
-            ("data", b"\x94\xa7message\xa3str\xc4\x02\x01\x02\x81\xa1n\xd4\x00\x00"),
+            (
+                "data",
+                b"\x94\xa7message\xa3str\xc4\x02\x01\x02\x81\xa1n\xd4\x00\x00",
+            ),
             ("options", b"\x81\xa8compress\xc3"),
             ("nsp", b"\xa1/"),
         ]))
@@ -108,11 +115,21 @@ mod tests {
         assert_eq!(args.deserialize::<String>().unwrap(), "ok");
         // DISCONNECT from JS and from python (data: nil).
         let js = dec(&map(&[("type", b"\x01"), ("nsp", b"\xa1/")])).unwrap();
-        let py = dec(&map(&[("type", b"\x01"), ("data", b"\xc0"), ("nsp", b"\xa1/")])).unwrap();
+        let py = dec(&map(&[
+            ("type", b"\x01"),
+            ("data", b"\xc0"),
+            ("nsp", b"\xa1/"),
+        ]))
+        .unwrap();
         assert_eq!(js.inner, PacketData::Disconnect);
         assert_eq!(py.inner, PacketData::Disconnect);
         // python's CONNECT: data {}
-        let p = dec(&map(&[("type", b"\x00"), ("data", b"\x80"), ("nsp", b"\xa1/")])).unwrap();
+        let p = dec(&map(&[
+            ("type", b"\x00"),
+            ("data", b"\x80"),
+            ("nsp", b"\xa1/"),
+        ]))
+        .unwrap();
         assert!(matches!(p.inner, PacketData::Connect(Some(_))));
     }
 
@@ -122,7 +139,11 @@ mod tests {
         let e = encode_event("/", "auth", &Value::Object(Default::default()), None).unwrap();
         assert_eq!(
             bin(&e),
-            map(&[("type", b"\x02"), ("data", b"\x92\xa4auth\x80"), ("nsp", b"\xa1/")])
+            map(&[
+                ("type", b"\x02"),
+                ("data", b"\x92\xa4auth\x80"),
+                ("nsp", b"\xa1/")
+            ])
         );
         assert!(e.attachments().is_empty());
         // With an ack id: type, data, id, nsp.
@@ -149,7 +170,11 @@ mod tests {
         let e = encode_connect("/", "abc", None);
         assert_eq!(
             bin(&e),
-            map(&[("type", b"\x00"), ("data", b"\x81\xa3sid\xa3abc"), ("nsp", b"\xa1/")])
+            map(&[
+                ("type", b"\x00"),
+                ("data", b"\x81\xa3sid\xa3abc"),
+                ("nsp", b"\xa1/")
+            ])
         );
         let e = encode_connect_error("/refuse", "nope", Some(&Value::from(1u64))).unwrap();
         assert_eq!(
@@ -208,27 +233,57 @@ mod tests {
     fn refuses_what_the_json_parser_refuses() {
         let nsp: &[u8] = b"\xa1/";
         for (frame, want) in [
-            (map(&[("type", b"\xa12"), ("nsp", nsp)]), ProtocolError::InvalidPacketType),
-            (map(&[("type", b"\x05"), ("nsp", nsp)]), ProtocolError::InvalidPacketType),
-            (map(&[("type", b"\xff"), ("nsp", nsp)]), ProtocolError::InvalidPacketType),
+            (
+                map(&[("type", b"\xa12"), ("nsp", nsp)]),
+                ProtocolError::InvalidPacketType,
+            ),
+            (
+                map(&[("type", b"\x05"), ("nsp", nsp)]),
+                ProtocolError::InvalidPacketType,
+            ),
+            (
+                map(&[("type", b"\xff"), ("nsp", nsp)]),
+                ProtocolError::InvalidPacketType,
+            ),
             (
                 map(&[("type", b"\xcb\x3f\xf8\0\0\0\0\0\0"), ("nsp", nsp)]),
                 ProtocolError::InvalidPacketType,
             ),
             (map(&[("nsp", nsp)]), ProtocolError::InvalidPacketType),
-            (map(&[("type", b"\x01"), ("nsp", b"\x01")]), ProtocolError::InvalidNamespace),
-            (map(&[("type", b"\x01"), ("nsp", b"\xc0")]), ProtocolError::InvalidNamespace),
+            (
+                map(&[("type", b"\x01"), ("nsp", b"\x01")]),
+                ProtocolError::InvalidNamespace,
+            ),
+            (
+                map(&[("type", b"\x01"), ("nsp", b"\xc0")]),
+                ProtocolError::InvalidNamespace,
+            ),
             (map(&[("type", b"\x01")]), ProtocolError::InvalidNamespace),
             (
-                map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("id", b"\xa11"), ("nsp", nsp)]),
+                map(&[
+                    ("type", b"\x02"),
+                    ("data", b"\x91\xa1e"),
+                    ("id", b"\xa11"),
+                    ("nsp", nsp),
+                ]),
                 ProtocolError::InvalidAckId,
             ),
             (
-                map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("id", b"\xff"), ("nsp", nsp)]),
+                map(&[
+                    ("type", b"\x02"),
+                    ("data", b"\x91\xa1e"),
+                    ("id", b"\xff"),
+                    ("nsp", nsp),
+                ]),
                 ProtocolError::InvalidAckId,
             ),
             (
-                map(&[("type", b"\x02"), ("data", b"\x91\xa1e"), ("id", b"\xc0"), ("nsp", nsp)]),
+                map(&[
+                    ("type", b"\x02"),
+                    ("data", b"\x91\xa1e"),
+                    ("id", b"\xc0"),
+                    ("nsp", nsp),
+                ]),
                 ProtocolError::InvalidAckId,
             ),
             (
@@ -244,7 +299,11 @@ mod tests {
                 ProtocolError::InvalidEventName,
             ),
             (
-                map(&[("type", b"\x02"), ("data", b"\x92\xaadisconnect\xa6forged"), ("nsp", nsp)]),
+                map(&[
+                    ("type", b"\x02"),
+                    ("data", b"\x92\xaadisconnect\xa6forged"),
+                    ("nsp", nsp),
+                ]),
                 ProtocolError::ReservedEvent("disconnect".into()),
             ),
             (
@@ -259,13 +318,22 @@ mod tests {
                 map(&[("type", b"\x01"), ("data", b"\x01"), ("nsp", nsp)]),
                 ProtocolError::InvalidPayload("DISCONNECT carries no payload"),
             ),
-            (b"\x92\x01\x02".to_vec(), ProtocolError::InvalidPayload("a packet must be a MessagePack map")),
-            (b"\xc1".to_vec(), ProtocolError::InvalidMessagePack("reserved byte 0xc1")),
+            (
+                b"\x92\x01\x02".to_vec(),
+                ProtocolError::InvalidPayload("a packet must be a MessagePack map"),
+            ),
+            (
+                b"\xc1".to_vec(),
+                ProtocolError::InvalidMessagePack("reserved byte 0xc1"),
+            ),
             (
                 [map(&[("type", b"\x01"), ("nsp", nsp)]), vec![0]].concat(),
                 ProtocolError::InvalidMessagePack("bytes after the packet"),
             ),
-            (b"\xdf\xff\xff\xff\xff".to_vec(), ProtocolError::InvalidMessagePack("truncated")),
+            (
+                b"\xdf\xff\xff\xff\xff".to_vec(),
+                ProtocolError::InvalidMessagePack("truncated"),
+            ),
             (
                 map(&[("type", b"\x02"), ("data", b"\xdd\xff\xff\xff\xff")]),
                 ProtocolError::InvalidMessagePack("truncated"),
@@ -275,7 +343,12 @@ mod tests {
         }
         assert_eq!(dec(b""), Err(ProtocolError::Empty));
         // A numeric event name is accepted, as with JSON.
-        let p = dec(&map(&[("type", b"\x02"), ("data", b"\x91\x01"), ("nsp", nsp)])).unwrap();
+        let p = dec(&map(&[
+            ("type", b"\x02"),
+            ("data", b"\x91\x01"),
+            ("nsp", nsp),
+        ]))
+        .unwrap();
         assert!(matches!(&p.inner, PacketData::Event { event, .. } if event.as_str() == "1"));
     }
 
@@ -288,7 +361,10 @@ mod tests {
             map(&[("type", b"\x02"), ("data", &data), ("nsp", b"\xa1/")])
         };
         let config = DecoderConfig::default().with_max_depth(3);
-        assert!(decode(Bytes::from(deep(3)), &config).is_err_and(|e| e != ProtocolError::TooDeep { max: 3 }));
+        assert!(
+            decode(Bytes::from(deep(3)), &config)
+                .is_err_and(|e| e != ProtocolError::TooDeep { max: 3 })
+        );
         assert_eq!(
             decode(Bytes::from(deep(4)), &config),
             Err(ProtocolError::TooDeep { max: 3 })
@@ -296,7 +372,11 @@ mod tests {
         let mut bomb = vec![0x91u8; 100_000];
         bomb.push(0xc0);
         assert_eq!(
-            dec(&map(&[("type", b"\x02"), ("data", &bomb), ("nsp", b"\xa1/")])),
+            dec(&map(&[
+                ("type", b"\x02"),
+                ("data", &bomb),
+                ("nsp", b"\xa1/")
+            ])),
             Err(ProtocolError::TooDeep { max: 127 })
         );
     }

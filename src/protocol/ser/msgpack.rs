@@ -44,7 +44,10 @@ impl<'a> Spread<'a> {
     /// Writes what comes before `n` arguments and hands out the buffer.
     fn start(self, n: usize) -> &'a mut Vec<u8> {
         if self.header {
-            write::array_len(self.out, write::count(n + usize::from(self.event.is_some())));
+            write::array_len(
+                self.out,
+                write::count(n + usize::from(self.event.is_some())),
+            );
         }
         if let Some(event) = self.event {
             write::str(self.out, event);
@@ -67,7 +70,9 @@ pub(crate) struct SpreadTuple<'a> {
 impl SpreadTuple<'_> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         if self.left == 0 {
-            return Err(Error::Custom("a tuple wrote more elements than its length".into()));
+            return Err(Error::Custom(
+                "a tuple wrote more elements than its length".into(),
+            ));
         }
         self.left -= 1;
         write_value(self.out, value)
@@ -75,7 +80,9 @@ impl SpreadTuple<'_> {
 
     fn finish(self) -> Result<(), Error> {
         if self.left != 0 {
-            return Err(Error::Custom("a tuple wrote fewer elements than its length".into()));
+            return Err(Error::Custom(
+                "a tuple wrote fewer elements than its length".into(),
+            ));
         }
         Ok(())
     }
@@ -252,11 +259,7 @@ impl<'a> Serializer for Spread<'a> {
         self.one().serialize_map(len)
     }
 
-    fn serialize_struct(
-        self,
-        name: &'static str,
-        len: usize,
-    ) -> Result<StructCompound<'a>, Error> {
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<StructCompound<'a>, Error> {
         self.one().serialize_struct(name, len)
     }
 
@@ -314,7 +317,10 @@ mod tests {
     #[test]
     fn received_args_are_copied_or_converted() {
         let mp = Args::from_msgpack(Bytes::from_static(b"\x01\xc4\x01\x02"), 2);
-        assert_eq!(args(Some("x"), &mp), (b"\x93\xa1x\x01\xc4\x01\x02".to_vec(), 2));
+        assert_eq!(
+            args(Some("x"), &mp),
+            (b"\x93\xa1x\x01\xc4\x01\x02".to_vec(), 2)
+        );
         let json = Args::from_serialize(&(1, Bytes::from_static(&[2]))).unwrap();
         assert_eq!(args(None, &json), (b"\x92\x01\xc4\x01\x02".to_vec(), 2));
         // Nested, they are one array.

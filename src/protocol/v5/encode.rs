@@ -190,7 +190,9 @@ pub fn encode_connect_data<T: Serialize + ?Sized>(ns: &str, data: &T) -> Result<
     let at = buf.len();
     serde_json::to_writer(&mut buf, data)?;
     if buf.get(at) != Some(&b'{') {
-        return Err(EncodeError::custom("a CONNECT payload must be a JSON object"));
+        return Err(EncodeError::custom(
+            "a CONNECT payload must be a JSON object",
+        ));
     }
     Ok(into_str(buf))
 }

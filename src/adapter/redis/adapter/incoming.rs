@@ -230,7 +230,9 @@ impl RedisAdapter {
                 // Node hands over the first argument of an acknowledgement.
                 match wire::encode_broadcast_ack(&id, &args) {
                     Ok(msg) => driver.publish(channel.clone(), msg),
-                    Err(e) => tracing::debug!(error = %e, "redis adapter: acknowledgement not encodable"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "redis adapter: acknowledgement not encodable")
+                    }
                 }
             }
         });
@@ -255,12 +257,10 @@ impl RedisAdapter {
                     waiter.expect(usize::try_from(n).unwrap_or(usize::MAX));
                     waiter.close_source();
                 }
-                Some(kind::BROADCAST_ACK) => {
-                    match wire::broadcast_ack_args(res.get("packet")) {
-                        Ok(args) => waiter.reply(Ok(args)),
-                        Err(e) => waiter.reply(Err(AckError::Encode(e))),
-                    }
-                }
+                Some(kind::BROADCAST_ACK) => match wire::broadcast_ack_args(res.get("packet")) {
+                    Ok(args) => waiter.reply(Ok(args)),
+                    Err(e) => waiter.reply(Err(AckError::Encode(e))),
+                },
                 _ => {}
             }
             if waiter.is_closed() {
