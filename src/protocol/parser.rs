@@ -12,7 +12,7 @@
 //! The dispatch is a `match` on a small enum (no trait object), so the generic
 //! `encode_event<T: Serialize>` stays a direct call of the codec's own function.
 //!
-//! Adding a codec (protocol 4, MessagePack): a variant of the private `Kind`, a module
+//! Adding a codec (as protocol 4 was; MessagePack next): a variant of the private `Kind`, a module
 //! beside `v5` with its decoder and encoder, one arm in each method below, and a
 //! [`WireFormat`] when its EVENT bytes differ from every existing one.
 
@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::decoder::{Decoded, DecoderConfig, PartialPacket};
 use super::error::{EncodeError, ProtocolError};
-use super::{Args, Encoded, Packet, msgpack, v5};
+use super::{Args, Encoded, Packet, msgpack, v4, v5};
 use crate::message::{Message, Str};
 
 /// The packet format a server speaks (Node's `parser` option). One server speaks one:
@@ -49,10 +49,12 @@ impl Parser {
 }
 
 /// The Socket.IO protocol revision a connection speaks: 5 for Engine.IO 4 clients
-/// (Socket.IO 3 and 4 clients).
+/// (Socket.IO 3 and 4 clients), 4 for Engine.IO 3 clients (Socket.IO 2 clients).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[non_exhaustive]
 pub enum Revision {
+    /// Socket.IO protocol 4 (Socket.IO 2 clients).
+    V4 = 4,
     /// Socket.IO protocol 5.
     #[default]
     V5 = 5,
@@ -112,8 +114,13 @@ impl<'a> ConnectReply<'a> {
 enum Kind {
     /// Protocol 5, default (JSON) parser.
     JsonV5,
+    /// Protocol 4, default (JSON) parser.
+    JsonV4,
     /// Protocol 5, MessagePack parser.
     MsgPackV5,
+    /// Protocol 4, MessagePack parser (no client pairs them; framed as Engine.IO 3 frames
+    /// any binary message, with protocol 4's namespace rules).
+    MsgPackV4,
 }
 
 /// How one connection's packets are written and read: a [`Parser`] at a [`Revision`].
@@ -145,7 +152,9 @@ impl Codec {
     pub const fn new(parser: Parser, revision: Revision) -> Codec {
         let kind = match (parser, revision) {
             (Parser::Json, Revision::V5) => Kind::JsonV5,
+            (Parser::Json, Revision::V4) => Kind::JsonV4,
             (Parser::MsgPack, Revision::V5) => Kind::MsgPackV5,
+            (Parser::MsgPack, Revision::V4) => Kind::MsgPackV4,
         };
         Codec { kind }
     }
@@ -153,8 +162,8 @@ impl Codec {
     /// The parser.
     pub fn parser(self) -> Parser {
         match self.kind {
-            Kind::JsonV5 => Parser::Json,
-            Kind::MsgPackV5 => Parser::MsgPack,
+            Kind::JsonV5 | Kind::JsonV4 => Parser::Json,
+            Kind::MsgPackV5 | Kind::MsgPackV4 => Parser::MsgPack,
         }
     }
 
@@ -162,14 +171,16 @@ impl Codec {
     pub fn revision(self) -> Revision {
         match self.kind {
             Kind::JsonV5 | Kind::MsgPackV5 => Revision::V5,
+            Kind::JsonV4 | Kind::MsgPackV4 => Revision::V4,
         }
     }
 
     /// The encoding of this codec's EVENT and ACK packets.
     pub fn wire_format(self) -> WireFormat {
         match self.kind {
-            Kind::JsonV5 => WireFormat::Json,
-            Kind::MsgPackV5 => WireFormat::MsgPack,
+            // EVENT and ACK bytes are the same in protocols 4 and 5.
+            Kind::JsonV5 | Kind::JsonV4 => WireFormat::Json,
+            Kind::MsgPackV5 | Kind::MsgPackV4 => WireFormat::MsgPack,
         }
     }
 
@@ -190,7 +201,8 @@ impl Codec {
     ) -> Result<Decoded, ProtocolError> {
         match self.kind {
             Kind::JsonV5 => v5::decode(text, limits),
-            Kind::MsgPackV5 => Err(ProtocolError::UnexpectedText),
+            Kind::JsonV4 => v4::decode(text, limits),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => Err(ProtocolError::UnexpectedText),
         }
     }
 
@@ -203,8 +215,9 @@ impl Codec {
         limits: &DecoderConfig,
     ) -> Result<Decoded, ProtocolError> {
         match self.kind {
-            Kind::JsonV5 => Err(ProtocolError::UnexpectedAttachment),
+            Kind::JsonV5 | Kind::JsonV4 => Err(ProtocolError::UnexpectedAttachment),
             Kind::MsgPackV5 => msgpack::decode(data, limits).map(Decoded::Packet),
+            Kind::MsgPackV4 => msgpack::decode_v4(data, limits).map(Decoded::Packet),
         }
     }
 
@@ -212,8 +225,8 @@ impl Codec {
     /// packet of its own).
     fn binary_is_attachment(self) -> bool {
         match self.kind {
-            Kind::JsonV5 => true,
-            Kind::MsgPackV5 => false,
+            Kind::JsonV5 | Kind::JsonV4 => true,
+            Kind::MsgPackV5 | Kind::MsgPackV4 => false,
         }
     }
 
@@ -223,7 +236,8 @@ impl Codec {
     pub fn encode(self, packet: &Packet) -> Encoded {
         match self.kind {
             Kind::JsonV5 => v5::encode_packet(packet),
-            Kind::MsgPackV5 => msgpack::encode_packet(packet),
+            Kind::JsonV4 => v4::encode_packet(packet),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_packet(packet),
         }
     }
 
@@ -238,8 +252,8 @@ impl Codec {
         ack: Option<u64>,
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
-            Kind::JsonV5 => v5::encode_event(ns, event, data, ack),
-            Kind::MsgPackV5 => msgpack::encode_event(ns, event, data, ack),
+            Kind::JsonV5 | Kind::JsonV4 => v5::encode_event(ns, event, data, ack),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_event(ns, event, data, ack),
         }
     }
 
@@ -252,8 +266,8 @@ impl Codec {
         data: &T,
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
-            Kind::JsonV5 => v5::encode_ack(ns, ack, data),
-            Kind::MsgPackV5 => msgpack::encode_ack(ns, ack, data),
+            Kind::JsonV5 | Kind::JsonV4 => v5::encode_ack(ns, ack, data),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_ack(ns, ack, data),
         }
     }
 
@@ -267,16 +281,16 @@ impl Codec {
         ack: Option<u64>,
     ) -> Encoded {
         match self.kind {
-            Kind::JsonV5 => v5::encode_event_args(ns, event, args, ack),
-            Kind::MsgPackV5 => msgpack::encode_event_args(ns, event, args, ack),
+            Kind::JsonV5 | Kind::JsonV4 => v5::encode_event_args(ns, event, args, ack),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_event_args(ns, event, args, ack),
         }
     }
 
     /// Encodes an ACK with arguments already in packet form.
     pub fn encode_ack_args(self, ns: &str, ack: u64, args: &Args) -> Encoded {
         match self.kind {
-            Kind::JsonV5 => v5::encode_ack_args(ns, ack, args),
-            Kind::MsgPackV5 => msgpack::encode_ack_args(ns, ack, args),
+            Kind::JsonV5 | Kind::JsonV4 => v5::encode_ack_args(ns, ack, args),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_ack_args(ns, ack, args),
         }
     }
 
@@ -284,7 +298,10 @@ impl Codec {
     pub fn encode_connect(self, ns: &str, reply: ConnectReply<'_>) -> Encoded {
         match self.kind {
             Kind::JsonV5 => Encoded::from(v5::encode_connect_reply(ns, reply.sid, reply.pid)),
+            // Protocol 4 answers with nothing but the namespace.
+            Kind::JsonV4 => Encoded::from(v4::encode_connect(ns)),
             Kind::MsgPackV5 => msgpack::encode_connect(ns, reply.sid, reply.pid),
+            Kind::MsgPackV4 => msgpack::encode_connect_v4(ns),
         }
     }
 
@@ -298,15 +315,17 @@ impl Codec {
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
             Kind::JsonV5 => v5::encode_connect_error(ns, message, data).map(Encoded::from),
+            Kind::JsonV4 => v4::encode_connect_error(ns, message, data).map(Encoded::from),
             Kind::MsgPackV5 => msgpack::encode_connect_error(ns, message, data),
+            Kind::MsgPackV4 => msgpack::encode_connect_error_v4(ns, message, data),
         }
     }
 
     /// Encodes a DISCONNECT from a namespace.
     pub fn encode_disconnect(self, ns: &str) -> Encoded {
         match self.kind {
-            Kind::JsonV5 => Encoded::from(v5::encode_disconnect(ns)),
-            Kind::MsgPackV5 => msgpack::encode_disconnect(ns),
+            Kind::JsonV5 | Kind::JsonV4 => Encoded::from(v5::encode_disconnect(ns)),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_disconnect(ns),
         }
     }
 }

@@ -45,6 +45,22 @@ fn whole(n: Number) -> Option<u64> {
     }
 }
 
+/// Decodes one binary message of the MessagePack parser at protocol 4: a CONNECT's
+/// namespace may carry the client's query, which becomes its auth (as with JSON).
+pub(crate) fn decode_v4(data: Bytes, config: &DecoderConfig) -> Result<Packet, ProtocolError> {
+    let mut packet = decode(data, config)?;
+    if let PacketData::Connect(auth) = &mut packet.inner {
+        if let Some((ns, query)) = packet.ns.as_str().split_once('?') {
+            let ns = if ns.is_empty() { "/" } else { ns };
+            *auth = Some(Args::json_value(crate::protocol::v4::query_auth(query)));
+            packet.ns = Str::from(ns.to_owned());
+        } else if auth.is_none() {
+            *auth = Some(Args::json_value(Str::from_static("{}")));
+        }
+    }
+    Ok(packet)
+}
+
 /// Decodes one binary message of the MessagePack parser.
 ///
 /// The nesting limit is the configuration's `max_depth` counted from the `data` value (as

@@ -125,6 +125,41 @@ pub(crate) fn encode_connect(ns: &str, sid: &str, pid: Option<&str>) -> Encoded 
     done(out)
 }
 
+/// The server's CONNECT answer at protocol 4: `{type: 0, nsp}`.
+pub(crate) fn encode_connect_v4(ns: &str) -> Encoded {
+    let mut out = buffer(ns, 0);
+    head(&mut out, CONNECT, false, false);
+    tail(&mut out, None, ns);
+    done(out)
+}
+
+/// A refusal at protocol 4: `{type: 4, data, nsp}`, `data` the error's data when there is
+/// some (and it is not `nil`, `false`, `0` or `""`), else its message.
+pub(crate) fn encode_connect_error_v4<T: Serialize + ?Sized>(
+    ns: &str,
+    message: &str,
+    data: Option<&T>,
+) -> Result<Encoded, EncodeError> {
+    let mut value = Vec::new();
+    if let Some(data) = data {
+        write_value(&mut value, data)?;
+    }
+    // JavaScript's falsy values, as `err.data || err.message` sees them.
+    let falsy = matches!(
+        value.as_slice(),
+        [] | [0xc0] | [0xc2] | [0x00] | [0xa0] | [0xcb, 0, 0, 0, 0, 0, 0, 0, 0]
+    );
+    if falsy {
+        value.clear();
+        write::str(&mut value, message);
+    }
+    let mut out = buffer(ns, 24 + value.len());
+    head(&mut out, CONNECT_ERROR, true, false);
+    out.extend_from_slice(&value);
+    tail(&mut out, None, ns);
+    Ok(done(out))
+}
+
 /// A CONNECT_ERROR: `{type: 4, data: {message, data?}, nsp}`.
 pub(crate) fn encode_connect_error<T: Serialize + ?Sized>(
     ns: &str,

@@ -11,14 +11,20 @@
 //! must be a non-empty array whose first element is a string (not reserved) or a number,
 //! ack ids are integers from 0; `data: nil` on CONNECT and DISCONNECT counts as absent
 //! (python-socketio sends it).
+//!
+//! At protocol 4 (an Engine.IO 3 session on a MessagePack server: no client pairs them, it
+//! is here for completeness) the packets are the same but for protocol 4's CONNECT rules: a
+//! client's namespace may carry its query (`/chat?token=abc`, read as the auth), the server
+//! answers CONNECT with nothing but the namespace, and a refusal's data is the error's data
+//! or its message.
 
 mod decode;
 mod encode;
 
-pub(crate) use decode::decode;
+pub(crate) use decode::{decode, decode_v4};
 pub(crate) use encode::{
-    encode_ack, encode_ack_args, encode_connect, encode_connect_error, encode_disconnect,
-    encode_event, encode_event_args, encode_packet,
+    encode_ack, encode_ack_args, encode_connect, encode_connect_error, encode_connect_error_v4,
+    encode_connect_v4, encode_disconnect, encode_event, encode_event_args, encode_packet,
 };
 
 #[cfg(test)]
@@ -350,6 +356,48 @@ mod tests {
         ]))
         .unwrap();
         assert!(matches!(&p.inner, PacketData::Event { event, .. } if event.as_str() == "1"));
+    }
+
+    #[test]
+    fn protocol_4_connect_rules() {
+        use crate::protocol::{Codec, Parser, Revision};
+        let codec = Codec::new(Parser::MsgPack, Revision::V4);
+        assert_eq!(
+            (codec.parser(), codec.revision()),
+            (Parser::MsgPack, Revision::V4)
+        );
+        let p = decode_v4(
+            Bytes::from(map(&[("type", b"\x00"), ("nsp", b"\xb0/chat?token=abc&")])),
+            &DecoderConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(p.ns.as_str(), "/chat");
+        let PacketData::Connect(Some(auth)) = &p.inner else {
+            panic!("{p:?}")
+        };
+        assert_eq!(auth.raw(), r#"{"token":"abc"}"#);
+        let reply = codec.encode_connect("/chat", crate::protocol::ConnectReply::new("s"));
+        assert_eq!(
+            bin(&reply),
+            map(&[("type", b"\x00"), ("nsp", b"\xa5/chat")])
+        );
+        let refused = codec
+            .encode_connect_error("/", "nope", None::<&()>)
+            .unwrap();
+        assert_eq!(
+            bin(&refused),
+            map(&[("type", b"\x04"), ("data", b"\xa4nope"), ("nsp", b"\xa1/")])
+        );
+        let refused = codec
+            .encode_connect_error("/", "nope", Some(&Value::from(7u64)))
+            .unwrap();
+        assert_eq!(
+            bin(&refused),
+            map(&[("type", b"\x04"), ("data", b"\x07"), ("nsp", b"\xa1/")])
+        );
+        // Events are protocol 5's.
+        let e = codec.encode_event("/", "x", &(1,), None).unwrap();
+        assert_eq!(bin(&e), bin(&encode_event("/", "x", &(1,), None).unwrap()));
     }
 
     #[test]
