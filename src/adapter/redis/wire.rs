@@ -253,6 +253,15 @@ impl WirePacket {
         }
     }
 
+    /// About how many bytes the arguments take.
+    fn size_hint(&self) -> usize {
+        self.args
+            .as_msgpack()
+            .map_or(self.args.raw().len(), <[u8]>::len)
+            + self.event.len()
+            + self.nsp.len()
+    }
+
     /// Writes the packet object `{type: 2, data: [event, ...args], nsp}`; MessagePack
     /// arguments are copied as they are, JSON ones converted (binary as `bin`).
     pub(crate) fn write(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -336,7 +345,7 @@ pub(crate) fn encode_broadcast(
     packet: &WirePacket,
     opts: &BroadcastOptions,
 ) -> Result<Bytes, EncodeError> {
-    let mut out = Vec::with_capacity(96 + packet.args.raw().len());
+    let mut out = Vec::with_capacity(96 + packet.size_hint());
     write::array_len(&mut out, 3);
     write::str(&mut out, uid);
     packet.write(&mut out)?;
@@ -352,7 +361,7 @@ pub(crate) fn encode_broadcast_request(
     opts: &BroadcastOptions,
     timeout_ms: u64,
 ) -> Result<Bytes, EncodeError> {
-    let mut out = Vec::with_capacity(128 + packet.args.raw().len());
+    let mut out = Vec::with_capacity(128 + packet.size_hint());
     write::map_len(&mut out, 5);
     write::str(&mut out, "uid");
     write::str(&mut out, uid);
