@@ -460,3 +460,69 @@ async fn a_big_but_honest_message_is_served() {
     assert_eq!(back.len(), frame.len() + 5);
     assert!(back.ends_with(b"\xc0\xc0\xa3nsp\xa1/"));
 }
+
+/// Engine.IO 3 on a MessagePack server (`allow_eio3`): no real client pairs them, so a raw
+/// one. Engine.IO 3 frames a binary message with a leading 4 on WebSocket; protocol 4
+/// joins `/` by itself and answers with nothing but the namespace.
+#[tokio::test]
+async fn an_engine_io_3_session_speaks_messagepack_with_protocol_4_rules() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let builder = sio_support::conformance_builder()
+        .parser(Parser::MsgPack)
+        .allow_eio3(true)
+        .with_state(Arc::new(Seen::default()));
+    let (addr, _io) = sio_support::serve(builder, handlers).await;
+    let url = format!("ws://{addr}/socket.io/?EIO=3&transport=websocket");
+    let (mut ws, _) =
+        tokio::time::timeout(sio_support::STEP, tokio_tungstenite::connect_async(url))
+            .await
+            .unwrap()
+            .unwrap();
+    let mut binary = Vec::new();
+    let deadline = tokio::time::Instant::now() + sio_support::STEP;
+    while binary.len() < 2 {
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("no frames from the server")
+            .unwrap()
+            .unwrap();
+        match frame {
+            Ws::Binary(b) => binary.push(b.to_vec()),
+            // The open packet, pings and pongs of the engine.
+            Ws::Text(_) | Ws::Ping(_) | Ws::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The CONNECT of `/` (protocol 4: no data), then the `auth` event with `{}`.
+    assert_eq!(
+        binary[0],
+        [vec![4], map(&[("type", b"\x00"), ("nsp", NSP)])].concat()
+    );
+    assert_eq!(
+        binary[1],
+        [
+            vec![4],
+            map(&[
+                ("type", b"\x02"),
+                ("data", b"\x92\xa4auth\x80"),
+                ("nsp", NSP)
+            ])
+        ]
+        .concat()
+    );
+    // An event comes back as it went.
+    let frame = [vec![4], event(b"\x92\xa7message\xc4\x01\x07")].concat();
+    ws.send(Ws::Binary(frame.into())).await.unwrap();
+    loop {
+        let next = tokio::time::timeout(sio_support::STEP, ws.next())
+            .await
+            .expect("no echo")
+            .unwrap()
+            .unwrap();
+        if let Ws::Binary(b) = next {
+            assert_eq!(b.to_vec(), [vec![4], echoed(b"\xc4\x01\x07", 1)].concat());
+            break;
+        }
+    }
+}
