@@ -1,8 +1,9 @@
 //! The benchmark server (see `docs/benchmarks.md`): the handlers every server of the
 //! side-by-side benchmark has, on axum.
 //!
-//! `cargo run --release --example bench_server`, with `PORT` (default 3000) and `WORKERS`
-//! (tokio worker threads, default 1) from the environment. Namespace `/`:
+//! `cargo run --release --example bench_server`, with `PORT` (default 3000), `WORKERS`
+//! (tokio worker threads, default 1) and `PARSER` (`msgpack` for the MessagePack parser,
+//! JSON otherwise) from the environment. Namespace `/`:
 //! - `message` → `message-back` with the same arguments;
 //! - `message-with-ack` → acknowledged with the same arguments;
 //! - `join` (room) → joins it;
@@ -14,8 +15,8 @@
 
 use axum::serve::ListenerExt as _;
 use tower_socketio::extract::{AckSender, Data};
-use tower_socketio::protocol::Args;
-use tower_socketio::{SocketIo, SocketRef};
+use tower_socketio::protocol::{Args, Value};
+use tower_socketio::{Parser, SocketIo, SocketRef};
 
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -35,7 +36,11 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn serve(port: u16) -> std::io::Result<()> {
-    let (layer, io) = instrument(SocketIo::builder()).build_layer();
+    let parser = match std::env::var("PARSER").as_deref() {
+        Ok("msgpack") => Parser::MsgPack,
+        _ => Parser::Json,
+    };
+    let (layer, io) = instrument(SocketIo::builder().parser(parser)).build_layer();
     io.ns("/", async |socket: SocketRef| {
         socket.on("message", async |socket: SocketRef, args: Args| {
             socket.emit("message-back", &args).ok();
@@ -51,7 +56,7 @@ async fn serve(port: u16) -> std::io::Result<()> {
         );
         socket.on(
             "room-broadcast",
-            async |socket: SocketRef, Data((room, data)): Data<(String, serde_json::Value)>| {
+            async |socket: SocketRef, Data((room, data)): Data<(String, Value)>| {
                 socket
                     .namespace()
                     .to(room)

@@ -20,7 +20,9 @@ use crate::engine::{self, EngineHandler, Message, ProtocolVersion, Sid, Str, Tra
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
 use crate::io::IoInner;
 use crate::observe::observe;
-use crate::protocol::{Codec, ConnectReply, Encoded, Packet, PacketData, PacketReader, Revision};
+use crate::protocol::{
+    Args, Codec, ConnectReply, Encoded, Packet, PacketData, PacketReader, Revision,
+};
 use crate::socket::{DisconnectReason, SocketRef};
 use crate::util::lock;
 
@@ -331,7 +333,7 @@ async fn run_dispatcher(
 pub(crate) async fn finish_connect(
     socket: SocketRef,
     handler: Option<BoxedHandler<ConnectParts, ()>>,
-    auth: Option<Str>,
+    auth: Option<Args>,
 ) -> SocketRef {
     let conn = socket.conn_arc().clone();
     let hold = OrderHold::new(&conn);
@@ -418,11 +420,11 @@ impl Client {
         }
     }
 
-    fn on_connect_packet(&self, ns_name: Str, auth: Option<Str>, conn: &Conn_) {
+    fn on_connect_packet(&self, ns_name: Str, auth: Option<Args>, conn: &Conn_) {
         // Both are kept for the connection's life: in buffers of their own, not as slices of
         // the frame (which would keep the transport's whole read buffer alive).
         let ns_name = own(&ns_name);
-        let auth = auth.as_ref().map(own);
+        let auth = auth.as_ref().map(Args::detached);
         {
             let mut nsps = lock(&conn.data().nsps);
             if nsps.iter().any(|(n, _)| *n == ns_name) {
@@ -488,7 +490,8 @@ impl EngineHandler for Client {
         if codec.revision() == Revision::V4 {
             // A Socket.IO 2 client is in `/` as soon as its connection opens (it never
             // sends CONNECT for it); its auth there is `{}`.
-            self.on_connect_packet(Str::from_static("/"), Some(Str::from_static("{}")), &conn);
+            let auth = Args::json_value(Str::from_static("{}"));
+            self.on_connect_packet(Str::from_static("/"), Some(auth), &conn);
         }
     }
 

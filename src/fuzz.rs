@@ -230,61 +230,32 @@ pub mod engine {
 pub mod redis {
     use super::*;
     use crate::adapter::redis::RedisAdapterFactory;
-    use crate::adapter::redis::msgpack;
+    use crate::adapter::redis::wire;
+    use crate::protocol::Value;
 
-    /// A MessagePack value as the adapter decodes it.
+    /// A MessagePack value as the adapter decodes it (the crate's one MessagePack codec:
+    /// checked, `notepack.io`'s extensions rewritten, then read as a [`Value`]).
     #[derive(Debug, Clone, PartialEq)]
-    pub struct MsgValue(msgpack::MsgValue);
+    pub struct MsgValue(Value);
 
     impl MsgValue {
-        /// Decodes one value that fills `input`.
+        /// Decodes one MessagePack value that fills `input`, as the adapter decodes a
+        /// message that does not start with `{` (those are JSON).
         pub fn decode(input: &Bytes) -> Result<Self, String> {
-            msgpack::decode(input)
-                .map(MsgValue)
-                .map_err(|e| e.to_string())
+            if input.first() == Some(&b'{') {
+                return Err("JSON, not MessagePack".to_owned());
+            }
+            wire::parse_any(input).map(MsgValue)
         }
 
         /// The adapter's encoding of the value.
         pub fn encode(&self) -> Vec<u8> {
-            let mut out = Vec::new();
-            msgpack::encode(&self.0, &mut out);
-            out
+            crate::msgpack::ser::to_vec(&self.0).unwrap_or_default()
         }
 
         /// The JSON the adapter hands to the Socket.IO encoder for this value.
         pub fn to_json(&self) -> Result<serde_json::Value, String> {
             serde_json::to_value(&self.0).map_err(|e| e.to_string())
-        }
-
-        /// Whether the value holds a float that is not a number (it never equals itself).
-        pub fn has_nan(&self) -> bool {
-            fn nan(v: &msgpack::MsgValue) -> bool {
-                match v {
-                    msgpack::MsgValue::Float(f) | msgpack::MsgValue::Date(f) => f.is_nan(),
-                    msgpack::MsgValue::Array(items) => items.iter().any(nan),
-                    msgpack::MsgValue::Map(entries) => {
-                        entries.iter().any(|(k, v)| nan(k) || nan(v))
-                    }
-                    _ => false,
-                }
-            }
-            nan(&self.0)
-        }
-
-        /// Whether the value holds `notepack.io`'s old `undefined` (left out of the JSON view
-        /// of a map; encoded as `nil`, as `notepack.io` encodes `undefined` today).
-        pub fn has_undefined(&self) -> bool {
-            fn undefined(v: &msgpack::MsgValue) -> bool {
-                match v {
-                    msgpack::MsgValue::Undefined => true,
-                    msgpack::MsgValue::Array(items) => items.iter().any(undefined),
-                    msgpack::MsgValue::Map(entries) => {
-                        entries.iter().any(|(k, v)| undefined(k) || undefined(v))
-                    }
-                    _ => false,
-                }
-            }
-            undefined(&self.0)
         }
     }
 

@@ -45,6 +45,7 @@ pub mod handler;
 mod io;
 mod layer;
 mod message;
+mod msgpack;
 mod ns;
 mod observe;
 mod operators;
@@ -68,6 +69,7 @@ pub use io::{DynNamespace, NsPattern, SocketIo, SocketIoBuilder};
 pub use layer::{SocketIoLayer, SocketIoService};
 pub use ns::{Namespace, WeakNamespace};
 pub use operators::BroadcastOperators;
+pub use protocol::{DataError, Parser};
 pub use rooms::IntoRooms;
 pub use serve::{ServeOptions, serve, serve_with, serve_with_shutdown};
 pub use server_side::{ServerSideAck, ServerSideEvent};
@@ -82,7 +84,7 @@ pub use socket::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectError {
     message: String,
-    data: Option<serde_json::Value>,
+    data: Option<protocol::Value>,
     closed: bool,
 }
 
@@ -96,9 +98,13 @@ impl ConnectError {
         }
     }
 
-    /// Adds `data`, which the client reads as `err.data`.
-    pub fn with_data<T: serde::Serialize>(mut self, data: &T) -> Self {
-        self.data = serde_json::to_value(data).ok();
+    /// Adds `data`, which the client reads as `err.data` (binary stays binary with the
+    /// MessagePack parser). Data that does not serialize is left out, with a warning.
+    pub fn with_data<T: serde::Serialize + ?Sized>(mut self, data: &T) -> Self {
+        match protocol::Value::from_serialize(data) {
+            Ok(v) => self.data = Some(v),
+            Err(e) => tracing::warn!(error = %e, "connect error data left out"),
+        }
         self
     }
 
@@ -108,7 +114,7 @@ impl ConnectError {
     }
 
     /// The data, if any.
-    pub fn data(&self) -> Option<&serde_json::Value> {
+    pub fn data(&self) -> Option<&protocol::Value> {
         self.data.as_ref()
     }
 

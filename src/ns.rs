@@ -16,6 +16,7 @@ use crate::engine::{self, Sid, Str};
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts, Handler, IntoConnectError, erase};
 use crate::io::IoInner;
 use crate::operators::BroadcastOperators;
+use crate::protocol::Args;
 use crate::rooms::IntoRooms;
 use crate::server_side::{ServerSideAck, ServerSideEvent, ServerSideListener};
 use crate::socket::{EmitError, RemoteSocket, Socket, SocketRef};
@@ -312,8 +313,8 @@ impl Namespace {
     {
         use crate::AckError;
         if crate::protocol::is_reserved_event(event) {
-            return Err(AckError::Encode(crate::protocol::EncodeError(
-                serde::ser::Error::custom(format!("\"{event}\" is a reserved event name")),
+            return Err(AckError::Encode(crate::protocol::EncodeError::custom(
+                format!("\"{event}\" is a reserved event name"),
             )));
         }
         let data = crate::server_side::json_args(event, data).map_err(AckError::Encode)?;
@@ -324,7 +325,7 @@ impl Namespace {
             .map_err(AckError::Adapter)?;
         replies
             .into_iter()
-            .map(|v| R::deserialize(v).map_err(AckError::Decode))
+            .map(|v| R::deserialize(v).map_err(|e| AckError::Decode(e.into())))
             .collect()
     }
 
@@ -376,6 +377,15 @@ impl Namespace {
         self.0.next_ack_id()
     }
 
+    /// The server's parser (the wire form broadcasts are built in).
+    pub(crate) fn parser(&self) -> crate::protocol::Parser {
+        self.0
+            .io
+            .upgrade()
+            .map(|io| io.config.parser)
+            .unwrap_or_default()
+    }
+
     pub(crate) fn remove_socket(&self, sid: Sid) {
         write(&self.0.sockets).remove(&sid);
     }
@@ -386,7 +396,7 @@ impl Namespace {
     pub(crate) async fn connect(
         self,
         conn: Arc<engine::Socket<ConnState>>,
-        auth: Option<Str>,
+        auth: Option<Args>,
     ) -> Result<SocketRef, ConnectError> {
         let socket: SocketRef = Arc::new(Socket::new(self.clone(), conn.clone(), auth.clone()));
         let middlewares = read(&self.0.handlers.middlewares).clone();

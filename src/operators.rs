@@ -132,9 +132,14 @@ impl BroadcastOperators {
         if protocol::is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        let packet =
-            BroadcastPacket::event(self.ns.name_str().clone(), event.to_owned(), data, None)
-                .map_err(EmitError::Encode)?;
+        let packet = BroadcastPacket::event_with(
+            self.ns.parser(),
+            self.ns.name_str().clone(),
+            event.to_owned(),
+            data,
+            None,
+        )
+        .map_err(EmitError::Encode)?;
         let opts = self.final_opts();
         self.ns
             .adapter()
@@ -183,7 +188,8 @@ impl BroadcastOperators {
             }
             return AckStream::new(stream);
         }
-        let packet = match BroadcastPacket::event(
+        let packet = match BroadcastPacket::event_with(
+            self.ns.parser(),
             self.ns.name_str().clone(),
             event.to_owned(),
             data,

@@ -133,7 +133,10 @@ fn zero_arguments() {
     );
     assert!(args.deserialize::<u8>().is_err());
     assert!(args.deserialize::<String>().is_err());
-    assert_eq!(args.deserialize_all::<Vec<Value>>().unwrap(), vec![]);
+    assert_eq!(
+        args.deserialize_all::<Vec<Value>>().unwrap(),
+        Vec::<Value>::new()
+    );
     // `()` accepts any arguments.
     event_args(r#"2["ev",1,2]"#).deserialize::<()>().unwrap();
     assert_eq!(Args::new(), args);

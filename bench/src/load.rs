@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::procstat::{cpu_ns, rss_bytes};
-use crate::wire::{self, Conn, Handshake, Http, text_frame};
+use crate::wire::{self, Conn, Handshake, Http, binary_frame, text_frame};
 
 /// Parameters of one load run.
 #[derive(Debug, Clone)]
@@ -74,8 +74,74 @@ async fn connect_many(
 
 fn path(h: Handshake) -> &'static str {
     match h {
-        Handshake::SocketIo => "/socket.io/?EIO=4&transport=websocket",
+        Handshake::SocketIo | Handshake::MsgPack => "/socket.io/?EIO=4&transport=websocket",
         Handshake::Raw => "/",
+    }
+}
+
+/// MessagePack packets as socket.io-msgpack-parser clients send them.
+mod mp {
+    /// A MessagePack string.
+    pub fn str(out: &mut Vec<u8>, s: &str) {
+        assert!(s.len() < 256);
+        if s.len() < 32 {
+            out.push(0xa0 | s.len() as u8);
+        } else {
+            out.extend_from_slice(&[0xd9, s.len() as u8]);
+        }
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// A MessagePack unsigned integer.
+    pub fn uint(out: &mut Vec<u8>, n: u64) {
+        if n < 128 {
+            out.push(n as u8);
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+
+    /// `{type: 2, data: [event, ..args], id?, nsp: "/"}`; `args` are `n` encoded values.
+    pub fn event(event: &str, args: &[u8], n: usize, id: Option<u64>) -> Vec<u8> {
+        let mut out = vec![if id.is_some() { 0x84 } else { 0x83 }];
+        str(&mut out, "type");
+        out.push(2);
+        str(&mut out, "data");
+        out.push(0x91 + n as u8);
+        str(&mut out, event);
+        out.extend_from_slice(args);
+        if let Some(id) = id {
+            str(&mut out, "id");
+            uint(&mut out, id);
+        }
+        str(&mut out, "nsp");
+        str(&mut out, "/");
+        out
+    }
+
+    /// The integer after `key` (a fixstr key) in a MessagePack message, if any.
+    pub fn find_uint(data: &[u8], key: &str) -> Option<u64> {
+        let mut k = vec![0xa0 | key.len() as u8];
+        k.extend_from_slice(key.as_bytes());
+        let i = data.windows(k.len()).position(|w| w == k.as_slice())? + k.len();
+        let rest = &data[i..];
+        let be = |n: usize| {
+            rest.get(1..1 + n)
+                .map(|b| b.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
+        };
+        match *rest.first()? {
+            b @ 0x00..=0x7f => Some(u64::from(b)),
+            0xcc => be(1),
+            0xcd => be(2),
+            0xce => be(4),
+            0xcf => be(8),
+            _ => None,
+        }
+    }
+
+    pub fn contains(data: &[u8], needle: &[u8]) -> bool {
+        data.windows(needle.len()).any(|w| w == needle)
     }
 }
 
@@ -163,8 +229,18 @@ pub async fn echo(p: &Params, ack: bool) -> io::Result<Value> {
         (Handshake::Raw, _) => payload.as_bytes().to_vec(),
         (Handshake::SocketIo, false) => b"42[\"message-back\",".to_vec(),
         (Handshake::SocketIo, true) => b"431[".to_vec(),
+        (Handshake::MsgPack, false) => b"\xacmessage-back".to_vec(),
+        (Handshake::MsgPack, true) => b"\xa4type\x03".to_vec(),
     };
-    let frame = text_frame(payload.as_bytes());
+    let msgpack = p.handshake == Handshake::MsgPack;
+    let frame = if msgpack {
+        let mut arg = Vec::new();
+        mp::str(&mut arg, ECHO_ARG.trim_matches('"'));
+        let event = if ack { "message-with-ack" } else { "message" };
+        binary_frame(&mp::event(event, &arg, 1, ack.then_some(1)))
+    } else {
+        text_frame(payload.as_bytes())
+    };
     let batch = Rc::new(wire::repeated(&frame, p.inflight));
     let frame_len = frame.len();
     let conns = connect_many(p, p.clients, 50, None).await?;
@@ -181,7 +257,7 @@ pub async fn echo(p: &Params, ack: bool) -> io::Result<Value> {
             answer.clone(),
             pong.clone(),
         );
-        let eio = p.handshake == Handshake::SocketIo;
+        let eio = p.handshake.eio();
         tasks.push(tokio::task::spawn_local(async move {
             let r: io::Result<()> = async {
                 c.stream.write_all(&batch).await?;
@@ -196,7 +272,7 @@ pub async fn echo(p: &Params, ack: bool) -> io::Result<Value> {
                         if f.opcode == 0x8 {
                             return Err(err("the server closed the WebSocket"));
                         }
-                        if data.starts_with(&answer) {
+                        if data.starts_with(&answer) || (msgpack && mp::contains(data, &answer)) {
                             k += 1;
                         } else if eio && data == b"2" {
                             ping = true;
@@ -254,14 +330,27 @@ struct Room {
     failed: RefCell<Option<String>>,
 }
 
-fn parse_seq(data: &[u8]) -> Option<u64> {
+fn parse_seq(data: &[u8], msgpack: bool) -> Option<u64> {
+    if msgpack {
+        return mp::find_uint(data, "seq");
+    }
     let key = b"\"seq\":";
     let i = data.windows(key.len()).position(|w| w == key)? + key.len();
     let digits = data[i..].iter().take_while(|c| c.is_ascii_digit()).count();
     std::str::from_utf8(&data[i..i + digits]).ok()?.parse().ok()
 }
 
-fn broadcast_frame(seq: u64) -> Vec<u8> {
+fn broadcast_frame(seq: u64, msgpack: bool) -> Vec<u8> {
+    if msgpack {
+        let mut args = Vec::new();
+        mp::str(&mut args, "bench");
+        args.push(0x82);
+        mp::str(&mut args, "seq");
+        mp::uint(&mut args, seq);
+        mp::str(&mut args, "text");
+        mp::str(&mut args, "a broadcast to every member");
+        return binary_frame(&mp::event("room-broadcast", &args, 2, None));
+    }
     text_frame(
         format!(
             "42[\"room-broadcast\",\"bench\",{{\"seq\":{seq},\"text\":\"a broadcast to every member\"}}]"
@@ -270,7 +359,7 @@ fn broadcast_frame(seq: u64) -> Vec<u8> {
     )
 }
 
-async fn member(mut c: Conn, room: Rc<Room>, join: Rc<Vec<u8>>) {
+async fn member(mut c: Conn, room: Rc<Room>, join: Rc<Vec<u8>>, msgpack: bool) {
     let pong = text_frame(b"3");
     let mut warmed = false;
     let r: io::Result<()> = async {
@@ -301,10 +390,15 @@ async fn member(mut c: Conn, room: Rc<Room>, join: Rc<Vec<u8>>) {
                     ping = true;
                     continue;
                 }
-                if !data.starts_with(b"42[\"room-msg\"") {
+                let is_msg = if msgpack {
+                    mp::contains(data, b"\xa8room-msg")
+                } else {
+                    data.starts_with(b"42[\"room-msg\"")
+                };
+                if !is_msg {
                     continue;
                 }
-                let Some(seq) = parse_seq(data) else {
+                let Some(seq) = parse_seq(data, msgpack) else {
                     return Err(err("a room message without seq"));
                 };
                 if seq >= WARM_SEQ {
@@ -378,7 +472,14 @@ async fn wait_for(
 
 pub async fn broadcast(p: &Params) -> io::Result<Value> {
     let n = p.members;
-    let join = text_frame(b"42[\"join\",\"bench\"]");
+    let msgpack = p.handshake == Handshake::MsgPack;
+    let join = if msgpack {
+        let mut arg = Vec::new();
+        mp::str(&mut arg, "bench");
+        binary_frame(&mp::event("join", &arg, 1, None))
+    } else {
+        text_frame(b"42[\"join\",\"bench\"]")
+    };
     let conns = connect_many(p, n, 100, Some(join.clone())).await?;
     let join = Rc::new(join);
     let room = Rc::new(Room {
@@ -393,7 +494,7 @@ pub async fn broadcast(p: &Params) -> io::Result<Value> {
     });
     let tasks: Vec<_> = conns
         .into_iter()
-        .map(|c| tokio::task::spawn_local(member(c, room.clone(), join.clone())))
+        .map(|c| tokio::task::spawn_local(member(c, room.clone(), join.clone(), msgpack)))
         .collect();
     let upgrade = wire::upgrade_request(p.port, path(p.handshake));
     let mut trigger = wire::connect(p.port, p.handshake, &upgrade).await?;
@@ -403,7 +504,7 @@ pub async fn broadcast(p: &Params) -> io::Result<Value> {
         loop {
             trigger
                 .stream
-                .write_all(&broadcast_frame(WARM_SEQ + probes))
+                .write_all(&broadcast_frame(WARM_SEQ + probes, msgpack))
                 .await?;
             probes += 1;
             if wait_for(&mut trigger, &room, Duration::from_secs(1), |r| {
@@ -444,7 +545,7 @@ pub async fn broadcast(p: &Params) -> io::Result<Value> {
                 break;
             }
             room.sent_at.borrow_mut()[seq as usize] = Instant::now();
-            let frame = broadcast_frame(seq);
+            let frame = broadcast_frame(seq, msgpack);
             trigger.stream.write_all(&frame).await?;
         }
         let (secs, cpu) = w.end();

@@ -4,7 +4,7 @@
 //! ```text
 //! sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]
 //! sio-bench serve socketioxide|ws-echo          (PORT, WORKERS from the environment)
-//! sio-bench load SCENARIO --port P --pid PID [--raw] [--clients N] [--inflight N]
+//! sio-bench load SCENARIO --port P --pid PID [--raw|--msgpack] [--clients N] [--inflight N]
 //!                [--members N] [--broadcasts N] [--window N] [--duration S] [--warmup S]
 //! ```
 //!
@@ -90,6 +90,8 @@ fn main() {
                 pid: f.num("--pid", 0),
                 handshake: if f.has("--raw") {
                     wire::Handshake::Raw
+                } else if f.has("--msgpack") {
+                    wire::Handshake::MsgPack
                 } else {
                     wire::Handshake::SocketIo
                 },

@@ -71,7 +71,18 @@ struct Scenario {
     args: Vec<String>,
     /// The bare WebSocket echo server takes part.
     floor: bool,
+    /// Clients and servers speak the MessagePack parser (ours and socketioxide only).
+    msgpack: bool,
     metrics: Vec<Metric>,
+}
+
+/// Whether server `s` runs scenario `sc`.
+fn takes_part(sc: &Scenario, s: &Server) -> bool {
+    match s.kind {
+        Kind::WsEcho => sc.floor,
+        Kind::Node => !sc.msgpack,
+        _ => true,
+    }
 }
 
 fn m(key: &'static str, label: &'static str, better: Better) -> Metric {
@@ -79,6 +90,65 @@ fn m(key: &'static str, label: &'static str, better: Better) -> Metric {
 }
 
 fn scenarios(quick: bool) -> Vec<Scenario> {
+    let mut v = json_scenarios(quick);
+    let (b1k, timed) = if quick {
+        ("50", ["--duration", "1", "--warmup", "0.5"])
+    } else {
+        ("200", ["--duration", "3", "--warmup", "1"])
+    };
+    let strings = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    use Better::*;
+    let at = v
+        .iter()
+        .position(|s| s.name == "ack")
+        .map_or(v.len(), |i| i + 1);
+    v.insert(
+        at,
+        Scenario {
+            name: "echo-mp",
+            title: "echo over WebSocket with the MessagePack parser (100 clients, 4 in flight)"
+                .into(),
+            load: "echo",
+            args: strings(&[&timed[..], &["--clients", "100", "--inflight", "4"]].concat()),
+            floor: false,
+            msgpack: true,
+            metrics: vec![
+                m("msgs_per_s", "messages/s", Higher),
+                m("cpu_us_per_msg", "server CPU µs per message", Lower),
+            ],
+        },
+    );
+    let at = v
+        .iter()
+        .position(|s| s.name == "bcast1k-w4")
+        .map_or(v.len(), |i| i + 1);
+    v.insert(
+        at,
+        Scenario {
+            name: "bcast1k-mp",
+            title: format!(
+                "broadcast to a room of 1 000 with the MessagePack parser ({b1k} broadcasts, one at a time)"
+            ),
+            load: "broadcast",
+            args: strings(&["--members", "1000", "--broadcasts", b1k]),
+            floor: false,
+            msgpack: true,
+            metrics: vec![
+                m("deliveries_per_s", "deliveries/s", Higher),
+                m("p50_ms", "p50 emit→receipt ms", Lower),
+                m("p99_ms", "p99 emit→receipt ms", Lower),
+                m(
+                    "cpu_us_per_delivery",
+                    "server CPU µs per delivery (= CPU-s per 1M)",
+                    Lower,
+                ),
+            ],
+        },
+    );
+    v
+}
+
+fn json_scenarios(quick: bool) -> Vec<Scenario> {
     let (dur, warm) = if quick { ("1", "0.5") } else { ("3", "1") };
     let timed = |extra: &[&str]| {
         let mut v: Vec<String> = vec![
@@ -100,6 +170,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "conn",
             args: timed(&["--clients", "32"]),
             floor: true,
+            msgpack: false,
             metrics: vec![
                 m("conn_per_s", "connections/s", Higher),
                 m("cpu_us_per_conn", "server CPU µs per connection", Lower),
@@ -111,6 +182,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "echo",
             args: timed(&["--clients", "100", "--inflight", "4"]),
             floor: true,
+            msgpack: false,
             metrics: vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
@@ -122,6 +194,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "ack",
             args: timed(&["--clients", "100", "--inflight", "4"]),
             floor: false,
+            msgpack: false,
             metrics: vec![
                 m("msgs_per_s", "acks/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per ack", Lower),
@@ -133,6 +206,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "broadcast",
             args: args(&["--members", "1000", "--broadcasts", b1k]),
             floor: false,
+            msgpack: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -152,6 +226,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "broadcast",
             args: args(&["--members", "1000", "--broadcasts", b1k, "--window", "4"]),
             floor: false,
+            msgpack: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -169,6 +244,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "broadcast",
             args: args(&["--members", "10000", "--broadcasts", b10k]),
             floor: false,
+            msgpack: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -186,6 +262,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "idle",
             args: args(&["--clients", "10000"]),
             floor: true,
+            msgpack: false,
             metrics: vec![m(
                 "rss_kib_per_conn",
                 "server RSS KiB per connection",
@@ -198,6 +275,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "polling",
             args: timed(&["--clients", "100", "--inflight", "4"]),
             floor: false,
+            msgpack: false,
             metrics: vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
@@ -229,7 +307,13 @@ fn wait_port(port: u16, limit: Duration) -> bool {
     false
 }
 
-fn start_server(s: &Server, port: u16, exe_dir: &Path, log: &Path) -> std::io::Result<Child> {
+fn start_server(
+    s: &Server,
+    port: u16,
+    exe_dir: &Path,
+    log: &Path,
+    msgpack: bool,
+) -> std::io::Result<Child> {
     let mut cmd = Command::new("taskset");
     cmd.arg("-c").arg("0");
     match &s.kind {
@@ -259,6 +343,7 @@ fn start_server(s: &Server, port: u16, exe_dir: &Path, log: &Path) -> std::io::R
     cmd.env("PORT", port.to_string())
         .env("WORKERS", s.workers.to_string())
         .env("RUST_LOG", "error")
+        .env("PARSER", if msgpack { "msgpack" } else { "json" })
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -290,6 +375,9 @@ fn run_load(
         .stderr(Stdio::piped());
     if s.kind == Kind::WsEcho {
         cmd.arg("--raw");
+    }
+    if sc.msgpack {
+        cmd.arg("--msgpack");
     }
     let mut child = cmd.spawn().map_err(|e| format!("load generator: {e}"))?;
     let end = Instant::now() + limit;
@@ -505,11 +593,11 @@ pub fn main(f: Flags) -> i32 {
     for run in 0..runs {
         for sc in &scs {
             for s in &servers {
-                if s.kind == Kind::WsEcho && !sc.floor {
+                if !takes_part(sc, s) {
                     continue;
                 }
                 let port = free_port();
-                let mut child = match start_server(s, port, &exe_dir, &log) {
+                let mut child = match start_server(s, port, &exe_dir, &log, sc.msgpack) {
                     Ok(c) => c,
                     Err(e) => {
                         eprintln!("cannot start {}: {e}", s.label);
@@ -571,10 +659,7 @@ pub fn main(f: Flags) -> i32 {
         "\nCells: median (min–max) over the runs. `Nw`: tokio worker threads, all on the one core.\n"
     );
     for sc in &scs {
-        let present: Vec<&Server> = servers
-            .iter()
-            .filter(|s| sc.floor || s.kind != Kind::WsEcho)
-            .collect();
+        let present: Vec<&Server> = servers.iter().filter(|s| takes_part(sc, s)).collect();
         let _ = writeln!(md, "### {}\n", sc.title);
         let _ = write!(md, "| metric |");
         for s in &present {

@@ -1,6 +1,6 @@
 //! The Socket.IO decoders behind the parser seam, fed frame by frame as a connection feeds
-//! them: a `PacketReader` of protocol 5 (the server's limits, and tight ones) and of
-//! protocol 4 (Socket.IO 2 clients) gets text frames and the binary attachments that
+//! them: a `PacketReader` of protocol 5 (the server's limits, and tight ones), of
+//! protocol 4 (Socket.IO 2 clients) and of the MessagePack parser at both gets text frames and the binary attachments that
 //! follow a binary packet, through `feed`, as the core calls it.
 //!
 //! The input is a sequence of frames separated by `0xff` (never part of UTF-8 text); a
@@ -103,9 +103,12 @@ fn frames(data: &[u8]) -> impl Iterator<Item = Message> + '_ {
 /// The entry point, also replayed on every corpus file by `tests/fuzz_corpus.rs`.
 pub(crate) fn run(data: &[u8]) {
     // Protocol 5 (the default) and protocol 4 (Socket.IO 2 clients), with the server's
-    // limits and tight ones.
+    // limits and tight ones; the MessagePack parser at both revisions (its packets are the
+    // binary frames).
     let v5 = Codec::default();
     let v4 = Codec::new(Parser::Json, Revision::V4);
+    let mp = Codec::new(Parser::MsgPack, Revision::V5);
+    let mp4 = Codec::new(Parser::MsgPack, Revision::V4);
     let tight = DecoderConfig::default()
         .with_max_depth(8)
         .with_max_attachments(2);
@@ -113,6 +116,9 @@ pub(crate) fn run(data: &[u8]) {
         (v5, DecoderConfig::default()),
         (v5, tight),
         (v4, DecoderConfig::default()),
+        (mp, DecoderConfig::default()),
+        (mp, tight),
+        (mp4, DecoderConfig::default()),
     ];
     for (codec, limits) in runs {
         let mut reader = codec.reader(limits);

@@ -33,6 +33,7 @@ pub struct SocketIoBuilder {
     ack_timeout: Duration,
     connect_timeout: Duration,
     max_attachments: usize,
+    parser: Parser,
     serve_client: bool,
     factory: Arc<dyn AdapterFactory>,
     state: http::Extensions,
@@ -63,6 +64,7 @@ impl SocketIoBuilder {
             ack_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(45),
             max_attachments: 10,
+            parser: Parser::Json,
             serve_client: true,
             factory: Arc::new(LocalAdapterFactory),
             state: http::Extensions::new(),
@@ -186,6 +188,21 @@ impl SocketIoBuilder {
         self.max_attachments = n;
         self
     }
+    /// The packet format (Node's `parser` option): [`Parser::Json`] by default, or
+    /// [`Parser::MsgPack`] for clients that use `socket.io-msgpack-parser` (the
+    /// `socket.io.msgpack.min.js` bundle, python-socketio's `serializer='msgpack'`). One
+    /// server speaks one parser, as in Node: a client with the other one cannot connect.
+    ///
+    /// ```
+    /// use tower_socketio::{Parser, SocketIo};
+    ///
+    /// let (_layer, io) = SocketIo::builder().parser(Parser::MsgPack).build_layer();
+    /// assert_eq!(io.parser(), Parser::MsgPack);
+    /// ```
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.parser = parser;
+        self
+    }
     /// Whether to serve the browser client under the path (default true).
     pub fn serve_client(mut self, on: bool) -> Self {
         self.serve_client = on;
@@ -246,7 +263,7 @@ impl SocketIoBuilder {
             config: SocketIoConfig {
                 ack_timeout: self.ack_timeout,
                 connect_timeout: self.connect_timeout,
-                parser: Parser::Json,
+                parser: self.parser,
                 limits: DecoderConfig::default().with_max_attachments(self.max_attachments),
                 serve_client: self.serve_client,
                 #[cfg(feature = "admin-ui")]

@@ -248,6 +248,11 @@ impl SocketIo {
         &self.0.engine_config
     }
 
+    /// The packet format the server speaks (Node's `parser` option).
+    pub fn parser(&self) -> crate::protocol::Parser {
+        self.0.config.parser
+    }
+
     /// How long `emit_with_ack` waits by default.
     pub fn ack_timeout(&self) -> Duration {
         self.0.config.ack_timeout

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use super::parser::WireFormat;
-use super::{Args, Codec, EncodeError, Encoded};
+use super::{Args, Codec, EncodeError, Encoded, Parser};
 use crate::message::Str;
 
 /// An EVENT for many sockets: the packet (namespace, event name, arguments, ack id) and its
@@ -16,6 +16,11 @@ use crate::message::Str;
 /// Adapters receive it as it is: the local sockets ask it for their codec's encoding, and a
 /// cluster adapter reads the model ([`event_name`](Self::event_name), [`args`](Self::args)) to put it
 /// on its own wire.
+///
+/// The arguments are kept in one wire form ([`Args::parser`]): a server builds its
+/// broadcasts in its own parser's form ([`event_with`](Self::event_with)), so its receivers
+/// get them without conversion; an encoding for another wire format (a broadcast from
+/// another server of a cluster) converts them once.
 ///
 /// ```
 /// use tower_socketio::protocol::{BroadcastPacket, Codec};
@@ -45,6 +50,32 @@ impl BroadcastPacket {
         ack: Option<u64>,
     ) -> Result<Self, EncodeError> {
         Ok(Self::from_args(ns, event, Args::from_serialize(data)?, ack))
+    }
+
+    /// An EVENT whose arguments are built in the wire form of `parser` (the server's), so
+    /// that receivers with that parser share bytes made without any conversion.
+    ///
+    /// ```
+    /// use tower_socketio::protocol::{BroadcastPacket, Codec, Parser, Revision};
+    ///
+    /// let packet = BroadcastPacket::event_with(Parser::MsgPack, "/", "news", &("a", 1), None).unwrap();
+    /// let encoded = packet.encoded(Codec::new(Parser::MsgPack, Revision::V5));
+    /// assert!(encoded.text().is_none()); // one binary message
+    /// assert!(encoded.attachments().is_empty());
+    /// ```
+    pub fn event_with<T: Serialize + ?Sized>(
+        parser: Parser,
+        ns: impl Into<Str>,
+        event: impl Into<Str>,
+        data: &T,
+        ack: Option<u64>,
+    ) -> Result<Self, EncodeError> {
+        Ok(Self::from_args(
+            ns,
+            event,
+            Args::from_serialize_with(parser, data)?,
+            ack,
+        ))
     }
 
     /// An EVENT with arguments already in packet form (received ones, or another server's).

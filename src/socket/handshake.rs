@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::Socket;
+use crate::protocol::Value;
 
 /// The handshake of a socket, with the fields of Node's `socket.handshake`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,7 +27,9 @@ pub struct Handshake {
     pub url: String,
     /// The query parameters.
     pub query: BTreeMap<String, String>,
-    /// The CONNECT payload (`{}` when none).
+    /// The CONNECT payload (`{}` when none), as JSON (what Node's adapters send across
+    /// servers too): binary data of a MessagePack client reads as an array of byte values
+    /// here; take `Data<T>` in the connect handler for the payload as it came.
     pub auth: serde_json::Value,
 }
 
@@ -79,7 +82,8 @@ impl Socket {
             auth: self
                 .auth
                 .as_ref()
-                .and_then(|a| serde_json::from_str(a).ok())
+                .and_then(|a| a.deserialize_payload::<Value>().ok().flatten())
+                .map(serde_json::Value::from)
                 .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
         }
     }

@@ -28,7 +28,7 @@ use crate::SocketIo;
 use crate::ack::{AckError, AckSlot};
 use crate::adapter::Room;
 use crate::client::{Conn, ConnState};
-use crate::engine::{self, Sid, Str, TransportType};
+use crate::engine::{self, Sid, TransportType};
 use crate::handler::{BoxedHandler, DisconnectParts, Handler, MessageParts, erase};
 use crate::ns::Namespace;
 use crate::observe::observe;
@@ -58,7 +58,7 @@ pub struct Socket {
     conn: Arc<engine::Socket<ConnState>>,
     /// How this socket's packets are written (the connection's codec).
     codec: Codec,
-    auth: Option<Str>,
+    auth: Option<Args>,
     issued: SystemTime,
     connected: AtomicBool,
     listeners: RwLock<HashMap<String, Vec<Listener>>>,
@@ -86,7 +86,7 @@ impl Socket {
     pub(crate) fn new(
         ns: Namespace,
         conn: Arc<engine::Socket<ConnState>>,
-        auth: Option<Str>,
+        auth: Option<Args>,
     ) -> Self {
         let codec = crate::client::codec(&conn);
         // A Socket.IO 2 client computes its socket's id from the Engine.IO id (and its

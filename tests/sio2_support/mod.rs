@@ -23,7 +23,7 @@ pub fn builder() -> SocketIoBuilder {
 }
 
 /// What every namespace does: emit `auth` with the socket's auth, answer `whoami` and `dm`.
-fn common(socket: &SocketRef, auth: Result<serde_json::Value, serde_json::Error>) {
+fn common(socket: &SocketRef, auth: Result<serde_json::Value, tower_socketio::DataError>) {
     socket
         .emit("auth", &auth.unwrap_or(serde_json::Value::Null))
         .ok();

@@ -46,12 +46,14 @@
 //! # Wire format
 //! The channels `<key>#<nsp>#` (and `<key>#<nsp>#<room>#`), `<key>-request#<nsp>#`,
 //! `<key>-response#<nsp>#`, with MessagePack broadcasts `[uid, packet, opts]` and JSON
-//! requests, as Node's adapter 8.x uses them. An acknowledgement crossing servers carries its
+//! requests, as Node's adapter 8.x uses them. MessagePack goes through the crate's one
+//! codec (the MessagePack parser's): what `notepack.io` 2 and 3 write (`undefined`, dates,
+//! `ArrayBuffer`s) decodes, and a broadcast's arguments stay a slice of the message, sent
+//! as they are to this server's MessagePack clients. An acknowledgement crossing servers carries its
 //! first argument only, as with Node. Server-side events travel as JSON.
 
 mod adapter;
 pub(crate) mod driver;
-pub(crate) mod msgpack;
 mod wire;
 
 use std::sync::Arc;

@@ -11,9 +11,11 @@
 //!   zero arguments, a newtype struct is transparent, anything else is one argument (a
 //!   null value such as `Value::Null` or `None` included).
 //!
-//! [`intercept`] holds the first layer, [`spread`] the second.
+//! [`intercept`] holds the first layer, [`spread`] the second. [`msgpack`] is the same
+//! mapping for the MessagePack parser (no placeholders: binary stays inline).
 
 mod intercept;
+mod msgpack;
 mod spread;
 
 use std::cell::{Cell, RefCell};
@@ -22,6 +24,7 @@ use std::io;
 use bytes::Bytes;
 use serde::ser::{Serialize, Serializer};
 
+pub(crate) use msgpack::write_msgpack_args;
 use spread::Spread;
 
 /// Binary attachments collected while serializing.

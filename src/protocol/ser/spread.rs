@@ -171,16 +171,39 @@ impl<'s, 'b> Serializer for Spread<'s, 'b> {
         if name != ARGS_TOKEN || !self.atts.borrow().is_empty() {
             return value.serialize(self);
         }
-        let (buf, count, atts) = (self.buf, self.count, self.atts);
+        let Spread {
+            ser,
+            buf,
+            count,
+            atts,
+            ..
+        } = self;
         WANT_RAW_ARGS.with(|w| w.set(true));
         // The arguments answer with a unit that stands for no argument of its own.
         let result = value.serialize(Spread {
+            ser: &mut *ser,
+            buf,
+            count,
+            atts,
             zero_sized: true,
-            ..self
         });
         WANT_RAW_ARGS.with(|w| w.set(false));
         result?;
         if let Some(args) = RAW_ARGS.with(|r| r.borrow_mut().take()) {
+            if args.as_msgpack().is_some() {
+                // MessagePack arguments: each value is written as JSON (binary becomes
+                // attachments).
+                let values: Vec<crate::protocol::Value> = args
+                    .deserialize_all()
+                    .map_err(<serde_json::Error as ser::Error>::custom)?;
+                return crate::protocol::Spread(values).serialize(Spread {
+                    ser,
+                    buf,
+                    count,
+                    atts,
+                    zero_sized: false,
+                });
+            }
             let raw = args.raw();
             if !raw.is_empty() {
                 let mut buf = buf.borrow_mut();

@@ -239,7 +239,7 @@ fn trim_json_end(s: &str) -> &str {
     s.trim_end_matches([' ', '\t', '\n', '\r'])
 }
 
-fn decode_connect(text: &Str, payload: &str) -> Result<Option<Str>, ProtocolError> {
+fn decode_connect(text: &Str, payload: &str) -> Result<Option<Args>, ProtocolError> {
     if payload.is_empty() {
         return Ok(None);
     }
@@ -249,7 +249,7 @@ fn decode_connect(text: &Str, payload: &str) -> Result<Option<Str>, ProtocolErro
             "CONNECT payload must be a JSON object",
         ));
     }
-    Ok(Some(sub(text, raw.get())))
+    Ok(Some(Args::json_value(sub(text, raw.get()))))
 }
 
 #[derive(Deserialize)]
@@ -274,7 +274,7 @@ fn decode_connect_error(text: &Str, payload: &str) -> Result<PacketData, Protoco
             .map_err(|_| ProtocolError::InvalidPayload("CONNECT_ERROR message must be a string"))?;
         Ok(PacketData::ConnectError {
             message: obj.message,
-            data: obj.data.map(|d| sub(text, d.get())),
+            data: obj.data.map(|d| Args::json_value(sub(text, d.get()))),
         })
     } else {
         Err(ProtocolError::InvalidPayload(
@@ -446,7 +446,7 @@ mod tests {
         let PacketData::Connect(Some(auth)) = p.inner else {
             panic!("not a CONNECT with auth");
         };
-        let auth: serde_json::Value = serde_json::from_str(&auth).unwrap();
+        let auth: serde_json::Value = auth.deserialize().unwrap();
         assert_eq!(auth["k"], "x\u{fffd}y");
         // Arguments too, and pairs are kept.
         let Ok(Decoded::Packet(p)) =

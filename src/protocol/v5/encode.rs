@@ -143,19 +143,22 @@ fn write_args_array(buf: &mut Vec<u8>, event: Option<&str>, args: &Args) {
 }
 
 /// Encodes an EVENT with already-encoded arguments (e.g. received ones, for an echo),
-/// without parsing them again. Attachments are sent as they are.
+/// without parsing them again. Attachments are sent as they are; arguments in the
+/// MessagePack form (another server's, in a cluster) are converted.
 pub fn encode_event_args(ns: &str, event: &str, args: &Args, ack: Option<u64>) -> Encoded {
+    let args = args.to_json();
     let mut buf = Vec::with_capacity(32 + ns.len() + event.len() + args.raw().len());
     write_header(&mut buf, EVENT, ns, ack);
-    write_args_array(&mut buf, Some(event), args);
+    write_args_array(&mut buf, Some(event), &args);
     finish(buf, args.attachments().to_vec())
 }
 
 /// Encodes an ACK with already-encoded arguments, without parsing them again.
 pub fn encode_ack_args(ns: &str, ack: u64, args: &Args) -> Encoded {
+    let args = args.to_json();
     let mut buf = Vec::with_capacity(32 + ns.len() + args.raw().len());
     write_header(&mut buf, ACK, ns, Some(ack));
-    write_args_array(&mut buf, None, args);
+    write_args_array(&mut buf, None, &args);
     finish(buf, args.attachments().to_vec())
 }
 
@@ -187,9 +190,9 @@ pub fn encode_connect_data<T: Serialize + ?Sized>(ns: &str, data: &T) -> Result<
     let at = buf.len();
     serde_json::to_writer(&mut buf, data)?;
     if buf.get(at) != Some(&b'{') {
-        return Err(EncodeError(serde::ser::Error::custom(
+        return Err(EncodeError::custom(
             "a CONNECT payload must be a JSON object",
-        )));
+        ));
     }
     Ok(into_str(buf))
 }
@@ -226,10 +229,12 @@ pub fn encode_packet(packet: &Packet) -> Encoded {
     let ns = packet.ns.as_str();
     match &packet.inner {
         PacketData::Connect(payload) => {
-            let mut buf = Vec::with_capacity(2 + ns.len() + payload.as_ref().map_or(0, Str::len));
+            let payload = payload.as_ref().map(Args::to_json);
+            let mut buf =
+                Vec::with_capacity(2 + ns.len() + payload.as_ref().map_or(0, |p| p.raw().len()));
             write_header(&mut buf, CONNECT, ns, None);
             if let Some(payload) = payload {
-                buf.extend_from_slice(payload.as_bytes());
+                buf.extend_from_slice(payload.raw().as_bytes());
             }
             finish(buf, Vec::new())
         }
@@ -247,7 +252,7 @@ pub fn encode_packet(packet: &Packet) -> Encoded {
             write_json_str(&mut buf, message);
             if let Some(data) = data {
                 buf.extend_from_slice(b",\"data\":");
-                buf.extend_from_slice(data.as_bytes());
+                buf.extend_from_slice(data.to_json().raw().as_bytes());
             }
             buf.push(b'}');
             finish(buf, Vec::new())

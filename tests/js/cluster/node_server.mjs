@@ -1,7 +1,8 @@
 // The cluster test server (PROTOCOL.md) on Node: socket.io 4.8 with @socket.io/redis-adapter
 // 8.x over the `redis` 4 client.
 //
-// usage: NAME=N REDIS_URL=redis://127.0.0.1:6379/ PORT=0 node node_server.mjs
+// usage: NAME=N REDIS_URL=redis://127.0.0.1:6379/ PORT=0 [PARSER=msgpack] node node_server.mjs
+// PARSER=msgpack: the server speaks socket.io-msgpack-parser to its clients.
 // With ADMIN_HASH (a bcrypt hash), the server is instrumented by @socket.io/admin-ui itself
 // (basic auth, user admin, development mode, server id NAME) for the Admin UI tests.
 // Prints `listening <port>` on stdout once the adapter's Redis clients are connected; exits
@@ -11,6 +12,7 @@ import { createServer } from 'node:http';
 import { createClient } from 'redis';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
+import msgpackParser from 'socket.io-msgpack-parser';
 
 const NAME = process.env.NAME ?? 'N';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/';
@@ -27,6 +29,7 @@ const io = new Server(httpServer, {
   adapter: createAdapter(pub, sub, { requestsTimeout: 1500 }),
   // Socket.IO 2 clients too.
   allowEIO3: true,
+  ...(process.env.PARSER === 'msgpack' ? { parser: msgpackParser } : {}),
 });
 
 if (process.env.ADMIN_HASH) {
