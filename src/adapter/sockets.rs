@@ -8,8 +8,8 @@
 
 use std::sync::{Arc, Weak};
 
-use crate::RemoteSocket;
 use crate::ack::AckWaiter;
+use crate::{ConnectionStateRecovery, RemoteSocket};
 use crate::engine::{Sid, Str};
 use crate::protocol::BroadcastPacket;
 use crate::server_side::ServerSideAck;
@@ -76,6 +76,7 @@ pub trait LocalSocket: Send + Sync + 'static {
 pub struct NamespaceHandle {
     name: Str,
     ns: Weak<dyn LocalNamespace>,
+    recovery: Option<Arc<ConnectionStateRecovery>>,
 }
 
 impl NamespaceHandle {
@@ -84,12 +85,26 @@ impl NamespaceHandle {
         NamespaceHandle {
             name: name.into(),
             ns,
+            recovery: None,
         }
+    }
+
+    /// The same handle, for a server with connection state recovery on.
+    pub fn with_connection_state_recovery(mut self, config: ConnectionStateRecovery) -> Self {
+        self.recovery = Some(Arc::new(config));
+        self
     }
 
     /// The namespace's name.
     pub fn name(&self) -> &str {
         self.name.as_str()
+    }
+
+    /// The server's connection state recovery settings, when it is on: the adapter then
+    /// stores broadcasts and keeps sessions (see [`Adapter`](super::Adapter)), within these
+    /// bounds.
+    pub fn connection_state_recovery(&self) -> Option<&ConnectionStateRecovery> {
+        self.recovery.as_deref()
     }
 
     /// The namespace, if it still exists.
@@ -102,6 +117,7 @@ impl std::fmt::Debug for NamespaceHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NamespaceHandle")
             .field("name", &self.name)
+            .field("recovery", &self.recovery)
             .finish_non_exhaustive()
     }
 }

@@ -5,11 +5,14 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use std::task::{Context, Poll, Waker};
+
 use super::Socket;
 use crate::ack::{AckError, AckFuture, AckSlot};
+use crate::adapter::{AdapterFuture, BroadcastOptions, Room};
 use crate::engine::{self, SendError};
 use crate::protocol::{self, Args, BroadcastPacket, Encoded};
-use crate::util::read;
+use crate::util::{lock, read};
 
 /// An error from emitting an event.
 #[derive(Debug)]
@@ -44,9 +47,65 @@ impl Socket {
     ///
     /// Returns `SendError::Full` in [`EmitError::Send`] when the client reads too slowly
     /// and its queue is full.
+    ///
+    /// With [connection state recovery](crate::ConnectionStateRecovery) on, an emit to a
+    /// connected socket is stored and carries an offset like a broadcast, as in Node (it
+    /// goes through the adapter as a broadcast to the socket's own room): it is replayed if
+    /// the client drops and recovers, and a full queue is handled as for a broadcast (the
+    /// stalled connection is closed; the client gets the packet when it recovers).
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        if self.stores_emits() {
+            return self.emit_stored(event, data);
+        }
         let packet = self.encode_event(event, data, None)?;
         self.send_encoded(&packet).map_err(EmitError::Send)
+    }
+
+    /// Whether a direct emit (no ack, not volatile) is stored for recovery: recovery is on,
+    /// the client speaks a protocol with offsets, and the socket has joined its namespace.
+    fn stores_emits(&self) -> bool {
+        self.recovery().is_some_and(|r| {
+            r.registered.load(std::sync::atomic::Ordering::Acquire)
+        }) && self.codec.carries_offsets()
+    }
+
+    /// A direct emit as Node sends it with recovery on: a broadcast to the socket's own
+    /// room, which the adapter stores with an offset before delivering it. The adapter's
+    /// future is polled once here (the in-memory adapter is done then); one that must wait
+    /// (a cluster store) ends in the background, its place in the order already taken.
+    fn emit_stored<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        if protocol::is_reserved_event(event) {
+            return Err(EmitError::ReservedEvent(event.to_owned()));
+        }
+        let packet = BroadcastPacket::event(self.ns.name_str().clone(), event.to_owned(), data, None)
+            .map_err(EmitError::Encode)?;
+        self.notify_outgoing_args(event, packet.args());
+        let opts = BroadcastOptions {
+            rooms: vec![Room::Owned(self.id.to_string())],
+            ..BroadcastOptions::default()
+        };
+        let adapter = self.ns.adapter().clone();
+        let mut fut: AdapterFuture<'static, Result<(), crate::adapter::AdapterError>> =
+            Box::pin(async move { adapter.broadcast(&packet, &opts).await });
+        let mut cx = Context::from_waker(Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => result.map_err(EmitError::Adapter),
+            Poll::Pending => {
+                let sid = self.id;
+                let finish = async move {
+                    if let Err(e) = fut.await {
+                        tracing::warn!(%sid, error = %e, "a stored emit failed in the adapter");
+                    }
+                };
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        rt.spawn(finish);
+                    }
+                    Err(_) => tracing::warn!(%sid, "a stored emit needs a Tokio runtime: dropped"),
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Emits a `message` event (Node's `socket.send`).
@@ -139,6 +198,12 @@ impl Socket {
         }
     }
 
+    fn notify_outgoing_args(&self, event: &str, args: &Args) {
+        for l in read(&self.any_outgoing).iter() {
+            l(event, args);
+        }
+    }
+
     pub(crate) fn send_encoded(&self, packet: &Encoded) -> Result<(), SendError> {
         if !self.connected() && self.ns.get_socket(self.id).is_none() && self.conn.is_closed() {
             return Err(SendError::Closed);
@@ -151,6 +216,18 @@ impl Socket {
     /// non-volatile broadcast is disconnected: a slow reader must not make the server
     /// buffer without bound nor slow the others.
     pub(crate) fn send_broadcast(&self, packet: &BroadcastPacket, volatile: bool) -> bool {
+        if let Some(rec) = self.recovery() {
+            let mut held = lock(&rec.held);
+            if let Some(held) = held.as_mut() {
+                // A recovered socket being connected: the packet waits for its missed ones
+                // and its CONNECT reply. A volatile one is not writable now: dropped.
+                if volatile {
+                    return false;
+                }
+                held.push(packet.clone());
+                return true;
+            }
+        }
         let packet = packet.encoded(self.codec);
         if volatile {
             return self.conn.send_volatile(packet.messages());
@@ -159,6 +236,24 @@ impl Socket {
             Ok(()) => true,
             Err(SendError::Full) => {
                 tracing::warn!(sid = %self.id, ns = %self.ns(), "outgoing queue full: closing the slow connection");
+                crate::client::close_connection(
+                    &self.conn,
+                    engine::DisconnectReason::TransportError,
+                );
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Sends a stored packet (replayed, or held for a recovered socket) in this
+    /// connection's encoding, with the slow-reader policy of a broadcast; `false` when it
+    /// was not delivered (the connection is gone or was just closed as stalled).
+    pub(crate) fn send_stored(&self, packet: &BroadcastPacket) -> bool {
+        match self.conn.send_batch(packet.encoded(self.codec).messages()) {
+            Ok(()) => true,
+            Err(SendError::Full) => {
+                tracing::warn!(sid = %self.id, ns = %self.ns(), "outgoing queue full while replaying: closing the slow connection");
                 crate::client::close_connection(
                     &self.conn,
                     engine::DisconnectReason::TransportError,

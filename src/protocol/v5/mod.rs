@@ -10,7 +10,7 @@ mod decode;
 mod encode;
 
 pub(crate) use decode::decode;
-pub(crate) use encode::encode_connect_reply;
+pub(crate) use encode::{encode_connect_reply, encode_event_args_tail};
 pub use encode::{
     encode_ack, encode_ack_args, encode_connect, encode_connect_data, encode_connect_error,
     encode_disconnect, encode_event, encode_event_args, encode_packet,
