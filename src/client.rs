@@ -326,9 +326,7 @@ pub(crate) async fn finish_connect(
         reply = reply.with_pid(pid.as_str());
     }
     let packet = socket.codec().encode_connect(socket.ns(), reply);
-    crate::recovery::release(&socket, &missed, || {
-        let _ = conn.send_batch(packet.messages());
-    });
+    crate::recovery::release(&socket, &missed, &packet).await;
     drop(missed);
     tracing::debug!(sid = %socket.id(), ns = %socket.ns(), recovered = socket.recovered(), "socket connected");
     let running = handler.and_then(|h| {

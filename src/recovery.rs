@@ -18,7 +18,7 @@ use crate::adapter::PersistedSession;
 use crate::client::ConnState;
 use crate::engine::{self, Sid, Str};
 use crate::ns::Namespace;
-use crate::protocol::BroadcastPacket;
+use crate::protocol::{BroadcastPacket, Encoded};
 use crate::socket::{Socket, SocketRef};
 use crate::ConnectError;
 
@@ -152,9 +152,38 @@ pub(crate) struct SocketRecovery {
     /// Set once the socket is in its namespace: from then on its direct emits are stored
     /// (before, from a connect middleware, they go straight out, as without recovery).
     pub(crate) registered: std::sync::atomic::AtomicBool,
-    /// `Some` while the socket is back in its rooms but its missed packets and CONNECT
-    /// reply are not written yet: live broadcasts wait here, in order.
-    pub(crate) held: std::sync::Mutex<Option<Vec<BroadcastPacket>>>,
+    /// `Some` while the socket is back in its rooms but its missed packets, its CONNECT
+    /// reply and the live packets before are not all written yet: live broadcasts wait
+    /// here, in order.
+    pub(crate) held: std::sync::Mutex<Option<Held>>,
+}
+
+/// Live packets waiting for a recovered socket, and their weight.
+#[derive(Default)]
+pub(crate) struct Held {
+    packets: Vec<BroadcastPacket>,
+    bytes: usize,
+    /// Past this many bytes the client reads too slowly to catch up: its connection is
+    /// closed (it recovers again from where it got to).
+    max_bytes: usize,
+    overflow: bool,
+}
+
+impl Held {
+    /// Holds a live packet; false once past the bound (the packet is not kept).
+    pub(crate) fn push(&mut self, packet: &BroadcastPacket) -> bool {
+        if self.overflow {
+            return false;
+        }
+        self.bytes += packet.held_bytes();
+        if self.bytes > self.max_bytes {
+            self.overflow = true;
+            self.packets = Vec::new();
+            return false;
+        }
+        self.packets.push(packet.clone());
+        true
+    }
 }
 
 impl SocketRecovery {
@@ -167,12 +196,15 @@ impl SocketRecovery {
         })
     }
 
-    fn recovered(pid: Sid) -> Box<Self> {
+    fn recovered(pid: Sid, max_held_bytes: usize) -> Box<Self> {
         Box::new(SocketRecovery {
             pid,
             recovered: true,
             registered: std::sync::atomic::AtomicBool::new(false),
-            held: std::sync::Mutex::new(Some(Vec::new())),
+            held: std::sync::Mutex::new(Some(Held {
+                max_bytes: max_held_bytes,
+                ..Held::default()
+            })),
         })
     }
 }
@@ -187,32 +219,62 @@ pub(crate) enum Recovery {
     Failed,
 }
 
-/// Lets the live packets held for a recovered socket go: missed packets first, then the
-/// CONNECT reply, then the held ones that were not among the missed (same offset), all
-/// under the hold's lock so that no live packet slips in between.
-pub(crate) fn release(socket: &Socket, missed: &[BroadcastPacket], connect: impl FnOnce()) {
+/// Writes what a connecting socket gets before its handler runs: for a recovered one, the
+/// packets it missed, then `connect` (the CONNECT reply), then the live packets held for it
+/// meanwhile, less those that were among the missed (same offset); then it goes live.
+///
+/// The writes wait for room in the connection's queue (a client catching up reads at its
+/// own speed), and live broadcasts keep going to the hold until it is empty: it is switched
+/// off under its lock, so no live packet overtakes a held one. A client too slow to catch up
+/// (the hold past its bound) or gone has its connection closed: it recovers again from where
+/// it got to.
+pub(crate) async fn release(socket: &Socket, missed: &[BroadcastPacket], connect: &Encoded) {
     let Some(rec) = socket.recovery() else {
-        connect();
+        let _ = socket.conn_arc().send_batch(connect.messages());
         return;
     };
-    let mut held = crate::util::lock(&rec.held);
+    if crate::util::lock(&rec.held).is_none() {
+        let _ = socket.conn_arc().send_batch(connect.messages());
+        return;
+    }
     for packet in missed {
-        if !socket.send_stored(packet) {
-            break;
+        if !socket.send_stored_wait(packet).await {
+            return;
         }
     }
-    connect();
-    let live = held.take().unwrap_or_default();
-    if live.is_empty() {
+    if !socket.send_encoded_wait(connect).await {
         return;
     }
     let replayed: HashSet<&str> = missed.iter().filter_map(BroadcastPacket::offset).collect();
-    for packet in &live {
-        if packet.offset().is_some_and(|o| replayed.contains(o)) {
-            continue;
-        }
-        if !socket.send_stored(packet) {
-            break;
+    loop {
+        let batch = {
+            let mut held = crate::util::lock(&rec.held);
+            let Some(h) = held.as_mut() else { return };
+            if h.overflow {
+                *held = None;
+                drop(held);
+                tracing::warn!(sid = %socket.id(), ns = %socket.ns(), "too slow to catch up after a recovery: closing the connection");
+                crate::client::close_connection(
+                    socket.conn_arc(),
+                    engine::DisconnectReason::TransportError,
+                );
+                return;
+            }
+            if h.packets.is_empty() {
+                // Live from here: later broadcasts go straight to the connection.
+                *held = None;
+                return;
+            }
+            h.bytes = 0;
+            std::mem::take(&mut h.packets)
+        };
+        for packet in &batch {
+            if packet.offset().is_some_and(|o| replayed.contains(o)) {
+                continue;
+            }
+            if !socket.send_stored_wait(packet).await {
+                return;
+            }
         }
     }
 }
@@ -248,7 +310,7 @@ impl Namespace {
             conn.clone(),
             auth.clone(),
             &session,
-            SocketRecovery::recovered(session.pid),
+            SocketRecovery::recovered(session.pid, config.get_max_stored_bytes()),
         ));
         if !config.get_skip_middlewares() {
             if let Err(e) = self.run_middlewares(&socket, auth).await {

@@ -14,6 +14,11 @@ use crate::engine::{self, SendError};
 use crate::protocol::{self, Args, BroadcastPacket, Encoded};
 use crate::util::{lock, read};
 
+/// How long a packet replayed to a recovered socket may wait for room in its queue.
+const STALLED: Duration = Duration::from_secs(30);
+/// How often it tries again meanwhile.
+const RETRY: Duration = Duration::from_millis(2);
+
 /// An error from emitting an event.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -221,11 +226,7 @@ impl Socket {
             if let Some(held) = held.as_mut() {
                 // A recovered socket being connected: the packet waits for its missed ones
                 // and its CONNECT reply. A volatile one is not writable now: dropped.
-                if volatile {
-                    return false;
-                }
-                held.push(packet.clone());
-                return true;
+                return !volatile && held.push(packet);
             }
         }
         let packet = packet.encoded(self.codec);
@@ -247,20 +248,34 @@ impl Socket {
     }
 
     /// Sends a stored packet (replayed, or held for a recovered socket) in this
-    /// connection's encoding, with the slow-reader policy of a broadcast; `false` when it
-    /// was not delivered (the connection is gone or was just closed as stalled).
-    pub(crate) fn send_stored(&self, packet: &BroadcastPacket) -> bool {
-        match self.conn.send_batch(packet.encoded(self.codec).messages()) {
-            Ok(()) => true,
-            Err(SendError::Full) => {
-                tracing::warn!(sid = %self.id, ns = %self.ns(), "outgoing queue full while replaying: closing the slow connection");
-                crate::client::close_connection(
-                    &self.conn,
-                    engine::DisconnectReason::TransportError,
-                );
-                false
+    /// connection's encoding, waiting for room in its queue; `false` when the connection
+    /// is gone.
+    pub(crate) async fn send_stored_wait(&self, packet: &BroadcastPacket) -> bool {
+        self.send_encoded_wait(packet.encoded(self.codec)).await
+    }
+
+    /// Queues a packet, waiting while the queue is full (the client reads at its own
+    /// speed). A packet that finds no room for [`STALLED`] is given up and the connection
+    /// closed, as a stalled reader's; `false` then, or when the connection is gone.
+    pub(crate) async fn send_encoded_wait(&self, packet: &Encoded) -> bool {
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.conn.send_batch(packet.messages()) {
+                Ok(()) => return true,
+                Err(SendError::Full) if waited < STALLED => {
+                    tokio::time::sleep(RETRY).await;
+                    waited += RETRY;
+                }
+                Err(SendError::Full) => {
+                    tracing::warn!(sid = %self.id, ns = %self.ns(), "no room in the queue while catching up: closing the stalled connection");
+                    crate::client::close_connection(
+                        &self.conn,
+                        engine::DisconnectReason::TransportError,
+                    );
+                    return false;
+                }
+                Err(_) => return false,
             }
-            Err(_) => false,
         }
     }
 }
