@@ -1,17 +1,18 @@
 //! The benchmark server (see `docs/benchmarks.md`): the handlers every server of the
 //! side-by-side benchmark has, on axum.
 //!
-//! `cargo run --release --example bench_server`, with `PORT` (default 3000) and `WORKERS`
-//! (tokio worker threads, default 1) from the environment. Namespace `/`:
+//! `cargo run --release --example bench_server`, with `PORT` (default 3000), `WORKERS`
+//! (tokio worker threads, default 1) and `RECOVERY` (`1`: connection state recovery on,
+//! with its defaults) from the environment. Namespace `/`:
 //! - `message` → `message-back` with the same arguments;
 //! - `message-with-ack` → acknowledged with the same arguments;
-//! - `join` (room) → joins it;
+//! - `join` (room) → joins it, and acknowledges when asked;
 //! - `room-broadcast` (room, data) → `room-msg` with `data` to everyone in the room.
 
 use axum::serve::ListenerExt as _;
 use tower_socketio::extract::{AckSender, Data};
 use tower_socketio::protocol::Args;
-use tower_socketio::{SocketIo, SocketRef};
+use tower_socketio::{ConnectionStateRecovery, SocketIo, SocketRef};
 
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -31,7 +32,11 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn serve(port: u16) -> std::io::Result<()> {
-    let (layer, io) = SocketIo::new_layer();
+    let mut builder = SocketIo::builder();
+    if env_num("RECOVERY", 0) == 1 {
+        builder = builder.connection_state_recovery(ConnectionStateRecovery::new());
+    }
+    let (layer, io) = builder.build_layer();
     io.ns("/", async |socket: SocketRef| {
         socket.on("message", async |socket: SocketRef, args: Args| {
             socket.emit("message-back", &args).ok();
@@ -41,8 +46,9 @@ async fn serve(port: u16) -> std::io::Result<()> {
         });
         socket.on(
             "join",
-            async |socket: SocketRef, Data(room): Data<String>| {
+            async |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
                 socket.join(room);
+                ack.send(&()).ok();
             },
         );
         socket.on(

@@ -456,12 +456,8 @@ impl Namespace {
             }
         }
         let pid = recovery.map(|_| SocketRecovery::new(Sid::new()));
-        let socket: SocketRef = Arc::new(Socket::new(
-            self.clone(),
-            conn.clone(),
-            auth.clone(),
-            pid,
-        ));
+        let socket: SocketRef =
+            Arc::new(Socket::new(self.clone(), conn.clone(), auth.clone(), pid));
         self.run_middlewares(&socket, &auth).await?;
         if conn.is_closed() {
             return Err(ConnectError::closed());

@@ -14,13 +14,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ConnectError;
 use crate::adapter::PersistedSession;
 use crate::client::ConnState;
 use crate::engine::{self, Sid, Str};
 use crate::ns::Namespace;
 use crate::protocol::{BroadcastPacket, Encoded};
 use crate::socket::{Socket, SocketRef};
-use crate::ConnectError;
 
 /// Connection state recovery (Node's `connectionStateRecovery` option): a client that
 /// loses its connection for a moment gets its socket back, with the same id, its rooms and

@@ -19,7 +19,11 @@ async fn run(config: ConnectionStateRecovery, case: &str, extra: &[&str]) -> Str
 }
 
 async fn drive(
-    (proxied, direct, _io): (std::net::SocketAddr, std::net::SocketAddr, tower_socketio::SocketIo),
+    (proxied, direct, _io): (
+        std::net::SocketAddr,
+        std::net::SocketAddr,
+        tower_socketio::SocketIo,
+    ),
     case: &str,
     extra: &[&str],
 ) -> String {
@@ -39,7 +43,12 @@ async fn recovers_over_websocket() {
     if require_peer(Peer::NodeModules).is_none() {
         return;
     }
-    run(ConnectionStateRecovery::new(), "recover", &["--transports", "websocket"]).await;
+    run(
+        ConnectionStateRecovery::new(),
+        "recover",
+        &["--transports", "websocket"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -47,7 +56,12 @@ async fn recovers_over_polling() {
     if require_peer(Peer::NodeModules).is_none() {
         return;
     }
-    run(ConnectionStateRecovery::new(), "recover", &["--transports", "polling"]).await;
+    run(
+        ConnectionStateRecovery::new(),
+        "recover",
+        &["--transports", "polling"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -107,7 +121,12 @@ async fn a_deliberate_disconnect_is_not_recoverable() {
         return;
     }
     run(ConnectionStateRecovery::new(), "kicked", &[]).await;
-    run(ConnectionStateRecovery::new(), "left", &["--transports", "polling"]).await;
+    run(
+        ConnectionStateRecovery::new(),
+        "left",
+        &["--transports", "polling"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -125,7 +144,6 @@ async fn live_broadcasts_during_a_restore_are_neither_lost_nor_doubled() {
     }
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_byte_budget_holds_under_a_flood_while_1000_sessions_are_persisted() {
     if require_peer(Peer::NodeModules).is_none() {
@@ -135,7 +153,14 @@ async fn the_byte_budget_holds_under_a_flood_while_1000_sessions_are_persisted()
     let config = ConnectionStateRecovery::new().max_stored_bytes(budget);
     let (proxied, direct, io) = recovery_support::start_default_pings(config).await;
     let (proxied, direct) = (format!("http://{proxied}"), format!("http://{direct}"));
-    let args = [proxied.as_str(), direct.as_str(), "--clients", "1000", "--budget", "1048576"];
+    let args = [
+        proxied.as_str(),
+        direct.as_str(),
+        "--clients",
+        "1000",
+        "--budget",
+        "1048576",
+    ];
     let out = common::expect_success(
         common::run_node("recovery/flood.mjs", &args, Duration::from_secs(120)).await,
         "node recovery/flood.mjs",
@@ -143,4 +168,56 @@ async fn the_byte_budget_holds_under_a_flood_while_1000_sessions_are_persisted()
     eprintln!("{out}");
     let stats = io.sockets().recovery_stats().unwrap();
     assert!(stats.stored_bytes <= budget, "{stats:?}");
+}
+
+/// Node's Redis adapter cannot recover (nor can ours): the builder says so at build time
+/// instead of serving a recovery that never happens.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn the_builder_refuses_recovery_with_the_redis_pub_sub_adapter() {
+    use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisAdapterFactory};
+    use tower_socketio::{BuildError, SocketIo};
+
+    let factory =
+        || RedisAdapterFactory::new(RedisAdapterConfig::new("redis://127.0.0.1:1")).unwrap();
+    let refused = SocketIo::builder()
+        .adapter(factory())
+        .connection_state_recovery(ConnectionStateRecovery::new())
+        .try_build_svc();
+    let Err(err) = refused else {
+        panic!("recovery with the pub/sub Redis adapter was accepted")
+    };
+    assert!(matches!(err, BuildError::RecoveryUnsupported { .. }));
+    let message = err.to_string();
+    assert!(message.contains("RedisAdapterFactory"), "{message}");
+    assert!(
+        message.contains("cannot persist and restore sessions"),
+        "{message}"
+    );
+
+    let listen = SocketIo::builder()
+        .adapter(factory())
+        .connection_state_recovery(ConnectionStateRecovery::new())
+        .listen("127.0.0.1:0")
+        .await;
+    assert_eq!(listen.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        SocketIo::builder()
+            .adapter(factory())
+            .connection_state_recovery(ConnectionStateRecovery::new())
+            .build_layer()
+    }));
+    assert!(
+        panicked.is_err(),
+        "build_layer built a server that cannot recover"
+    );
+
+    // Without recovery the same adapter is fine.
+    assert!(
+        SocketIo::builder()
+            .adapter(factory())
+            .try_build_svc()
+            .is_ok()
+    );
 }

@@ -28,9 +28,19 @@ struct Server {
     kind: Kind,
     workers: usize,
     label: String,
+    /// Connection state recovery on (`RECOVERY=1`); such servers run the `unstable`
+    /// scenario only.
+    recovery: bool,
 }
 
 impl Server {
+    fn with_recovery(kind: Kind, workers: usize) -> Self {
+        let mut s = Server::new(kind, workers);
+        s.recovery = true;
+        s.label.push_str(" +recovery");
+        s
+    }
+
     fn new(kind: Kind, workers: usize) -> Self {
         let name = match &kind {
             Kind::Ours => "tower-socketio",
@@ -48,6 +58,7 @@ impl Server {
             kind,
             workers,
             label,
+            recovery: false,
         }
     }
 }
@@ -71,7 +82,26 @@ struct Scenario {
     args: Vec<String>,
     /// The bare WebSocket echo server takes part.
     floor: bool,
+    /// The unstable-network scenario: one worker thread, and the servers with connection
+    /// state recovery (ours and Node's) beside ours and socketioxide without; run only
+    /// when asked for by name.
+    unstable: bool,
     metrics: Vec<Metric>,
+}
+
+impl Scenario {
+    /// Whether server `s` takes part.
+    fn runs(&self, s: &Server) -> bool {
+        if self.unstable {
+            return s.workers == 1
+                && match s.kind {
+                    Kind::Ours | Kind::OursAt(..) | Kind::Socketioxide => true,
+                    Kind::Node => s.recovery,
+                    Kind::WsEcho => false,
+                };
+        }
+        !s.recovery && (self.floor || s.kind != Kind::WsEcho)
+    }
 }
 
 fn m(key: &'static str, label: &'static str, better: Better) -> Metric {
@@ -100,6 +130,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "conn",
             args: timed(&["--clients", "32"]),
             floor: true,
+            unstable: false,
             metrics: vec![
                 m("conn_per_s", "connections/s", Higher),
                 m("cpu_us_per_conn", "server CPU µs per connection", Lower),
@@ -111,6 +142,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "echo",
             args: timed(&["--clients", "100", "--inflight", "4"]),
             floor: true,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
@@ -122,6 +154,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "ack",
             args: timed(&["--clients", "100", "--inflight", "4"]),
             floor: false,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "acks/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per ack", Lower),
@@ -133,6 +166,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "broadcast",
             args: args(&["--members", "1000", "--broadcasts", b1k]),
             floor: false,
+            unstable: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -152,6 +186,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "broadcast",
             args: args(&["--members", "1000", "--broadcasts", b1k, "--window", "4"]),
             floor: false,
+            unstable: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -169,6 +204,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "broadcast",
             args: args(&["--members", "10000", "--broadcasts", b10k]),
             floor: false,
+            unstable: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -186,6 +222,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             load: "idle",
             args: args(&["--clients", "10000"]),
             floor: true,
+            unstable: false,
             metrics: vec![m(
                 "rss_kib_per_conn",
                 "server RSS KiB per connection",
@@ -193,11 +230,50 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             )],
         },
         Scenario {
+            name: "unstable",
+            title: format!(
+                "unstable network (1 000 members of one room, each connection cut every 5-15 s; \
+                 {rate} broadcasts/s for {secs} s)",
+                rate = 20,
+                secs = if quick { 20 } else { 60 }
+            ),
+            load: "unstable",
+            args: args(&[
+                "--clients",
+                "1000",
+                "--rate",
+                "20",
+                "--duration",
+                if quick { "20" } else { "60" },
+            ]),
+            floor: false,
+            unstable: true,
+            metrics: vec![
+                m(
+                    "delivered_pct",
+                    "messages delivered, % (mean of members)",
+                    Higher,
+                ),
+                m(
+                    "worst_member_pct",
+                    "messages delivered, % (worst member)",
+                    Higher,
+                ),
+                m("duplicates", "duplicates (all members)", Lower),
+                m("p50_ms", "p50 publish→receipt ms", Lower),
+                m("p99_ms", "p99 publish→receipt ms", Lower),
+                m("recovered", "reconnections recovered", Higher),
+                m("not_recovered", "reconnections not recovered", Lower),
+                m("cpu_s", "server CPU s", Lower),
+            ],
+        },
+        Scenario {
             name: "polling",
             title: "echo over long-polling (100 clients, up to 4 in flight)".into(),
             load: "polling",
             args: timed(&["--clients", "100", "--inflight", "4"]),
             floor: false,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
@@ -258,6 +334,7 @@ fn start_server(s: &Server, port: u16, exe_dir: &Path, log: &Path) -> std::io::R
         .open(log)?;
     cmd.env("PORT", port.to_string())
         .env("WORKERS", s.workers.to_string())
+        .env("RECOVERY", if s.recovery { "1" } else { "0" })
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -462,6 +539,8 @@ pub fn main(f: Flags) -> i32 {
     for &w in worker_counts {
         servers.push(Server::new(Kind::WsEcho, w));
     }
+    servers.insert(1, Server::with_recovery(Kind::Ours, 1));
+    servers.push(Server::with_recovery(Kind::Node, 1));
     if let Some(only) = f.value("--servers") {
         let wanted: Vec<&str> = only.split(',').collect();
         servers.retain(|s| {
@@ -472,6 +551,11 @@ pub fn main(f: Flags) -> i32 {
                     Kind::Socketioxide => "socketioxide",
                     Kind::Node => "node",
                     Kind::WsEcho => "ws-echo",
+                };
+                let name = if s.recovery {
+                    format!("{name}+recovery")
+                } else {
+                    name.to_owned()
                 };
                 *w == name || *w == format!("{name}-{}w", s.workers)
             })
@@ -492,9 +576,13 @@ pub fn main(f: Flags) -> i32 {
         }
     }
     let mut scs = scenarios(quick);
-    if let Some(only) = f.value("--scenarios") {
-        let wanted: Vec<&str> = only.split(',').collect();
-        scs.retain(|s| wanted.contains(&s.name));
+    match f.value("--scenarios") {
+        Some(only) => {
+            let wanted: Vec<&str> = only.split(',').collect();
+            scs.retain(|s| wanted.contains(&s.name));
+        }
+        // The unstable network takes minutes: only when named.
+        None => scs.retain(|s| !s.unstable),
     }
 
     let started = Instant::now();
@@ -505,7 +593,7 @@ pub fn main(f: Flags) -> i32 {
     for run in 0..runs {
         for sc in &scs {
             for s in &servers {
-                if s.kind == Kind::WsEcho && !sc.floor {
+                if !sc.runs(s) {
                     continue;
                 }
                 let port = free_port();
@@ -571,10 +659,7 @@ pub fn main(f: Flags) -> i32 {
         "\nCells: median (min–max) over the runs. `Nw`: tokio worker threads, all on the one core.\n"
     );
     for sc in &scs {
-        let present: Vec<&Server> = servers
-            .iter()
-            .filter(|s| sc.floor || s.kind != Kind::WsEcho)
-            .collect();
+        let present: Vec<&Server> = servers.iter().filter(|s| sc.runs(s)).collect();
         let _ = writeln!(md, "### {}\n", sc.title);
         let _ = write!(md, "| metric |");
         for s in &present {
@@ -617,6 +702,7 @@ pub fn main(f: Flags) -> i32 {
         let ours = format!("tower-socketio {w}w");
         for s in &servers {
             if s.kind == Kind::Ours
+                || s.recovery
                 || (s.kind != Kind::Node && s.workers != w)
                 || (s.kind == Kind::Node && w != 1)
             {
@@ -636,7 +722,7 @@ pub fn main(f: Flags) -> i32 {
         let _ = write!(md, " --- |");
     }
     md.push('\n');
-    for sc in &scs {
+    for sc in scs.iter().filter(|sc| !sc.unstable) {
         for metric in &sc.metrics {
             let _ = write!(md, "| {} | {} |", sc.name, metric.label);
             for (o, p) in &pairs {

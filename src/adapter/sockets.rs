@@ -9,10 +9,10 @@
 use std::sync::{Arc, Weak};
 
 use crate::ack::AckWaiter;
-use crate::{ConnectionStateRecovery, RemoteSocket};
 use crate::engine::{Sid, Str};
 use crate::protocol::BroadcastPacket;
 use crate::server_side::ServerSideAck;
+use crate::{ConnectionStateRecovery, RemoteSocket};
 
 /// A socket of this server, as its namespace's adapter sees it.
 pub type LocalSocketRef = Arc<dyn LocalSocket>;

@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use super::{IoInner, SocketIo};
+use crate::ConnectionStateRecovery;
 use crate::adapter::{AdapterFactory, LocalAdapterFactory};
 use crate::client::Client;
 use crate::engine::{
@@ -11,7 +12,6 @@ use crate::engine::{
     TransportType,
 };
 use crate::layer::{SocketIoLayer, SocketIoService};
-use crate::ConnectionStateRecovery;
 use crate::protocol::{DecoderConfig, Parser};
 
 /// Settings of the Socket.IO layer (the engine's are in [`EngineConfig`]).

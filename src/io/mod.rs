@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use builder::{BuildError, SocketIoBuilder};
 pub(crate) use builder::SocketIoConfig;
+pub use builder::{BuildError, SocketIoBuilder};
 use dynamic::DynNs;
 pub use dynamic::{DynNamespace, NsPattern};
 

@@ -69,9 +69,9 @@ impl Socket {
     /// Whether a direct emit (no ack, not volatile) is stored for recovery: recovery is on,
     /// the client speaks a protocol with offsets, and the socket has joined its namespace.
     fn stores_emits(&self) -> bool {
-        self.recovery().is_some_and(|r| {
-            r.registered.load(std::sync::atomic::Ordering::Acquire)
-        }) && self.codec.carries_offsets()
+        self.recovery()
+            .is_some_and(|r| r.registered.load(std::sync::atomic::Ordering::Acquire))
+            && self.codec.carries_offsets()
     }
 
     /// A direct emit as Node sends it with recovery on: a broadcast to the socket's own
@@ -82,8 +82,9 @@ impl Socket {
         if protocol::is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        let packet = BroadcastPacket::event(self.ns.name_str().clone(), event.to_owned(), data, None)
-            .map_err(EmitError::Encode)?;
+        let packet =
+            BroadcastPacket::event(self.ns.name_str().clone(), event.to_owned(), data, None)
+                .map_err(EmitError::Encode)?;
         self.notify_outgoing_args(event, packet.args());
         let opts = BroadcastOptions {
             rooms: vec![Room::Owned(self.id.to_string())],

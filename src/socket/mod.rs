@@ -457,7 +457,10 @@ impl Socket {
 
     /// The session to persist when the socket leaves for `reason`: with recovery on and a
     /// recoverable reason (Node's list), its id, pid, rooms (own id first) and data.
-    fn session_to_persist(&self, reason: DisconnectReason) -> Option<crate::adapter::PersistedSession> {
+    fn session_to_persist(
+        &self,
+        reason: DisconnectReason,
+    ) -> Option<crate::adapter::PersistedSession> {
         let pid = self.pid()?;
         if !reason.is_recoverable() {
             return None;

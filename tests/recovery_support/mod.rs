@@ -53,14 +53,14 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tower_socketio::RemoteSocket;
+use tower_socketio::ack::RawAckStream;
 use tower_socketio::adapter::{
     Adapter, AdapterError, AdapterFactory, AdapterFuture, BroadcastOptions, LocalAdapter,
     NamespaceHandle, PersistedSession, RecoveryStats, Room,
 };
-use tower_socketio::ack::RawAckStream;
-use tower_socketio::protocol::BroadcastPacket;
-use tower_socketio::RemoteSocket;
 use tower_socketio::extract::{AckSender, Data, State};
+use tower_socketio::protocol::BroadcastPacket;
 use tower_socketio::{
     ConnectError, ConnectionStateRecovery, DisconnectReason, Sid, SocketIo, SocketRef,
 };
@@ -379,7 +379,10 @@ async fn on_ctl(ctl_socket: SocketRef) {
     );
     ctl_socket.on(
         "cut",
-        async |io: SocketIo, Data(req): Data<Value>, State(ctl): State<Arc<Ctl>>, ack: AckSender| {
+        async |io: SocketIo,
+               Data(req): Data<Value>,
+               State(ctl): State<Arc<Ctl>>,
+               ack: AckSender| {
             ctl.proxy.set_gate(false);
             ctl.proxy.cut();
             let reason = away(&io, &ctl, sid_of(&req["sid"]), hold_of(&req)).await;
@@ -388,7 +391,10 @@ async fn on_ctl(ctl_socket: SocketRef) {
     );
     ctl_socket.on(
         "away",
-        async |io: SocketIo, Data(req): Data<Value>, State(ctl): State<Arc<Ctl>>, ack: AckSender| {
+        async |io: SocketIo,
+               Data(req): Data<Value>,
+               State(ctl): State<Arc<Ctl>>,
+               ack: AckSender| {
             let reason = away(&io, &ctl, sid_of(&req["sid"]), hold_of(&req)).await;
             ack.send(&reason).ok();
         },
@@ -422,14 +428,20 @@ async fn on_ctl(ctl_socket: SocketRef) {
     );
     ctl_socket.on(
         "cut-only",
-        async |io: SocketIo, Data(sid): Data<Value>, State(ctl): State<Arc<Ctl>>, ack: AckSender| {
+        async |io: SocketIo,
+               Data(sid): Data<Value>,
+               State(ctl): State<Arc<Ctl>>,
+               ack: AckSender| {
             ctl.proxy.set_gate(false);
             ctl.proxy.cut();
             let sid = sid_of(&sid);
             let ns = io.sockets();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             while ns.get_socket(sid).is_some() {
-                assert!(tokio::time::Instant::now() < deadline, "the cut was not noticed");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the cut was not noticed"
+                );
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             ctl.proxy.set_gate(true);
@@ -503,7 +515,8 @@ async fn on_ctl(ctl_socket: SocketRef) {
                 }
             }
             let last = stats_json(ns.recovery_stats().unwrap());
-            ack.send(&json!({ "max_bytes": max_bytes, "last": last })).ok();
+            ack.send(&json!({ "max_bytes": max_bytes, "last": last }))
+                .ok();
         },
     );
     ctl_socket.on("stats", async |io: SocketIo, ack: AckSender| {
@@ -540,7 +553,9 @@ async fn away(io: &SocketIo, ctl: &Ctl, sid: Sid, hold: Duration) -> String {
         .emit_with_ack::<_, Value>("with-ack", &8)
         .await;
     tokio::spawn(async move { drop(acks.await) });
-    io.emit("bin", &Bytes::from_static(&[1, 2, 3])).await.unwrap();
+    io.emit("bin", &Bytes::from_static(&[1, 2, 3]))
+        .await
+        .unwrap();
     let reason = ctl
         .reasons
         .lock()

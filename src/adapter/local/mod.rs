@@ -11,11 +11,11 @@ use super::{
     Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalSocketRef, NamespaceHandle,
     PersistedSession, RecoveryStats, Room,
 };
-use crate::{ConnectionStateRecovery, RemoteSocket};
 use crate::ack::{AckWaiter, RawAckStream};
 use crate::engine::Sid;
 use crate::protocol::BroadcastPacket;
 use crate::util::{read, write};
+use crate::{ConnectionStateRecovery, RemoteSocket};
 
 #[derive(Default)]
 struct Rooms {

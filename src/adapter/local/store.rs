@@ -172,7 +172,9 @@ impl Store {
 
     /// The sequence number of one of this store's offsets.
     fn parse(&self, offset: &str) -> Option<u64> {
-        let seq = offset.strip_prefix(self.prefix.as_str())?.strip_prefix('.')?;
+        let seq = offset
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('.')?;
         if seq.is_empty() || seq.len() > 13 || seq.starts_with('0') && seq.len() > 1 {
             return None;
         }
@@ -208,7 +210,12 @@ impl Store {
             rooms: opts.rooms.clone(),
             except: opts.except.clone(),
         };
-        let rooms: usize = opts.rooms.iter().chain(&opts.except).map(|r| r.len() + 24).sum();
+        let rooms: usize = opts
+            .rooms
+            .iter()
+            .chain(&opts.except)
+            .map(|r| r.len() + 24)
+            .sum();
         let cost = stored.held_bytes() + rooms + ENTRY_COST;
         state.bytes += cost;
         state.packets.push_back(StoredPacket {
@@ -333,7 +340,10 @@ mod tests {
     }
 
     fn numbers(packets: &[BroadcastPacket]) -> Vec<u32> {
-        packets.iter().map(|p| p.args().deserialize().unwrap()).collect()
+        packets
+            .iter()
+            .map(|p| p.args().deserialize().unwrap())
+            .collect()
     }
 
     #[test]
