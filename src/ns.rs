@@ -404,6 +404,11 @@ impl Namespace {
         socket.set_connected();
     }
 
+    /// The server's connection state recovery settings, when it is on.
+    pub(crate) fn recovery_config(&self) -> Option<&ConnectionStateRecovery> {
+        self.0.recovery.as_ref()
+    }
+
     pub(crate) fn connect_handler(&self) -> Option<BoxedHandler<ConnectParts, ()>> {
         read(&self.0.handlers.handler).clone()
     }

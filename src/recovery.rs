@@ -170,6 +170,14 @@ pub(crate) struct Held {
 }
 
 impl Held {
+    /// An empty hold that gives up past `max_bytes`.
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Held {
+            max_bytes,
+            ..Held::default()
+        }
+    }
+
     /// Holds a live packet; false once past the bound (the packet is not kept).
     pub(crate) fn push(&mut self, packet: &BroadcastPacket) -> bool {
         if self.overflow {
@@ -201,10 +209,7 @@ impl SocketRecovery {
             pid,
             recovered: true,
             registered: std::sync::atomic::AtomicBool::new(false),
-            held: std::sync::Mutex::new(Some(Held {
-                max_bytes: max_held_bytes,
-                ..Held::default()
-            })),
+            held: std::sync::Mutex::new(Some(Held::new(max_held_bytes))),
         })
     }
 }
@@ -237,43 +242,62 @@ pub(crate) async fn release(socket: &Socket, missed: &[BroadcastPacket], connect
         let _ = socket.conn_arc().send_batch(connect.messages());
         return;
     }
+    let mut sent = true;
     for packet in missed {
-        if !socket.send_stored_wait(packet).await {
-            return;
+        sent = socket.send_stored_wait(packet).await;
+        if !sent {
+            break;
         }
     }
-    if !socket.send_encoded_wait(connect).await {
+    if !sent || !socket.send_encoded_wait(connect).await {
+        // The connection is gone: nothing more to hold.
+        *crate::util::lock(&rec.held) = None;
         return;
     }
     let replayed: HashSet<&str> = missed.iter().filter_map(BroadcastPacket::offset).collect();
+    drain_hold(socket, &replayed).await;
+}
+
+/// Writes out what a socket's hold collected, in order and waiting for room, skipping
+/// the packets whose offset is in `skip` (already replayed), until the hold is empty; then
+/// switches it off under its lock (later broadcasts go straight to the connection).
+/// `false` when the connection is gone, or was closed because the hold overflowed (a
+/// client too slow to catch up; it recovers again from where it got).
+pub(crate) async fn drain_hold(socket: &Socket, skip: &HashSet<&str>) -> bool {
+    let Some(rec) = socket.recovery() else {
+        return true;
+    };
     loop {
         let batch = {
             let mut held = crate::util::lock(&rec.held);
-            let Some(h) = held.as_mut() else { return };
+            let Some(h) = held.as_mut() else {
+                return true;
+            };
             if h.overflow {
                 *held = None;
                 drop(held);
-                tracing::warn!(sid = %socket.id(), ns = %socket.ns(), "too slow to catch up after a recovery: closing the connection");
+                tracing::warn!(sid = %socket.id(), ns = %socket.ns(), "too slow to catch up: closing the connection");
                 crate::client::close_connection(
                     socket.conn_arc(),
                     engine::DisconnectReason::TransportError,
                 );
-                return;
+                return false;
             }
             if h.packets.is_empty() {
                 // Live from here: later broadcasts go straight to the connection.
                 *held = None;
-                return;
+                return true;
             }
             h.bytes = 0;
             std::mem::take(&mut h.packets)
         };
         for packet in &batch {
-            if packet.offset().is_some_and(|o| replayed.contains(o)) {
+            if packet.offset().is_some_and(|o| skip.contains(o)) {
                 continue;
             }
             if !socket.send_stored_wait(packet).await {
-                return;
+                *crate::util::lock(&rec.held) = None;
+                return false;
             }
         }
     }

@@ -144,6 +144,20 @@ async fn live_broadcasts_during_a_restore_are_neither_lost_nor_doubled() {
     }
 }
 
+#[tokio::test]
+async fn emit_wait_stores_and_waits_for_room() {
+    if require_peer(Peer::NodeModules).is_none() {
+        return;
+    }
+    run(ConnectionStateRecovery::new(), "chunks", &[]).await;
+    run(
+        ConnectionStateRecovery::new(),
+        "chunks",
+        &["--transports", "polling"],
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_byte_budget_holds_under_a_flood_while_1000_sessions_are_persisted() {
     if require_peer(Peer::NodeModules).is_none() {

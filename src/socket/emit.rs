@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use std::task::{Context, Poll, Waker};
+
 use serde::Serialize;
 use tokio::sync::oneshot;
-
-use std::task::{Context, Poll, Waker};
 
 use super::Socket;
 use crate::ack::{AckError, AckFuture, AckSlot};
@@ -13,11 +13,6 @@ use crate::adapter::{AdapterFuture, BroadcastOptions, Room};
 use crate::engine::{self, SendError};
 use crate::protocol::{self, Args, BroadcastPacket, Encoded};
 use crate::util::{lock, read};
-
-/// How long a packet replayed to a recovered socket may wait for room in its queue.
-const STALLED: Duration = Duration::from_secs(30);
-/// How often it tries again meanwhile.
-const RETRY: Duration = Duration::from_millis(2);
 
 /// An error from emitting an event.
 #[derive(Debug)]
@@ -51,7 +46,8 @@ impl Socket {
     /// anything else as one argument; `Bytes` anywhere in `data` go as binary attachments.
     ///
     /// Returns `SendError::Full` in [`EmitError::Send`] when the client reads too slowly
-    /// and its queue is full.
+    /// and its queue is full (`max_buffered_bytes`); [`emit_wait`](Socket::emit_wait)
+    /// waits for room instead.
     ///
     /// With [connection state recovery](crate::ConnectionStateRecovery) on, an emit to a
     /// connected socket is stored and carries an offset like a broadcast, as in Node (it
@@ -60,10 +56,53 @@ impl Socket {
     /// stalled connection is closed; the client gets the packet when it recovers).
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         if self.stores_emits() {
-            return self.emit_stored(event, data);
+            let packet = self.stored_packet(event, data)?;
+            return self.store(packet);
         }
         let packet = self.encode_event(event, data, None)?;
         self.send_encoded(&packet).map_err(EmitError::Send)
+    }
+
+    /// Like [`emit`](Socket::emit), but waits for room when the client's queue is full
+    /// instead of failing: backpressure, as awaiting a Node stream's `drain`. (Node's
+    /// `emit` buffers without bound; ours buffers up to `max_buffered_bytes`, then this
+    /// waits while the client catches up.) Fails only when `data` cannot be encoded or
+    /// the connection closes. With connection state recovery on, the packet is stored
+    /// (with an offset) as [`emit`](Socket::emit)'s, and written waiting for room as well.
+    ///
+    /// ```no_run
+    /// # async fn f(socket: tower_socketio::SocketRef) {
+    /// for chunk in 0..10_000u32 {
+    ///     if socket.emit_wait("chunk", &chunk).await.is_err() {
+    ///         break; // disconnected
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn emit_wait<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> impl std::future::Future<Output = Result<(), EmitError>> + Send + '_ {
+        enum Prepared {
+            Plain(Result<Encoded, EmitError>),
+            Stored(Result<BroadcastPacket, EmitError>),
+        }
+        let prepared = if self.stores_emits() {
+            Prepared::Stored(self.stored_packet(event, data))
+        } else {
+            Prepared::Plain(self.encode_event(event, data, None))
+        };
+        async move {
+            match prepared {
+                Prepared::Plain(packet) => self
+                    .conn
+                    .send_batch_wait(packet?.messages())
+                    .await
+                    .map_err(EmitError::Send),
+                Prepared::Stored(packet) => self.store_wait(packet?).await,
+            }
+        }
     }
 
     /// Whether a direct emit (no ack, not volatile) is stored for recovery: recovery is on,
@@ -74,11 +113,12 @@ impl Socket {
             && self.codec.carries_offsets()
     }
 
-    /// A direct emit as Node sends it with recovery on: a broadcast to the socket's own
-    /// room, which the adapter stores with an offset before delivering it. The adapter's
-    /// future is polled once here (the in-memory adapter is done then); one that must wait
-    /// (a cluster store) ends in the background, its place in the order already taken.
-    fn emit_stored<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    /// The packet of a stored direct emit (the outgoing listeners see it).
+    fn stored_packet<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<BroadcastPacket, EmitError> {
         if protocol::is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
@@ -86,6 +126,14 @@ impl Socket {
             BroadcastPacket::event(self.ns.name_str().clone(), event.to_owned(), data, None)
                 .map_err(EmitError::Encode)?;
         self.notify_outgoing_args(event, packet.args());
+        Ok(packet)
+    }
+
+    /// A direct emit as Node sends it with recovery on: a broadcast to the socket's own
+    /// room, which the adapter stores with an offset before delivering it. The adapter's
+    /// future is polled once here (the in-memory adapter is done then); one that must wait
+    /// (a cluster store) ends in the background, its place in the order already taken.
+    fn store(&self, packet: BroadcastPacket) -> Result<(), EmitError> {
         let opts = BroadcastOptions {
             rooms: vec![Room::Owned(self.id.to_string())],
             ..BroadcastOptions::default()
@@ -112,6 +160,36 @@ impl Socket {
                 Ok(())
             }
         }
+    }
+
+    /// [`store`](Self::store), waiting for room in the queue: the socket is held while the
+    /// adapter delivers (so the stored copy, and any broadcast meanwhile, wait in the hold),
+    /// then the hold is written out waiting for room, in order, and switched off. When the
+    /// socket is already held (a recovery, or another `emit_wait`), the packet joins that
+    /// hold and its owner writes it.
+    async fn store_wait(&self, packet: BroadcastPacket) -> Result<(), EmitError> {
+        let Some(rec) = self.recovery() else {
+            return self.store(packet);
+        };
+        let owner = {
+            let mut held = lock(&rec.held);
+            match held.as_ref() {
+                Some(_) => false,
+                None => {
+                    let max = self
+                        .ns
+                        .recovery_config()
+                        .map_or(usize::MAX, |c| c.get_max_stored_bytes());
+                    *held = Some(crate::recovery::Held::new(max));
+                    true
+                }
+            }
+        };
+        let stored = self.store(packet);
+        if owner && !crate::recovery::drain_hold(self, &Default::default()).await {
+            return Err(EmitError::Send(SendError::Closed));
+        }
+        stored
     }
 
     /// Emits a `message` event (Node's `socket.send`).
@@ -256,27 +334,8 @@ impl Socket {
     }
 
     /// Queues a packet, waiting while the queue is full (the client reads at its own
-    /// speed). A packet that finds no room for [`STALLED`] is given up and the connection
-    /// closed, as a stalled reader's; `false` then, or when the connection is gone.
+    /// speed); `false` when the connection is gone.
     pub(crate) async fn send_encoded_wait(&self, packet: &Encoded) -> bool {
-        let mut waited = Duration::ZERO;
-        loop {
-            match self.conn.send_batch(packet.messages()) {
-                Ok(()) => return true,
-                Err(SendError::Full) if waited < STALLED => {
-                    tokio::time::sleep(RETRY).await;
-                    waited += RETRY;
-                }
-                Err(SendError::Full) => {
-                    tracing::warn!(sid = %self.id, ns = %self.ns(), "no room in the queue while catching up: closing the stalled connection");
-                    crate::client::close_connection(
-                        &self.conn,
-                        engine::DisconnectReason::TransportError,
-                    );
-                    return false;
-                }
-                Err(_) => return false,
-            }
-        }
+        self.conn.send_batch_wait(packet.messages()).await.is_ok()
     }
 }

@@ -27,6 +27,9 @@
 //!   which answers the last number sent;
 //! - `cut-all` (n): cuts every proxied connection and waits until `/` has no socket and `n`
 //!   sessions are persisted; answers the stats;
+//! - `chunks` (`{sid, count}`): `emit_wait`s `count` events `chunk` (n, 1 KiB of text) to
+//!   that socket while `io.emit("noise", n)` goes on beside, through a 16 KiB queue;
+//!   answers whether the socket stayed connected;
 //! - `flood` (`{count, size}`): broadcasts `count` events of `size` bytes to `/`, reading the
 //!   stats after each; answers `{max_bytes, last}` (the most stored bytes seen, and the
 //!   stats at the end).
@@ -285,6 +288,7 @@ async fn start_with(
         streaming: std::sync::atomic::AtomicBool::new(false),
     });
     let mut builder = SocketIo::builder()
+        .max_buffered_bytes(16 * 1024)
         .ping_interval(ping)
         .ping_timeout(ping)
         .connection_state_recovery(config)
@@ -498,6 +502,28 @@ async fn on_ctl(ctl_socket: SocketRef) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             ack.send(&stats_json(ns.recovery_stats().unwrap())).ok();
+        },
+    );
+    ctl_socket.on(
+        "chunks",
+        async |io: SocketIo, Data(req): Data<Value>, ack: AckSender| {
+            let socket = io.sockets().get_socket(sid_of(&req["sid"])).unwrap();
+            let count = req["count"].as_u64().unwrap();
+            let text = "c".repeat(1024);
+            let noise = {
+                let io = io.clone();
+                tokio::spawn(async move {
+                    for n in 0..count {
+                        io.emit("noise", &n).await.unwrap();
+                        tokio::task::yield_now().await;
+                    }
+                })
+            };
+            for n in 0..count {
+                socket.emit_wait("chunk", &(n, &text)).await.unwrap();
+            }
+            noise.await.unwrap();
+            ack.send(&socket.connected()).ok();
         },
     );
     ctl_socket.on(
