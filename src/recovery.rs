@@ -95,8 +95,8 @@ impl ConnectionStateRecovery {
 
     /// The byte budget of a namespace's stored packets (default 32 MiB): past it the
     /// oldest are dropped first, and a client whose position was dropped connects as a new
-    /// socket. A packet counts its arguments, its encodings and a fixed 128 bytes of
-    /// bookkeeping.
+    /// socket. A packet counts its arguments, its encodings, and its entry (about half a
+    /// KiB: the packet model, its options, the allocations' overhead).
     pub fn max_stored_bytes(mut self, bytes: usize) -> Self {
         self.max_stored_bytes = bytes;
         self

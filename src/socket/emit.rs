@@ -86,10 +86,10 @@ impl Socket {
     ) -> impl std::future::Future<Output = Result<(), EmitError>> + Send + '_ {
         enum Prepared {
             Plain(Result<Encoded, EmitError>),
-            Stored(Result<BroadcastPacket, EmitError>),
+            Stored(Result<Box<BroadcastPacket>, EmitError>),
         }
         let prepared = if self.stores_emits() {
-            Prepared::Stored(self.stored_packet(event, data))
+            Prepared::Stored(self.stored_packet(event, data).map(Box::new))
         } else {
             Prepared::Plain(self.encode_event(event, data, None))
         };
@@ -100,7 +100,7 @@ impl Socket {
                     .send_batch_wait(packet?.messages())
                     .await
                     .map_err(EmitError::Send),
-                Prepared::Stored(packet) => self.store_wait(packet?).await,
+                Prepared::Stored(packet) => self.store_wait(*packet?).await,
             }
         }
     }

@@ -25,9 +25,10 @@ use crate::engine::{Sid, Str};
 use crate::protocol::BroadcastPacket;
 use crate::util::lock;
 
-/// What a stored packet counts against the byte budget besides its own bytes: its slot,
-/// its options and the bookkeeping of its encodings.
-pub(crate) const ENTRY_COST: usize = 128;
+/// What a stored packet counts against the byte budget besides the bytes it holds: its
+/// entry in the queue (the packet model and its encoding slots, its options) and the
+/// allocations' overhead, about half a KiB.
+pub(crate) const ENTRY_COST: usize = std::mem::size_of::<StoredPacket>() + 64;
 
 pub(crate) struct Store {
     config: ConnectionStateRecovery,
