@@ -326,7 +326,13 @@ pub(crate) async fn finish_connect(
         reply = reply.with_pid(pid.as_str());
     }
     let packet = socket.codec().encode_connect(socket.ns(), reply);
-    crate::recovery::release(&socket, &missed, &packet).await;
+    if socket.recovery().is_some_and(|r| lock(&r.held).is_some()) {
+        // A recovered socket: missed packets, CONNECT, held packets (boxed, so that its
+        // state stays out of every other connect's future).
+        Box::pin(crate::recovery::release(&socket, &missed, &packet)).await;
+    } else {
+        let _ = conn.send_batch(packet.messages());
+    }
     drop(missed);
     tracing::debug!(sid = %socket.id(), ns = %socket.ns(), recovered = socket.recovered(), "socket connected");
     let running = handler.and_then(|h| {

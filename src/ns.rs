@@ -453,7 +453,8 @@ impl Namespace {
             .filter(|_| crate::client::codec(&conn).carries_offsets());
         if let Some(config) = recovery {
             if let Some((pid, offset)) = recovery_request(auth.as_ref()) {
-                match self.recover(&conn, &auth, pid, &offset, config).await {
+                // Boxed: the recovery path's state stays out of every connect's future.
+                match Box::pin(self.recover(&conn, &auth, pid, &offset, config)).await {
                     Recovery::Done(socket) => return Ok(socket),
                     Recovery::Refused(e) => return Err(e),
                     Recovery::Failed => {}

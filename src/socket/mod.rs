@@ -59,7 +59,9 @@ pub struct Socket {
     /// How this socket's packets are written (the connection's codec).
     codec: Codec,
     auth: Option<Str>,
-    issued: SystemTime,
+    /// When the socket was made, in milliseconds since the Unix epoch (8 bytes where a
+    /// `SystemTime` takes 16: this is kept by every socket).
+    issued: u64,
     connected: AtomicBool,
     listeners: RwLock<HashMap<String, Vec<Listener>>>,
     any_incoming: RwLock<Vec<BoxedHandler<MessageParts, ()>>>,
@@ -124,7 +126,9 @@ impl Socket {
             codec: crate::client::codec(&conn),
             conn,
             auth,
-            issued: SystemTime::now(),
+            issued: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             connected: AtomicBool::new(false),
             listeners: RwLock::default(),
             any_incoming: RwLock::default(),
