@@ -8,6 +8,10 @@
 //! - `message-with-ack` → acknowledged with the same arguments;
 //! - `join` (room) → joins it, and acknowledges when asked;
 //! - `room-broadcast` (room, data) → `room-msg` with `data` to everyone in the room.
+//!
+//! Built with the `admin-ui` feature, `ADMIN_UI=development` or `ADMIN_UI=production`
+//! instruments the server for the Admin UI in that mode (no authentication, no admin
+//! connected: what instrumentation costs the server itself).
 
 use axum::serve::ListenerExt as _;
 use tower_socketio::extract::{AckSender, Data};
@@ -32,7 +36,7 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn serve(port: u16) -> std::io::Result<()> {
-    let mut builder = SocketIo::builder();
+    let mut builder = instrument(SocketIo::builder());
     if env_num("RECOVERY", 0) == 1 {
         builder = builder.connection_state_recovery(ConnectionStateRecovery::new());
     }
@@ -71,4 +75,20 @@ async fn serve(port: u16) -> std::io::Result<()> {
             let _ = tcp.set_nodelay(true);
         });
     axum::serve(listener, app).await
+}
+
+#[cfg(feature = "admin-ui")]
+fn instrument(builder: tower_socketio::SocketIoBuilder) -> tower_socketio::SocketIoBuilder {
+    use tower_socketio::admin::{AdminUi, Auth, Mode};
+    let mode = match std::env::var("ADMIN_UI").as_deref() {
+        Ok("development") => Mode::Development,
+        Ok("production") => Mode::Production,
+        _ => return builder,
+    };
+    builder.instrument(AdminUi::new(Auth::none()).mode(mode))
+}
+
+#[cfg(not(feature = "admin-ui"))]
+fn instrument(builder: tower_socketio::SocketIoBuilder) -> tower_socketio::SocketIoBuilder {
+    builder
 }

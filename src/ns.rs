@@ -115,6 +115,10 @@ impl Namespace {
         if let Some(config) = &ns.0.recovery {
             handle = handle.with_connection_state_recovery(config.clone());
         }
+        #[cfg(feature = "admin-ui")]
+        if let Some(io) = ns.0.io.upgrade() {
+            handle.events = io.observe.as_ref().and_then(|o| o.events.clone());
+        }
         let adapter = factory.create(handle);
         let _ = ns.0.adapter.set(adapter);
         ns
@@ -402,6 +406,7 @@ impl Namespace {
     pub(crate) fn register(&self, socket: &SocketRef) {
         write(&self.0.sockets).insert(socket.id(), socket.clone());
         socket.set_connected();
+        crate::observe::observe!(socket.events() => |e| e.socket_connected(socket));
     }
 
     /// The server's connection state recovery settings, when it is on.

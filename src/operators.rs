@@ -126,7 +126,7 @@ impl BroadcastOperators {
                 return socket.emit(event, data);
             }
             let packet = socket.encode_event(event, data, None)?;
-            socket.conn_arc().send_volatile(packet.messages());
+            crate::client::send_packet_volatile(socket.conn_arc(), &packet);
             return Ok(());
         }
         if protocol::is_reserved_event(event) {
@@ -172,7 +172,7 @@ impl BroadcastOperators {
             let (waiter, stream) = RawAckStream::channel(timeout);
             socket.register_ack(id, waiter.clone());
             let sent = if self.opts.flags.volatile {
-                socket.conn_arc().send_volatile(packet.messages())
+                crate::client::send_packet_volatile(socket.conn_arc(), &packet)
             } else {
                 socket.send_encoded(&packet).is_ok()
             };

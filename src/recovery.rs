@@ -235,11 +235,11 @@ pub(crate) enum Recovery {
 /// it got to.
 pub(crate) async fn release(socket: &Socket, missed: &[BroadcastPacket], connect: &Encoded) {
     let Some(rec) = socket.recovery() else {
-        let _ = socket.conn_arc().send_batch(connect.messages());
+        let _ = crate::client::send_packet(socket.conn_arc(), connect);
         return;
     };
     if crate::util::lock(&rec.held).is_none() {
-        let _ = socket.conn_arc().send_batch(connect.messages());
+        let _ = crate::client::send_packet(socket.conn_arc(), connect);
         return;
     }
     let mut sent = true;

@@ -11,6 +11,7 @@ use super::Socket;
 use crate::ack::{AckError, AckFuture, AckSlot};
 use crate::adapter::{AdapterFuture, BroadcastOptions, Room};
 use crate::engine::{self, SendError};
+use crate::observe::observe;
 use crate::protocol::{self, Args, BroadcastPacket, Encoded};
 use crate::util::{lock, read};
 
@@ -95,9 +96,7 @@ impl Socket {
         };
         async move {
             match prepared {
-                Prepared::Plain(packet) => self
-                    .conn
-                    .send_batch_wait(packet?.messages())
+                Prepared::Plain(packet) => crate::client::send_packet_wait(&self.conn, &packet?)
                     .await
                     .map_err(EmitError::Send),
                 Prepared::Stored(packet) => self.store_wait(*packet?).await,
@@ -238,7 +237,7 @@ impl Socket {
         let (tx, rx) = oneshot::channel();
         self.register_ack(id, AckSlot::Single(tx));
         let sent = if volatile {
-            if self.conn.send_volatile(packet.messages()) {
+            if crate::client::send_packet_volatile(&self.conn, &packet) {
                 Ok(())
             } else {
                 Err(SendError::Full)
@@ -267,6 +266,9 @@ impl Socket {
             .encode_event(self.ns(), event, data, ack)
             .map_err(EmitError::Encode)?;
         self.notify_outgoing(event, data);
+        observe!(self.events() => |e| if let Ok(args) = Args::from_serialize(data) {
+            e.event_sent(self, event, &args)
+        });
         Ok(packet)
     }
 
@@ -292,7 +294,7 @@ impl Socket {
         if !self.connected() && self.ns.get_socket(self.id).is_none() && self.conn.is_closed() {
             return Err(SendError::Closed);
         }
-        self.conn.send_batch(packet.messages())
+        crate::client::send_packet(&self.conn, packet)
     }
 
     /// Sends a broadcast packet in this connection's encoding (made once per wire format
@@ -308,11 +310,18 @@ impl Socket {
                 return !volatile && held.push(packet);
             }
         }
-        let packet = packet.encoded(self.codec);
+        let sent = self.send_broadcast_encoded(packet.encoded(self.codec), volatile);
+        observe!(self.events() => |e| if sent {
+            e.event_sent(self, packet.event_name(), packet.args())
+        });
+        sent
+    }
+
+    fn send_broadcast_encoded(&self, packet: &Encoded, volatile: bool) -> bool {
         if volatile {
-            return self.conn.send_volatile(packet.messages());
+            return crate::client::send_packet_volatile(&self.conn, packet);
         }
-        match self.conn.send_batch(packet.messages()) {
+        match crate::client::send_packet(&self.conn, packet) {
             Ok(()) => true,
             Err(SendError::Full) => {
                 tracing::warn!(sid = %self.id, ns = %self.ns(), "outgoing queue full: closing the slow connection");
@@ -330,12 +339,18 @@ impl Socket {
     /// connection's encoding, waiting for room in its queue; `false` when the connection
     /// is gone.
     pub(crate) async fn send_stored_wait(&self, packet: &BroadcastPacket) -> bool {
-        self.send_encoded_wait(packet.encoded(self.codec)).await
+        let sent = self.send_encoded_wait(packet.encoded(self.codec)).await;
+        observe!(self.events() => |e| if sent {
+            e.event_sent(self, packet.event_name(), packet.args())
+        });
+        sent
     }
 
     /// Queues a packet, waiting while the queue is full (the client reads at its own
     /// speed); `false` when the connection is gone.
     pub(crate) async fn send_encoded_wait(&self, packet: &Encoded) -> bool {
-        self.conn.send_batch_wait(packet.messages()).await.is_ok()
+        crate::client::send_packet_wait(&self.conn, packet)
+            .await
+            .is_ok()
     }
 }

@@ -31,6 +31,7 @@ use crate::client::{Conn, ConnState};
 use crate::engine::{self, Sid, Str, TransportType};
 use crate::handler::{BoxedHandler, DisconnectParts, Handler, MessageParts, erase};
 use crate::ns::Namespace;
+use crate::observe::observe;
 use crate::operators::BroadcastOperators;
 use crate::protocol::{Args, Codec};
 use crate::recovery::SocketRecovery;
@@ -383,6 +384,7 @@ impl Socket {
     /// cluster see it through `fetch_sockets`.
     pub fn set_data<T: Serialize>(&self, data: &T) -> Result<(), serde_json::Error> {
         *lock(&self.data) = Some(serde_json::to_value(data)?);
+        observe!(self.events() => |e| e.data_updated(self));
         Ok(())
     }
 
@@ -423,9 +425,8 @@ impl Socket {
         if close {
             crate::client::disconnect_all(&self.conn);
         } else if self.connected() {
-            let _ = self
-                .conn
-                .send_batch(self.codec.encode_disconnect(self.ns()).messages());
+            let _ =
+                crate::client::send_packet(&self.conn, &self.codec.encode_disconnect(self.ns()));
             crate::client::remove_socket(&self.conn, self.ns());
             self.close(DisconnectReason::ServerNamespaceDisconnect);
         }
@@ -440,6 +441,13 @@ impl Socket {
     /// The codec of the socket's connection.
     pub(crate) fn codec(&self) -> Codec {
         self.codec
+    }
+
+    /// The development-mode observer of the server, if it is instrumented so.
+    #[cfg(feature = "admin-ui")]
+    #[inline]
+    pub(crate) fn events(&self) -> Option<&dyn crate::observe::SocketEvents> {
+        crate::client::observer(&self.conn).and_then(|o| o.events.as_deref())
     }
 
     pub(crate) fn set_connected(&self) {
@@ -499,6 +507,7 @@ impl Socket {
                 }
             }
             let session = me.session_to_persist(reason);
+            observe!(me.events() => |e| e.socket_disconnected(&me, reason));
             me.ns.adapter().del_all(me.id);
             if let Some(session) = session {
                 // Persisted after the rooms are left, so that a restore (which rejoins them)

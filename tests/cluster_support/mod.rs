@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisAdapterFactory, RedisAdapterHandle};
 use tower_socketio::extract::{AckSender, Data};
 use tower_socketio::protocol::{Spread, Value as Any};
-use tower_socketio::{BroadcastOperators, SocketIo, SocketRef};
+use tower_socketio::{BroadcastOperators, SocketIo, SocketIoBuilder, SocketRef};
 
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> u16 {
@@ -113,6 +113,35 @@ async fn ping(port: u16) -> bool {
     )
 }
 
+/// The Node cluster server (`tests/js/cluster/node_server.mjs`) named `name`, with extra
+/// environment variables, started and waited for; killed when dropped. Returns its URL.
+pub async fn node_server(name: &str, redis_url: &str, env: &[(&str, &str)]) -> (Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = Command::new(super::common::node())
+        .arg(super::common::js_dir().join("cluster/node_server.mjs"))
+        .current_dir(super::common::js_dir())
+        .env("NAME", name)
+        .env("REDIS_URL", redis_url)
+        .env("PORT", "0")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node did not start");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the Node cluster server did not start in 20 s")
+        .expect("reading the Node server's output")
+        .expect("the Node cluster server exited");
+    let port = line
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("unexpected first line from the Node server: {line}"));
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
 /// One Rust server of a test cluster.
 pub struct RustServer {
     pub name: String,
@@ -139,12 +168,23 @@ pub fn test_config(url: &str) -> RedisAdapterConfig {
 
 /// Starts a cluster test server named `name` on a free port, joined through Redis.
 pub async fn rust_server(name: &str, config: RedisAdapterConfig) -> RustServer {
+    rust_server_with(name, config, |builder| builder).await
+}
+
+/// Same as [`rust_server`], with more settings on the builder.
+pub async fn rust_server_with(
+    name: &str,
+    config: RedisAdapterConfig,
+    configure: impl FnOnce(SocketIoBuilder) -> SocketIoBuilder,
+) -> RustServer {
     let factory = RedisAdapterFactory::new(config).expect("the adapter starts");
     let redis = factory.handle();
-    let (svc, io) = SocketIo::builder()
-        .adapter(factory)
-        .ack_timeout(Duration::from_secs(2))
-        .build_svc();
+    let (svc, io) = configure(
+        SocketIo::builder()
+            .adapter(factory)
+            .ack_timeout(Duration::from_secs(2)),
+    )
+    .build_svc();
     cluster_handlers(&io, name);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

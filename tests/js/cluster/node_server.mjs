@@ -2,6 +2,8 @@
 // 8.x over the `redis` 4 client.
 //
 // usage: NAME=N REDIS_URL=redis://127.0.0.1:6379/ PORT=0 node node_server.mjs
+// With ADMIN_HASH (a bcrypt hash), the server is instrumented by @socket.io/admin-ui itself
+// (basic auth, user admin, development mode, server id NAME) for the Admin UI tests.
 // Prints `listening <port>` on stdout once the adapter's Redis clients are connected; exits
 // when its standard input closes (so the Rust test that started it never leaves it behind).
 
@@ -24,6 +26,15 @@ const httpServer = createServer();
 const io = new Server(httpServer, {
   adapter: createAdapter(pub, sub, { requestsTimeout: 1500 }),
 });
+
+if (process.env.ADMIN_HASH) {
+  const { instrument } = await import('@socket.io/admin-ui');
+  instrument(io, {
+    auth: { type: 'basic', username: 'admin', password: process.env.ADMIN_HASH },
+    serverId: NAME,
+    mode: 'development',
+  });
+}
 
 const sorted = (list) => [...list].map(String).sort();
 const byJson = (a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0);
@@ -107,7 +118,8 @@ async function runOp(socket, op) {
 }
 
 io.on('connection', (socket) => {
-  socket.data = { server: NAME, nick: socket.handshake.auth?.nick ?? null };
+  // Kept beside what @socket.io/admin-ui put there (its `_admin`), when instrumented.
+  socket.data = { ...socket.data, server: NAME, nick: socket.handshake.auth?.nick ?? null };
   socket.on('whoami', (ack) => ack({ server: NAME, id: socket.id }));
   socket.on('join', (rooms, ack) => {
     socket.join(rooms);
