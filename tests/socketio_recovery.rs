@@ -149,13 +149,11 @@ async fn emit_wait_stores_and_waits_for_room() {
     if require_peer(Peer::NodeModules).is_none() {
         return;
     }
-    run(ConnectionStateRecovery::new(), "chunks", &[]).await;
-    run(
-        ConnectionStateRecovery::new(),
-        "chunks",
-        &["--transports", "polling"],
-    )
-    .await;
+    // Node's pings: the short test pings could time out a client busy reading 2 MB.
+    for transports in ["websocket", "polling"] {
+        let server = recovery_support::start_default_pings(ConnectionStateRecovery::new()).await;
+        drive(server, "chunks", &["--transports", transports]).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
