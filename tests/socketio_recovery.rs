@@ -145,6 +145,21 @@ async fn live_broadcasts_during_a_restore_are_neither_lost_nor_doubled() {
 }
 
 #[tokio::test]
+async fn socket_io_2_clients_get_no_pid_and_no_offsets() {
+    if require_peer(Peer::NodeModules).is_none() {
+        return;
+    }
+    for transports in ["websocket", "polling"] {
+        run(
+            ConnectionStateRecovery::new(),
+            "sio2",
+            &["--transports", transports],
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn emit_wait_stores_and_waits_for_room() {
     if require_peer(Peer::NodeModules).is_none() {
         return;

@@ -182,6 +182,7 @@ pub async fn rust_server_with(
     let (svc, io) = configure(
         SocketIo::builder()
             .adapter(factory)
+            .allow_eio3(true)
             .ack_timeout(Duration::from_secs(2)),
     )
     .build_svc();
@@ -387,8 +388,16 @@ pub fn cluster_handlers(io: &SocketIo, name: &str) {
     io.ns("/", move |socket: SocketRef, Data(auth): Data<Value>| {
         let server = server.clone();
         async move {
+            // A Socket.IO 2 client has no auth in `/`: its nick comes in the query.
+            let nick = auth.get("nick").cloned().or_else(|| {
+                socket
+                    .handshake()
+                    .query
+                    .get("nick")
+                    .map(|n| Value::String(n.clone()))
+            });
             socket
-                .set_data(&json!({ "server": server, "nick": auth.get("nick") }))
+                .set_data(&json!({ "server": server, "nick": nick }))
                 .ok();
             let me = server.clone();
             socket.on("whoami", move |socket: SocketRef, ack: AckSender| {

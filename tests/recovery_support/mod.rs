@@ -289,6 +289,7 @@ async fn start_with(
         streaming: std::sync::atomic::AtomicBool::new(false),
     });
     let mut builder = SocketIo::builder()
+        .allow_eio3(true)
         .max_buffered_bytes(16 * 1024)
         .ping_interval(ping)
         .ping_timeout(ping)

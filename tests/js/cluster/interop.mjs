@@ -1,6 +1,7 @@
 // The mixed cluster check: socket.io-client clients on three Rust servers (R1, R2, R3) and one
-// Node server (N), all joined through one Redis; every cluster operation is started on a Rust
-// server and on the Node server, and seen (or not) by the clients of both kinds. Then
+// Node server (N), all joined through one Redis, with a socket.io-client 2 (Socket.IO 2,
+// Engine.IO 3) client on N and one on R2; every cluster operation is started on a Rust server
+// and on the Node server, and seen (or not) by the clients of every kind. Then
 // @socket.io/redis-emitter emits into the cluster from this process. PROTOCOL.md describes
 // what the servers do.
 //
@@ -11,6 +12,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { createClient } from 'redis';
 import { Emitter } from '@socket.io/redis-emitter';
+import sio2 from 'socket.io-client-v2';
 import { DriverError, assert, assertEqual, connectSocketIo, main, show, sleep, withTimeout } from '../lib.mjs';
 
 const NAME = 'cluster_interop';
@@ -120,6 +122,35 @@ async function connect(name, server, transports) {
   return new Client(name, server, socket);
 }
 
+/**
+ * A socket.io-client 2 socket with what Client uses of a 4.x one (`onAny`, `emitWithAck`).
+ * Its nick goes in the query (a 2.x client has no auth in `/`).
+ */
+async function connectV2(name, server, transports) {
+  const socket = sio2(servers[server], { forceNew: true, reconnection: false, transports, query: { nick: name } });
+  const any = [];
+  const onevent = socket.onevent;
+  // Every incoming event, before its listeners (the ack callback is not in packet.data).
+  socket.onevent = function (packet) {
+    any.forEach((f) => f(...(packet.data || [])));
+    onevent.call(this, packet);
+  };
+  socket.onAny = (f) => any.push(f);
+  socket.emitWithAck = (event, ...args) => new Promise((resolve) => socket.emit(event, ...args, (reply) => resolve(reply)));
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', (e) => reject(new DriverError(`${name}: ${show(e)}`)));
+      socket.once('connect_error', (e) => reject(new DriverError(`${name}: connect_error ${show(e)}`)));
+    }),
+    STEP,
+    `the Socket.IO 2 client ${name} on ${server}`,
+  );
+  const client = new Client(name, server, socket);
+  client.v2 = true;
+  return client;
+}
+
 /** Calls `rooms` on `client` until it answers `want`. */
 async function roomsBecome(client, want) {
   const deadline = Date.now() + STEP;
@@ -145,7 +176,9 @@ await main(NAME, 90_000, async () => {
   const r3 = await connect('r3', 'R3', ['polling']);
   const n = await connect('n', 'N', ws);
   const nb = await connect('nb', 'N', both);
-  const all = [r1, r1b, r2, r3, n, nb];
+  const n2 = await connectV2('n2', 'N', ws);
+  const r2v2 = await connectV2('r2v2', 'R2', both);
+  const all = [r1, r1b, r2, r3, n, nb, n2, r2v2];
   const byServer = (s) => all.filter((c) => c.server === s);
 
   // Everyone sees four servers (the Node adapter subscribes asynchronously: wait for it).
@@ -187,7 +220,7 @@ await main(NAME, 90_000, async () => {
     assertEqual(await n.next(tag('room')), [1], 'n in room-x');
     // Except a room.
     await origin.op({ kind: 'emit', except: ['room-x'], event: tag('except'), args: [] });
-    for (const c of [r1, r1b, r2, nb]) {
+    for (const c of [r1, r1b, r2, nb, n2, r2v2]) {
       await c.next(tag('except'));
     }
     // Several rooms, one a socket id on the other kind of server: each socket once.
@@ -243,8 +276,8 @@ await main(NAME, 90_000, async () => {
     for (const c of all) {
       const s = fetched.find((x) => x.id === c.id);
       assertEqual(s.data, { server: c.server, nick: c.name }, `data of ${c.name} fetched by ${O}`);
-      assertEqual(s.auth, { nick: c.name }, `auth of ${c.name}`);
-      assertEqual(s.eio, '4', `EIO of ${c.name}`);
+      assertEqual(s.auth, c.v2 ? {} : { nick: c.name }, `auth of ${c.name}`);
+      assertEqual(s.eio, c.v2 ? '3' : '4', `EIO of ${c.name}`);
       assertEqual(s.hasHost, true, `host header of ${c.name}`);
       const want = sortedRooms(...base(c));
       assertEqual(s.rooms, want, `rooms of ${c.name} fetched by ${O}`);
@@ -302,7 +335,7 @@ await main(NAME, 90_000, async () => {
     await r3.next('em-room');
     await n.next('em-room');
     emitter.except('room-x').emit('em-except');
-    for (const c of [r1, r1b, r2, nb]) {
+    for (const c of [r1, r1b, r2, nb, n2, r2v2]) {
       await c.next('em-except');
     }
     emitter.to(r2.id).volatile.compress(false).emit('em-one', 'x');
@@ -331,7 +364,7 @@ await main(NAME, 90_000, async () => {
     assertEqual(await n.op({ kind: 'remoteDisconnect', id: r1b.id }), 1, 'remote disconnect from N');
     assertEqual(await r1b.untilDisconnected(), 'io server disconnect', 'r1b disconnected from N');
     const left = await r2.op({ kind: 'fetch' });
-    assertEqual(left.map((s) => s.id).sort(), [r1.id, r2.id, n.id].sort(), 'sockets left');
+    assertEqual(left.map((s) => s.id).sort(), [r1.id, r2.id, n.id, n2.id, r2v2.id].sort(), 'sockets left');
     checked.push('disconnectSockets from the emitter, Rust and Node');
   } finally {
     await redis.quit().catch(() => {});

@@ -25,6 +25,8 @@ await Promise.all([pub.connect(), sub.connect()]);
 const httpServer = createServer();
 const io = new Server(httpServer, {
   adapter: createAdapter(pub, sub, { requestsTimeout: 1500 }),
+  // Socket.IO 2 clients too.
+  allowEIO3: true,
 });
 
 if (process.env.ADMIN_HASH) {
@@ -118,8 +120,13 @@ async function runOp(socket, op) {
 }
 
 io.on('connection', (socket) => {
-  // Kept beside what @socket.io/admin-ui put there (its `_admin`), when instrumented.
-  socket.data = { ...socket.data, server: NAME, nick: socket.handshake.auth?.nick ?? null };
+  // Kept beside what @socket.io/admin-ui put there (its `_admin`), when instrumented. A
+  // Socket.IO 2 client has no auth in `/`: its nick comes in the query.
+  socket.data = {
+    ...socket.data,
+    server: NAME,
+    nick: socket.handshake.auth?.nick ?? socket.handshake.query?.nick ?? null,
+  };
   socket.on('whoami', (ack) => ack({ server: NAME, id: socket.id }));
   socket.on('join', (rooms, ack) => {
     socket.join(rooms);

@@ -22,6 +22,9 @@
 //   chunks    the server `emit_wait`s 2,000 chunks of 1 KiB through a 16 KiB queue: every
 //             chunk arrives once, in order, with an offset, and the connection is never
 //             cut (the stored emit waits for room instead of closing a slow reader)
+//   sio2      a socket.io-client 2 (Socket.IO 2 has no recovery) beside a 4.x client in the
+//             same room of a recovery-enabled server: its CONNECT has no pid, its events
+//             (direct and broadcast) no offset, while the 4.x client gets both
 //   stream    the server broadcasts a number every 2 ms while the client is cut three
 //             times: every number arrives once, in order (run it against a server whose
 //             store answers late, so that live packets race with the replay)
@@ -31,6 +34,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import { io } from 'socket.io-client';
+import sio2 from 'socket.io-client-v2';
 import {
   DriverError,
   assert,
@@ -354,6 +358,42 @@ main(NAME, 60_000, async () => {
           return '2000 stored chunks through a 16 KiB queue, in order, never cut';
         } finally {
           socket.disconnect();
+        }
+      }
+      case 'sio2': {
+        const modern = client();
+        const old = sio2(url, { forceNew: true, transports, reconnection: false });
+        const oldLog = [];
+        const onAnyOld = old.onevent;
+        old.onevent = function (packet) {
+          oldLog.push(packet.data);
+          onAnyOld.call(this, packet);
+        };
+        try {
+          await firstConnection(modern);
+          if (!old.connected) {
+            await withTimeout(new Promise((resolve, reject) => {
+              old.once('connect', resolve);
+              old.once('error', reject);
+            }), STEP, 'the Socket.IO 2 connection');
+          }
+          const deadline = Date.now() + STEP;
+          while (!oldLog.some((e) => e[0] === 'hello') && Date.now() < deadline) {
+            await sleep(5);
+          }
+          const at = modern.log.length;
+          await ask('live');
+          await logged(modern, 'live', at);
+          while (!oldLog.some((e) => e[0] === 'live') && Date.now() < deadline) {
+            await sleep(5);
+          }
+          assertEqual(oldLog, [['hello', false], ['live', 9]], 'what the Socket.IO 2 client got (no offsets)');
+          assertEqual(withoutOffsets(modern.log.slice(at), 'the 4.x client'), [['live', 9]], 'what the 4.x client got');
+          assert(typeof modern._pid === 'string', 'the 4.x client has a pid');
+          return 'Socket.IO 2: no pid, no offsets; 4.x beside it: both';
+        } finally {
+          old.close();
+          modern.disconnect();
         }
       }
       case 'stream': {
