@@ -54,7 +54,7 @@
 
 mod adapter;
 pub(crate) mod driver;
-mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
