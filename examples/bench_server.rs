@@ -2,11 +2,12 @@
 //! side-by-side benchmark has, on axum.
 //!
 //! `cargo run --release --example bench_server`, with `PORT` (default 3000), `WORKERS`
-//! (tokio worker threads, default 1) and `PARSER` (`msgpack` for the MessagePack parser,
-//! JSON otherwise) from the environment. Namespace `/`:
+//! (tokio worker threads, default 1), `PARSER` (`msgpack` for the MessagePack parser,
+//! JSON otherwise) and `RECOVERY` (`1`: connection state recovery on, with its defaults)
+//! from the environment. Namespace `/`:
 //! - `message` → `message-back` with the same arguments;
 //! - `message-with-ack` → acknowledged with the same arguments;
-//! - `join` (room) → joins it;
+//! - `join` (room) → joins it, and acknowledges when asked;
 //! - `room-broadcast` (room, data) → `room-msg` with `data` to everyone in the room.
 //!
 //! Built with the `admin-ui` feature, `ADMIN_UI=development` or `ADMIN_UI=production`
@@ -16,7 +17,7 @@
 use axum::serve::ListenerExt as _;
 use tower_socketio::extract::{AckSender, Data};
 use tower_socketio::protocol::{Args, Value};
-use tower_socketio::{Parser, SocketIo, SocketRef};
+use tower_socketio::{ConnectionStateRecovery, Parser, SocketIo, SocketRef};
 
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -40,7 +41,11 @@ async fn serve(port: u16) -> std::io::Result<()> {
         Ok("msgpack") => Parser::MsgPack,
         _ => Parser::Json,
     };
-    let (layer, io) = instrument(SocketIo::builder().parser(parser)).build_layer();
+    let mut builder = instrument(SocketIo::builder().parser(parser));
+    if env_num("RECOVERY", 0) == 1 {
+        builder = builder.connection_state_recovery(ConnectionStateRecovery::new());
+    }
+    let (layer, io) = builder.build_layer();
     io.ns("/", async |socket: SocketRef| {
         socket.on("message", async |socket: SocketRef, args: Args| {
             socket.emit("message-back", &args).ok();
@@ -50,8 +55,9 @@ async fn serve(port: u16) -> std::io::Result<()> {
         });
         socket.on(
             "join",
-            async |socket: SocketRef, Data(room): Data<String>| {
+            async |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
                 socket.join(room);
+                ack.send(&()).ok();
             },
         );
         socket.on(

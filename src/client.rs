@@ -21,7 +21,8 @@ use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
 use crate::io::IoInner;
 use crate::observe::observe;
 use crate::protocol::{
-    Args, Codec, ConnectReply, Encoded, Packet, PacketData, PacketReader, Revision,
+    Args, BroadcastPacket, Codec, ConnectReply, Encoded, Packet, PacketData, PacketReader,
+    Revision,
 };
 use crate::socket::{DisconnectReason, SocketRef};
 use crate::util::lock;
@@ -329,28 +330,57 @@ async fn run_dispatcher(
     }
 }
 
-/// Registers a socket whose middleware passed, answers CONNECT, then runs its handler.
+/// Puts a registered socket on its connection, answers CONNECT (after the packets a
+/// recovered socket missed, and before the live ones held for it), then runs its handler.
 pub(crate) async fn finish_connect(
     socket: SocketRef,
     handler: Option<BoxedHandler<ConnectParts, ()>>,
     auth: Option<Args>,
+    missed: Vec<BroadcastPacket>,
 ) -> SocketRef {
     let conn = socket.conn_arc().clone();
     let hold = OrderHold::new(&conn);
-    {
+    let placed = {
         let mut nsps = lock(&conn.data().nsps);
-        if let Some((_, slot)) = nsps.iter_mut().find(|(n, _)| n.as_str() == socket.ns()) {
-            *slot = NsSlot::Connected(socket.clone());
+        match nsps.iter_mut().find(|(n, _)| n.as_str() == socket.ns()) {
+            Some((_, slot)) => {
+                *slot = NsSlot::Connected(socket.clone());
+                true
+            }
+            None => false,
         }
+    };
+    if !placed {
+        // The connection ended while the socket was being connected, and its sockets were
+        // closed without this one: close it here (with recovery, its session is persisted
+        // as for any other drop).
+        drop(hold);
+        // Or the client left the namespace before its CONNECT was answered.
+        let reason = conn
+            .close_reason()
+            .map(DisconnectReason::from)
+            .unwrap_or(DisconnectReason::ClientNamespaceDisconnect);
+        socket.close(reason);
+        return socket;
     }
     if let Some(t) = lock(&conn.data().connect_timer).take() {
         t.abort();
     }
-    let packet = socket
-        .codec()
-        .encode_connect(socket.ns(), ConnectReply::new(socket.id().as_str()));
-    let _ = send_packet(&conn, &packet);
-    tracing::debug!(sid = %socket.id(), ns = %socket.ns(), "socket connected");
+    let (sid, pid) = (socket.id(), socket.pid());
+    let mut reply = ConnectReply::new(sid.as_str());
+    if let Some(pid) = &pid {
+        reply = reply.with_pid(pid.as_str());
+    }
+    let packet = socket.codec().encode_connect(socket.ns(), reply);
+    if socket.recovery().is_some_and(|r| lock(&r.held).is_some()) {
+        // A recovered socket: missed packets, CONNECT, held packets (boxed, so that its
+        // state stays out of every other connect's future).
+        Box::pin(crate::recovery::release(&socket, &missed, &packet)).await;
+    } else {
+        let _ = send_packet(&conn, &packet);
+    }
+    drop(missed);
+    tracing::debug!(sid = %socket.id(), ns = %socket.ns(), recovered = socket.recovered(), "socket connected");
     let running = handler.and_then(|h| {
         h.call(ConnectParts {
             socket: socket.clone(),

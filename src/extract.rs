@@ -11,6 +11,7 @@
 //! | [`Extension<T>`] | yes | yes | yes |
 //! | [`Handshake`] | yes | yes | yes |
 //! | [`DisconnectReason`] | no | no | yes |
+//! | [`Recovered`] | yes | yes | yes |
 //! | [`SocketIo`] | yes | yes | yes |
 //!
 //! How event arguments map onto `T` in [`Data<T>`]: when `T` is a tuple, it takes the
@@ -222,5 +223,29 @@ impl FromParts<MessageParts> for Args {
     type Rejection = Infallible;
     fn from_parts(parts: &mut MessageParts) -> Result<Self, Infallible> {
         Ok(parts.args.take().unwrap_or_default())
+    }
+}
+
+/// Whether the socket was brought back by connection state recovery
+/// ([`Socket::recovered`](crate::Socket::recovered)): in a connection handler, whether to
+/// set the socket up (rooms, data) or find it as it was.
+///
+/// ```no_run
+/// # use tower_socketio::{SocketIo, SocketRef, extract::Recovered};
+/// # fn f(io: SocketIo) {
+/// io.ns("/", async |socket: SocketRef, Recovered(recovered): Recovered| {
+///     if !recovered {
+///         socket.join("lobby");
+///     }
+/// });
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered(pub bool);
+
+impl<P: HandlerParts> FromParts<P> for Recovered {
+    type Rejection = Infallible;
+    fn from_parts(parts: &mut P) -> Result<Self, Infallible> {
+        Ok(Recovered(parts.socket().recovered()))
     }
 }

@@ -122,12 +122,12 @@ impl BroadcastOperators {
     /// and its bytes shared by every receiver.
     pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
         if let Some(socket) = self.direct() {
-            let packet = socket.encode_event(event, data, None)?;
-            if self.opts.flags.volatile {
-                crate::client::send_packet_volatile(socket.conn_arc(), &packet);
-                return Ok(());
+            if !self.opts.flags.volatile {
+                return socket.emit(event, data);
             }
-            return socket.send_encoded(&packet).map_err(EmitError::Send);
+            let packet = socket.encode_event(event, data, None)?;
+            crate::client::send_packet_volatile(socket.conn_arc(), &packet);
+            return Ok(());
         }
         if protocol::is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));

@@ -6,6 +6,7 @@
 //! sio-bench serve socketioxide|ws-echo          (PORT, WORKERS from the environment)
 //! sio-bench load SCENARIO --port P --pid PID [--raw|--msgpack] [--clients N] [--inflight N]
 //!                [--members N] [--broadcasts N] [--window N] [--duration S] [--warmup S]
+//!                [--rate R]
 //! ```
 //!
 //! `bench/run.sh` builds everything and calls `run`; see `docs/benchmarks.md`.
@@ -14,6 +15,7 @@ mod load;
 mod procstat;
 mod run;
 mod servers;
+mod unstable;
 mod wire;
 
 use std::time::Duration;
@@ -22,7 +24,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]\n\
          \x20      sio-bench serve socketioxide|ws-echo   (PORT, WORKERS from the environment)\n\
-         \x20      sio-bench load conn|echo|ack|broadcast|idle|polling --port P --pid PID [options]"
+         \x20      sio-bench load conn|echo|ack|broadcast|idle|polling|unstable --port P --pid PID [options]"
     );
     std::process::exit(2)
 }
@@ -116,6 +118,7 @@ fn main() {
                     "broadcast" => load::broadcast(&p).await,
                     "idle" => load::idle(&p).await,
                     "polling" => load::polling(&p).await,
+                    "unstable" => unstable::unstable(&p, f.num("--rate", 20.0)).await,
                     _ => usage(),
                 }
             });

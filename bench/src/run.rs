@@ -28,9 +28,19 @@ struct Server {
     kind: Kind,
     workers: usize,
     label: String,
+    /// Connection state recovery on (`RECOVERY=1`); such servers run the `unstable`
+    /// scenario only.
+    recovery: bool,
 }
 
 impl Server {
+    fn with_recovery(kind: Kind, workers: usize) -> Self {
+        let mut s = Server::new(kind, workers);
+        s.recovery = true;
+        s.label.push_str(" +recovery");
+        s
+    }
+
     fn new(kind: Kind, workers: usize) -> Self {
         let name = match &kind {
             Kind::Ours => "tower-socketio",
@@ -48,6 +58,7 @@ impl Server {
             kind,
             workers,
             label,
+            recovery: false,
         }
     }
 }
@@ -73,15 +84,30 @@ struct Scenario {
     floor: bool,
     /// Clients and servers speak the MessagePack parser (ours and socketioxide only).
     msgpack: bool,
+    /// The unstable-network scenario: one worker thread, and the servers with connection
+    /// state recovery (ours and Node's) beside ours and socketioxide without; run only
+    /// when asked for by name.
+    unstable: bool,
     metrics: Vec<Metric>,
 }
 
-/// Whether server `s` runs scenario `sc`.
-fn takes_part(sc: &Scenario, s: &Server) -> bool {
-    match s.kind {
-        Kind::WsEcho => sc.floor,
-        Kind::Node => !sc.msgpack,
-        _ => true,
+impl Scenario {
+    /// Whether server `s` takes part.
+    fn runs(&self, s: &Server) -> bool {
+        if self.unstable {
+            return s.workers == 1
+                && match s.kind {
+                    Kind::Ours | Kind::OursAt(..) | Kind::Socketioxide => true,
+                    Kind::Node => s.recovery,
+                    Kind::WsEcho => false,
+                };
+        }
+        !s.recovery
+            && match s.kind {
+                Kind::WsEcho => self.floor,
+                Kind::Node => !self.msgpack,
+                _ => true,
+            }
     }
 }
 
@@ -171,6 +197,7 @@ fn json_scenarios(quick: bool) -> Vec<Scenario> {
             args: timed(&["--clients", "32"]),
             floor: true,
             msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("conn_per_s", "connections/s", Higher),
                 m("cpu_us_per_conn", "server CPU µs per connection", Lower),
@@ -183,6 +210,7 @@ fn json_scenarios(quick: bool) -> Vec<Scenario> {
             args: timed(&["--clients", "100", "--inflight", "4"]),
             floor: true,
             msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
@@ -195,6 +223,7 @@ fn json_scenarios(quick: bool) -> Vec<Scenario> {
             args: timed(&["--clients", "100", "--inflight", "4"]),
             floor: false,
             msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "acks/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per ack", Lower),
@@ -207,6 +236,7 @@ fn json_scenarios(quick: bool) -> Vec<Scenario> {
             args: args(&["--members", "1000", "--broadcasts", b1k]),
             floor: false,
             msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -227,6 +257,7 @@ fn json_scenarios(quick: bool) -> Vec<Scenario> {
             args: args(&["--members", "1000", "--broadcasts", b1k, "--window", "4"]),
             floor: false,
             msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -245,6 +276,7 @@ fn json_scenarios(quick: bool) -> Vec<Scenario> {
             args: args(&["--members", "10000", "--broadcasts", b10k]),
             floor: false,
             msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -263,11 +295,50 @@ fn json_scenarios(quick: bool) -> Vec<Scenario> {
             args: args(&["--clients", "10000"]),
             floor: true,
             msgpack: false,
+            unstable: false,
             metrics: vec![m(
                 "rss_kib_per_conn",
                 "server RSS KiB per connection",
                 Lower,
             )],
+        },
+        Scenario {
+            name: "unstable",
+            title: format!(
+                "unstable network (1 000 members of one room, each connection cut every 5-15 s; \
+                 {rate} broadcasts/s for {secs} s)",
+                rate = 20,
+                secs = if quick { 20 } else { 60 }
+            ),
+            load: "unstable",
+            args: args(&[
+                "--clients",
+                "1000",
+                "--rate",
+                "20",
+                "--duration",
+                if quick { "20" } else { "60" },
+            ]),
+            floor: false,
+            unstable: true,
+            metrics: vec![
+                m(
+                    "delivered_pct",
+                    "messages delivered, % (mean of members)",
+                    Higher,
+                ),
+                m(
+                    "worst_member_pct",
+                    "messages delivered, % (worst member)",
+                    Higher,
+                ),
+                m("duplicates", "duplicates (all members)", Lower),
+                m("p50_ms", "p50 publish→receipt ms", Lower),
+                m("p99_ms", "p99 publish→receipt ms", Lower),
+                m("recovered", "reconnections recovered", Higher),
+                m("not_recovered", "reconnections not recovered", Lower),
+                m("cpu_s", "server CPU s", Lower),
+            ],
         },
         Scenario {
             name: "polling",
@@ -276,6 +347,7 @@ fn json_scenarios(quick: bool) -> Vec<Scenario> {
             args: timed(&["--clients", "100", "--inflight", "4"]),
             floor: false,
             msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
@@ -342,6 +414,7 @@ fn start_server(
         .open(log)?;
     cmd.env("PORT", port.to_string())
         .env("WORKERS", s.workers.to_string())
+        .env("RECOVERY", if s.recovery { "1" } else { "0" })
         .env("RUST_LOG", "error")
         .env("PARSER", if msgpack { "msgpack" } else { "json" })
         .stdin(Stdio::null())
@@ -550,6 +623,8 @@ pub fn main(f: Flags) -> i32 {
     for &w in worker_counts {
         servers.push(Server::new(Kind::WsEcho, w));
     }
+    servers.insert(1, Server::with_recovery(Kind::Ours, 1));
+    servers.push(Server::with_recovery(Kind::Node, 1));
     if let Some(only) = f.value("--servers") {
         let wanted: Vec<&str> = only.split(',').collect();
         servers.retain(|s| {
@@ -560,6 +635,11 @@ pub fn main(f: Flags) -> i32 {
                     Kind::Socketioxide => "socketioxide",
                     Kind::Node => "node",
                     Kind::WsEcho => "ws-echo",
+                };
+                let name = if s.recovery {
+                    format!("{name}+recovery")
+                } else {
+                    name.to_owned()
                 };
                 *w == name || *w == format!("{name}-{}w", s.workers)
             })
@@ -580,9 +660,13 @@ pub fn main(f: Flags) -> i32 {
         }
     }
     let mut scs = scenarios(quick);
-    if let Some(only) = f.value("--scenarios") {
-        let wanted: Vec<&str> = only.split(',').collect();
-        scs.retain(|s| wanted.contains(&s.name));
+    match f.value("--scenarios") {
+        Some(only) => {
+            let wanted: Vec<&str> = only.split(',').collect();
+            scs.retain(|s| wanted.contains(&s.name));
+        }
+        // The unstable network takes minutes: only when named.
+        None => scs.retain(|s| !s.unstable),
     }
 
     let started = Instant::now();
@@ -593,7 +677,7 @@ pub fn main(f: Flags) -> i32 {
     for run in 0..runs {
         for sc in &scs {
             for s in &servers {
-                if !takes_part(sc, s) {
+                if !sc.runs(s) {
                     continue;
                 }
                 let port = free_port();
@@ -659,7 +743,7 @@ pub fn main(f: Flags) -> i32 {
         "\nCells: median (min–max) over the runs. `Nw`: tokio worker threads, all on the one core.\n"
     );
     for sc in &scs {
-        let present: Vec<&Server> = servers.iter().filter(|s| takes_part(sc, s)).collect();
+        let present: Vec<&Server> = servers.iter().filter(|s| sc.runs(s)).collect();
         let _ = writeln!(md, "### {}\n", sc.title);
         let _ = write!(md, "| metric |");
         for s in &present {
@@ -702,6 +786,7 @@ pub fn main(f: Flags) -> i32 {
         let ours = format!("tower-socketio {w}w");
         for s in &servers {
             if s.kind == Kind::Ours
+                || s.recovery
                 || (s.kind != Kind::Node && s.workers != w)
                 || (s.kind == Kind::Node && w != 1)
             {
@@ -721,7 +806,7 @@ pub fn main(f: Flags) -> i32 {
         let _ = write!(md, " --- |");
     }
     md.push('\n');
-    for sc in &scs {
+    for sc in scs.iter().filter(|sc| !sc.unstable) {
         for metric in &sc.metrics {
             let _ = write!(md, "| {} | {} |", sc.name, metric.label);
             for (o, p) in &pairs {

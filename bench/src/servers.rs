@@ -35,8 +35,9 @@ pub async fn socketioxide(port: u16) -> std::io::Result<()> {
         );
         socket.on(
             "join",
-            async |socket: SocketRef, Data(room): Data<String>| {
+            async |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
                 socket.join(room);
+                ack.send(&()).ok();
             },
         );
         socket.on(

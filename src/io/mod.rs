@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use builder::SocketIoBuilder;
 pub(crate) use builder::SocketIoConfig;
+pub use builder::{BuildError, SocketIoBuilder};
 use dynamic::DynNs;
 pub use dynamic::{DynNamespace, NsPattern};
 
@@ -68,6 +68,7 @@ impl IoInner {
             self.me.clone(),
             d.parent.handlers.clone(),
             self.factory.as_ref(),
+            self.config.recovery.clone(),
         );
         nsps.insert(name.to_owned(), ns.clone());
         write(&d.parent.children).push(ns.clone());
@@ -87,6 +88,7 @@ impl IoInner {
                     self.me.clone(),
                     Arc::new(NsHandlers::default()),
                     self.factory.as_ref(),
+                    self.config.recovery.clone(),
                 )
             })
             .clone()
@@ -263,6 +265,11 @@ impl SocketIo {
         self.0.config.connect_timeout
     }
 
+    /// The connection state recovery settings, when it is on.
+    pub fn connection_state_recovery(&self) -> Option<&crate::ConnectionStateRecovery> {
+        self.0.config.recovery.as_ref()
+    }
+
     /// How many Engine.IO connections are open.
     pub fn connections(&self) -> usize {
         self.engine().map(|e| e.sessions_count()).unwrap_or(0)
@@ -316,6 +323,14 @@ impl SocketIo {
             engine.close().await;
         }
         let nsps: Vec<Namespace> = read(&self.0.nsps).values().cloned().collect();
+        if self.0.config.recovery.is_some() {
+            // The sockets' disconnect sequences persist their sessions (reason `server
+            // shutting down`, recoverable): let them reach the adapters before they close.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while nsps.iter().any(|ns| !ns.is_empty()) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         for ns in nsps {
             ns.adapter().close().await;
         }

@@ -184,6 +184,18 @@ impl Codec {
         }
     }
 
+    /// Whether this codec's clients take part in connection state recovery: they read a
+    /// trailing offset argument on stored broadcasts and send it back when they reconnect
+    /// (protocol 5). A codec without recovery (Socket.IO 2's protocol 4) gets broadcasts
+    /// without the offset, so one broadcast may need one encoding with it and one without
+    /// (see [`BroadcastPacket`](super::BroadcastPacket)).
+    pub fn carries_offsets(self) -> bool {
+        match self.kind {
+            Kind::JsonV5 | Kind::MsgPackV5 => true,
+            Kind::JsonV4 | Kind::MsgPackV4 => false,
+        }
+    }
+
     /// A reader for one connection, with these limits.
     pub fn reader(self, limits: DecoderConfig) -> PacketReader {
         PacketReader::new(self, limits)
@@ -283,6 +295,30 @@ impl Codec {
         match self.kind {
             Kind::JsonV5 | Kind::JsonV4 => v5::encode_event_args(ns, event, args, ack),
             Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_event_args(ns, event, args, ack),
+        }
+    }
+
+    /// Encodes an EVENT with arguments already in packet form followed by one more, last,
+    /// string argument: the offset of connection state recovery, which the client keeps as
+    /// its position (`2["ev",1,"<offset>"]`). The operation every codec provides for a
+    /// stored broadcast: JSON writes one more string before the array's `]` (binary events
+    /// too); a MessagePack codec appends one `str` to the `data` array.
+    pub fn encode_event_args_with_offset(
+        self,
+        ns: &str,
+        event: &str,
+        args: &Args,
+        offset: &str,
+    ) -> Encoded {
+        match self.kind {
+            Kind::JsonV5 => v5::encode_event_args_tail(ns, event, args, None, Some(offset)),
+            // Socket.IO 2 has no recovery: its clients never get an offset (a broadcast
+            // encodes without it for them, see `BroadcastPacket::encoded`).
+            Kind::JsonV4 => v5::encode_event_args(ns, event, args, None),
+            Kind::MsgPackV5 => {
+                msgpack::encode_event_args_tail(ns, event, args, None, Some(offset))
+            }
+            Kind::MsgPackV4 => msgpack::encode_event_args(ns, event, args, None),
         }
     }
 

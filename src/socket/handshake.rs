@@ -1,7 +1,6 @@
 //! The handshake of a socket, as Node's `socket.handshake` shows it.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,10 +52,7 @@ impl Socket {
             .query()
             .map(crate::util::parse_query)
             .unwrap_or_default();
-        let issued = self
-            .issued
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+        let issued = self.issued;
         let secure = parts.uri.scheme_str() == Some("https")
             || parts
                 .headers
@@ -65,14 +61,14 @@ impl Socket {
         Handshake {
             xdomain: parts.headers.contains_key(http::header::ORIGIN),
             headers,
-            time: crate::util::http_date(issued.as_secs()),
+            time: crate::util::http_date(issued / 1000),
             address: self
                 .conn
                 .remote_addr()
                 .map(|a| a.ip().to_string())
                 .unwrap_or_default(),
             secure,
-            issued: issued.as_millis() as u64,
+            issued,
             url: parts
                 .uri
                 .path_and_query()

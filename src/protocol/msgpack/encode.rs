@@ -87,12 +87,31 @@ fn args_bytes(args: &Args) -> (Bytes, usize) {
 /// An EVENT with arguments already in packet form: MessagePack ones are copied as they
 /// are.
 pub(crate) fn encode_event_args(ns: &str, event: &str, args: &Args, ack: Option<u64>) -> Encoded {
+    encode_event_args_tail(ns, event, args, ack, None)
+}
+
+/// [`encode_event_args`] with one more, last, string argument after `args` when `last` is
+/// given: the offset of connection state recovery.
+pub(crate) fn encode_event_args_tail(
+    ns: &str,
+    event: &str,
+    args: &Args,
+    ack: Option<u64>,
+    last: Option<&str>,
+) -> Encoded {
     let (bytes, len) = args_bytes(args);
-    let mut out = buffer(ns, 16 + event.len() + bytes.len());
+    let extra = last.map_or(0, |l| l.len() + 5);
+    let mut out = buffer(ns, 16 + event.len() + bytes.len() + extra);
     head(&mut out, EVENT, true, ack.is_some());
-    write::array_len(&mut out, write::count(len + 1));
+    write::array_len(
+        &mut out,
+        write::count(len + 1 + usize::from(last.is_some())),
+    );
     write::str(&mut out, event);
     out.extend_from_slice(&bytes);
+    if let Some(last) = last {
+        write::str(&mut out, last);
+    }
     tail(&mut out, ack, ns);
     done(out)
 }

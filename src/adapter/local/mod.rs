@@ -1,18 +1,22 @@
-//! The in-memory adapter: rooms of one server.
+//! The in-memory adapter: rooms of one server, and (with connection state recovery) the
+//! sessions and stored packets of its namespace ([`store`]).
+
+mod store;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::{
-    Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalSocketRef, NamespaceHandle, Room,
+    Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalSocketRef, NamespaceHandle,
+    PersistedSession, RecoveryStats, Room,
 };
-use crate::RemoteSocket;
 use crate::ack::{AckWaiter, RawAckStream};
 use crate::engine::Sid;
 use crate::observe::observe;
 use crate::protocol::BroadcastPacket;
 use crate::util::{read, write};
+use crate::{ConnectionStateRecovery, RemoteSocket};
 
 #[derive(Default)]
 struct Rooms {
@@ -27,9 +31,16 @@ struct Rooms {
 ///
 /// Cluster adapters wrap one for their local part: its `apply_*` methods run an operation on
 /// this server only.
+///
+/// Made [`with_recovery`](Self::with_recovery) (what [`LocalAdapterFactory`](super::LocalAdapterFactory)
+/// does when connection state recovery is on), it also keeps the namespace's persisted
+/// sessions and its stored broadcasts in memory, within the bounds of the
+/// [`ConnectionStateRecovery`] (Node's `SessionAwareAdapter`, plus a byte budget and a
+/// session cap).
 pub struct LocalAdapter {
     ns: NamespaceHandle,
     rooms: RwLock<Rooms>,
+    store: Option<Arc<store::Store>>,
 }
 
 impl std::fmt::Debug for LocalAdapter {
@@ -39,11 +50,24 @@ impl std::fmt::Debug for LocalAdapter {
 }
 
 impl LocalAdapter {
-    /// An empty adapter for a namespace.
+    /// An empty adapter for a namespace, without a recovery store (what a cluster adapter
+    /// wraps for its local part).
     pub fn new(ns: NamespaceHandle) -> Self {
         Self {
             ns,
             rooms: RwLock::new(Rooms::default()),
+            store: None,
+        }
+    }
+
+    /// An empty adapter that keeps sessions and stored broadcasts for connection state
+    /// recovery, within `config`'s duration and bounds. Made inside a Tokio runtime, it
+    /// also drops expired entries in the background.
+    pub fn with_recovery(ns: NamespaceHandle, config: ConnectionStateRecovery) -> Self {
+        Self {
+            ns,
+            rooms: RwLock::new(Rooms::default()),
+            store: Some(store::Store::new(config)),
         }
     }
 
@@ -260,7 +284,12 @@ impl Adapter for LocalAdapter {
         packet: &'a BroadcastPacket,
         opts: &'a BroadcastOptions,
     ) -> AdapterFuture<'a, Result<(), AdapterError>> {
-        self.apply_broadcast(packet, opts);
+        match &self.store {
+            Some(store) if super::is_stored(packet, opts) => {
+                store.broadcast(packet, opts, |stored| self.apply_broadcast(stored, opts));
+            }
+            _ => self.apply_broadcast(packet, opts),
+        }
         Box::pin(async { Ok(()) })
     }
 
@@ -310,5 +339,44 @@ impl Adapter for LocalAdapter {
     ) -> AdapterFuture<'a, Result<(), AdapterError>> {
         self.apply_disconnect_sockets(opts, close);
         Box::pin(async { Ok(()) })
+    }
+
+    fn persist_session(
+        &self,
+        session: PersistedSession,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        let result = match &self.store {
+            Some(store) => {
+                store.persist(session);
+                Ok(())
+            }
+            None => Err(AdapterError::Unsupported("connection state recovery")),
+        };
+        Box::pin(async { result })
+    }
+
+    fn restore_session<'a>(
+        &'a self,
+        pid: Sid,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<PersistedSession>, AdapterError>> {
+        let session = self.store.as_ref().and_then(|s| s.restore(pid, offset));
+        Box::pin(async { Ok(session) })
+    }
+
+    fn missed_packets<'a>(
+        &'a self,
+        session: &'a PersistedSession,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<Vec<BroadcastPacket>>, AdapterError>> {
+        let result = match &self.store {
+            Some(store) => Ok(store.missed(session, offset)),
+            None => Err(AdapterError::Unsupported("connection state recovery")),
+        };
+        Box::pin(async { result })
+    }
+
+    fn recovery_stats(&self) -> Option<RecoveryStats> {
+        self.store.as_ref().map(|s| s.stats())
     }
 }
