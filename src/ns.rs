@@ -398,6 +398,7 @@ impl Namespace {
             return Err(ConnectError::closed());
         }
         write(&self.0.sockets).insert(socket.id(), socket.clone());
+        self.adapter().socket_connected(socket.id());
         socket.set_connected();
         let handler = read(&self.0.handlers.handler).clone();
         Ok(crate::client::finish_connect(socket, handler, auth).await)

@@ -8,39 +8,8 @@ mod cluster_support;
 mod common;
 mod sio_support;
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use cluster_support::{RedisServer, rust_server, test_config};
+use cluster_support::{RedisServer, node_server, run_interop, rust_server, test_config};
 use common::{Peer, require_peer};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// The Node cluster server, started and waited for; killed when dropped.
-async fn node_server(name: &str, redis_url: &str) -> (Child, String) {
-    let mut child = Command::new(common::node())
-        .arg(common::js_dir().join("cluster/node_server.mjs"))
-        .current_dir(common::js_dir())
-        .env("NAME", name)
-        .env("REDIS_URL", redis_url)
-        .env("PORT", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node did not start");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the Node cluster server did not start in 20 s")
-        .expect("reading the Node server's output")
-        .expect("the Node cluster server exited");
-    let port = line
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("unexpected first line from the Node server: {line}"));
-    (child, format!("http://127.0.0.1:{port}"))
-}
 
 #[tokio::test]
 async fn rust_and_node_servers_and_the_emitter_form_one_cluster() {
@@ -54,22 +23,13 @@ async fn rust_and_node_servers_and_the_emitter_form_one_cluster() {
     let r1 = rust_server("R1", test_config(&url)).await;
     let r2 = rust_server("R2", test_config(&url)).await;
     let r3 = rust_server("R3", test_config(&url)).await;
-    let (_node, n_url) = node_server("N", &url).await;
+    let (_node, n_url) = node_server("N", &[("REDIS_URL", url.clone())]).await;
     let cluster = serde_json::json!({
         "R1": r1.url(),
         "R2": r2.url(),
         "R3": r3.url(),
         "N": n_url,
     });
-    let mut cmd = Command::new(common::node());
-    cmd.arg(common::js_dir().join("cluster/interop.mjs"))
-        .current_dir(common::js_dir())
-        .env("TSIO_CLUSTER", cluster.to_string())
-        .env("TSIO_REDIS_URL", &url);
-    let out = common::expect_success(
-        common::run_command(cmd, "node cluster/interop.mjs", Duration::from_secs(120)).await,
-        "the mixed cluster driver",
-    );
-    assert!(out.contains("cluster_interop: ok"), "{out}");
+    let out = run_interop("cluster_interop", &cluster, &[("TSIO_REDIS_URL", url)]).await;
     eprintln!("{out}");
 }

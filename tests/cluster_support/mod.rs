@@ -3,18 +3,21 @@
 //! same protocol the Node server `tests/js/cluster/node_server.mjs` implements.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod redis_cluster;
+
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
+use tower_socketio::adapter::AdapterFactory;
 use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisAdapterFactory, RedisAdapterHandle};
 use tower_socketio::extract::{AckSender, Data};
 use tower_socketio::protocol::{Spread, Value as Any};
-use tower_socketio::{BroadcastOperators, SocketIo, SocketRef};
+use tower_socketio::{BroadcastOperators, SocketIo, SocketIoBuilder, SocketRef};
 
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> u16 {
@@ -113,6 +116,56 @@ async fn ping(port: u16) -> bool {
     )
 }
 
+/// The Node cluster server (`tests/js/cluster/node_server.mjs`) named `name`, with these
+/// environment variables (`ADAPTER`, `REDIS_URL` or `REDIS_CLUSTER`, ...), started and waited
+/// for; killed when dropped. Returns it and its URL.
+pub async fn node_server(name: &str, env: &[(&str, String)]) -> (Child, String) {
+    let mut cmd = Command::new(super::common::node());
+    cmd.arg(super::common::js_dir().join("cluster/node_server.mjs"))
+        .current_dir(super::common::js_dir())
+        .env("NAME", name)
+        .env("PORT", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("node did not start");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the Node cluster server did not start in 20 s")
+        .expect("reading the Node server's output")
+        .expect("the Node cluster server exited");
+    let port = line
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("unexpected first line from the Node server: {line}"));
+    // Keep draining its output (nothing more is expected) so it never blocks on a pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// Runs the mixed-cluster driver `tests/js/cluster/interop.mjs` over `servers` (name to
+/// URL) with these extra environment variables; its output on success.
+pub async fn run_interop(what: &str, servers: &Value, env: &[(&str, String)]) -> String {
+    let mut cmd = Command::new(super::common::node());
+    cmd.arg(super::common::js_dir().join("cluster/interop.mjs"))
+        .current_dir(super::common::js_dir())
+        .env("TSIO_CLUSTER", servers.to_string())
+        .env("TSIO_NAME", what);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = super::common::expect_success(
+        super::common::run_command(cmd, "node cluster/interop.mjs", Duration::from_secs(120)).await,
+        "the mixed cluster driver",
+    );
+    assert!(out.contains(&format!("{what}: ok")), "{out}");
+    out
+}
+
 /// One Rust server of a test cluster.
 pub struct RustServer {
     pub name: String,
@@ -141,10 +194,26 @@ pub fn test_config(url: &str) -> RedisAdapterConfig {
 pub async fn rust_server(name: &str, config: RedisAdapterConfig) -> RustServer {
     let factory = RedisAdapterFactory::new(config).expect("the adapter starts");
     let redis = factory.handle();
-    let (svc, io) = SocketIo::builder()
-        .adapter(factory)
-        .ack_timeout(Duration::from_secs(2))
-        .build_svc();
+    rust_server_with(name, factory, redis).await
+}
+
+/// Starts a cluster test server named `name` on a free port with any Redis adapter
+/// (`redis` is the factory's handle).
+pub async fn rust_server_with(
+    name: &str,
+    factory: impl AdapterFactory,
+    redis: RedisAdapterHandle,
+) -> RustServer {
+    rust_server_built(name, SocketIo::builder().adapter(factory), redis).await
+}
+
+/// Starts a cluster test server named `name` from a builder that has its adapter.
+pub async fn rust_server_built(
+    name: &str,
+    builder: SocketIoBuilder,
+    redis: RedisAdapterHandle,
+) -> RustServer {
+    let (svc, io) = builder.ack_timeout(Duration::from_secs(2)).build_svc();
     cluster_handlers(&io, name);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -542,6 +611,20 @@ impl Client {
                 self.name,
                 self.events
             );
+        }
+    }
+
+    /// The next event of any kind (name and arguments), waiting up to `d`.
+    pub async fn next_event_within(&mut self, d: Duration) -> Option<(String, Vec<Value>)> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Some(e);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || !self.pump(left).await {
+                return None;
+            }
         }
     }
 
