@@ -28,22 +28,53 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A `redis-server` child process on 127.0.0.1, without persistence; killed when dropped.
+/// A `redis-server` child process on 127.0.0.1, without persistence (or with an
+/// append-only file: [`start_persistent`](Self::start_persistent)); killed when dropped.
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     binary: std::path::PathBuf,
+    /// The data directory of a persistent server (removed when dropped).
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.start_kill();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl RedisServer {
     /// Starts one on a free port, or `None` (after the harness's SKIPPED line) when
     /// `redis-server` is missing.
     pub async fn start() -> Option<Self> {
+        Self::start_in(None).await
+    }
+
+    /// Starts one with `appendonly yes` in a data directory of its own, so that a restart
+    /// keeps what was written (streams, sessions).
+    pub async fn start_persistent() -> Option<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "tsio-redis-aof-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::start_in(Some(dir)).await
+    }
+
+    async fn start_in(dir: Option<std::path::PathBuf>) -> Option<Self> {
         let binary = super::common::require_peer(super::common::Peer::RedisServer)?;
         let mut server = RedisServer {
             child: None,
             port: free_port(),
             binary,
+            dir,
         };
         server.restart().await;
         Some(server)
@@ -54,20 +85,43 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Runs `redis-cli -p <port> <args>`; its output.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(self.binary.with_file_name("redis-cli"))
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("redis-cli (Debian: redis-tools) runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Stops the server gracefully (`SHUTDOWN`: a persistent one writes its file first).
+    pub async fn shutdown(&mut self) {
+        let _ = self.cli(&["SHUTDOWN"]).await;
+        if let Some(mut child) = self.child.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            let _ = child.kill().await;
+        }
+    }
+
     /// Starts the server (again) on its port and waits until it answers `PING`.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "redis-server is already running");
+        let port = self.port.to_string();
+        let mut args: Vec<&str> = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+        let dir_text;
+        match &self.dir {
+            Some(dir) => {
+                dir_text = dir.to_string_lossy().into_owned();
+                args.extend(["--appendonly", "yes", "--dir", &dir_text]);
+            }
+            None => args.extend(["--appendonly", "no"]),
+        }
         let child = Command::new(&self.binary)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -490,6 +544,8 @@ pub fn cluster_handlers(io: &SocketIo, name: &str) {
 pub struct Client {
     pub name: String,
     pub sid: String,
+    /// `"/x,"` for a namespace other than `/`, else empty (the packets' prefix).
+    ns_prefix: String,
     raw: super::sio_support::RawClient,
     next_ack: u64,
     events: std::collections::VecDeque<(String, Vec<Value>)>,
@@ -503,14 +559,29 @@ pub const WAIT: Duration = Duration::from_secs(5);
 impl Client {
     /// Connects to `/` of the server at `addr`, with `{"nick": name}` as auth.
     pub async fn connect(addr: SocketAddr, name: &str) -> Client {
+        Self::connect_ns(addr, "/", name).await
+    }
+
+    /// Connects to the namespace `ns` of the server at `addr`, with `{"nick": name}`.
+    pub async fn connect_ns(addr: SocketAddr, ns: &str, name: &str) -> Client {
         let mut raw = super::sio_support::RawClient::connect(addr).await;
-        raw.send(&format!("40{}", json!({ "nick": name }))).await;
+        let ns_prefix = if ns == "/" {
+            String::new()
+        } else {
+            format!("{ns},")
+        };
+        raw.send(&format!("40{ns_prefix}{}", json!({ "nick": name })))
+            .await;
         let t = raw.recv_text().await;
-        assert!(t.starts_with("40{"), "CONNECT answer: {t}");
-        let v: Value = serde_json::from_str(&t[2..]).unwrap();
+        let body = t
+            .strip_prefix("40")
+            .and_then(|t| t.strip_prefix(ns_prefix.as_str()))
+            .unwrap_or_else(|| panic!("CONNECT answer: {t}"));
+        let v: Value = serde_json::from_str(body).unwrap();
         Client {
             name: name.to_owned(),
             sid: v["sid"].as_str().unwrap().to_owned(),
+            ns_prefix,
             raw,
             next_ack: 0,
             events: Default::default(),
@@ -533,11 +604,12 @@ impl Client {
             }
             Frame::Binary(_) => panic!("{}: unexpected binary frame", self.name),
         };
-        if text == "41" {
+        if text == format!("41{}", self.ns_prefix.trim_end_matches(',')) {
             self.disconnected = true;
             return true;
         }
         let (kind, rest) = text.split_at(2.min(text.len()));
+        let rest = rest.strip_prefix(self.ns_prefix.as_str()).unwrap_or(rest);
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         let (id, json) = rest.split_at(digits);
         let id: Option<u64> = id.parse().ok();
@@ -547,7 +619,11 @@ impl Client {
             "42" => {
                 let event = args[0].as_str().unwrap().to_owned();
                 if let (Some(id), "ask") = (id, event.as_str()) {
-                    let reply = format!("43{id}{}", json!([{ "client": self.name }]));
+                    let reply = format!(
+                        "43{}{id}{}",
+                        self.ns_prefix,
+                        json!([{ "client": self.name }])
+                    );
                     self.raw.send(&reply).await;
                 }
                 self.events.push_back((event, args[1..].to_vec()));
@@ -565,7 +641,7 @@ impl Client {
         let id = self.next_ack;
         self.next_ack += 1;
         self.raw
-            .send(&format!("42{id}{}", json!([event, data])))
+            .send(&format!("42{}{id}{}", self.ns_prefix, json!([event, data])))
             .await;
         let deadline = tokio::time::Instant::now() + WAIT * 2;
         loop {
@@ -589,7 +665,9 @@ impl Client {
     pub async fn emit(&mut self, event: &str, args: &[Value]) {
         let mut list = vec![json!(event)];
         list.extend(args.iter().cloned());
-        self.raw.send(&format!("42{}", Value::Array(list))).await;
+        self.raw
+            .send(&format!("42{}{}", self.ns_prefix, Value::Array(list)))
+            .await;
     }
 
     /// Runs an `op` of the protocol.

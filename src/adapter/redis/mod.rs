@@ -61,6 +61,9 @@ mod publisher;
 #[cfg(feature = "redis-cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
 pub mod sharded;
+#[cfg(feature = "redis-streams")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-streams")))]
+pub mod streams;
 #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
 mod subscriber;
 
