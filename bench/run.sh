@@ -14,7 +14,7 @@ if [ "$(nproc)" -lt 2 ]; then
   exit 1
 fi
 
-cargo build --release --example bench_server -p tower-socketio --features axum
+cargo build --release --example bench_server -p tower-socketio
 cargo build --release -p tower-socketio-bench
 
 stamp=bench/node/node_modules/.installed-lock

@@ -62,7 +62,7 @@ pub use layer::{SocketIoLayer, SocketIoService};
 pub use ns::{Namespace, WeakNamespace};
 pub use operators::BroadcastOperators;
 pub use rooms::IntoRooms;
-pub use serve::{serve, serve_with_shutdown};
+pub use serve::{ServeOptions, serve, serve_with, serve_with_shutdown};
 pub use server_side::{ServerSideAck, ServerSideEvent};
 pub use socket::{
     DisconnectReason, EmitError, Handshake, IncomingEvent, RemoteSocket, Socket, SocketRef,

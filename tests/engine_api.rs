@@ -61,7 +61,7 @@ async fn send_batch_is_all_or_nothing_and_send_reports_a_full_queue() {
     let server = start(
         EngineConfig::builder()
             .ping_interval(Duration::from_secs(30))
-            .max_buffer_size(4)
+            .max_buffered_bytes(4 * (1 + 64))
             .build(),
     )
     .await;

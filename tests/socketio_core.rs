@@ -202,7 +202,7 @@ async fn dynamic_namespace_from_a_path_pattern() {
 
 #[tokio::test]
 async fn slow_reader_is_dropped_and_others_keep_receiving() {
-    let (addr, io) = serve(base().max_buffer_size(8), |io| {
+    let (addr, io) = serve(base().max_buffered_bytes(8 * 64 * 1024), |io| {
         io.ns("/", async |_socket: SocketRef| {});
     })
     .await;

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::packet::{Outgoing, Packet};
-use super::socket::{Phase, Socket, WsStream, is_graceful};
+use super::socket::{Phase, Socket, WsStream};
 use super::version::{Beat, ClientPing};
 use super::{DisconnectReason, EngineHandler, EngineIo, ws};
 
@@ -82,7 +82,7 @@ async fn polling<H: EngineHandler>(
                 // Upgraded just now: close over the WebSocket.
                 return Ok(ws);
             }
-            if is_graceful(reason) && socket.phase() != Phase::Websocket {
+            if socket.closing_gracefully() && socket.phase() != Phase::Websocket {
                 // Let the next GET carry the queued messages and the close packet. A
                 // polling client asks again right after each answer, so a short grace is
                 // enough; a client that vanished must not hold a shutdown for long.
@@ -191,7 +191,7 @@ async fn websocket<H: EngineHandler>(
 
         let woken = session.wake_driver.notified();
         if let Some(reason) = socket.close_reason() {
-            if is_graceful(reason) {
+            if socket.closing_gracefully() {
                 outbox.drain_into(&mut batch);
                 if !batch.is_empty() {
                     let _ = write_batch(&mut ws, protocol, false, &mut batch, write_timeout).await;

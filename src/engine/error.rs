@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
-use super::allow_request::RequestRefusal;
+use super::config::RequestRefusal;
 
 /// A request the engine refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]

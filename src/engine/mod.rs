@@ -53,11 +53,9 @@
 //! Under axum's `Router::nest_service("/engine.io", ...)`, axum strips the prefix
 //! before the engine sees the request: configure the engine with `.path("/")` then.
 
-mod allow_request;
 mod body;
 mod compress;
 mod config;
-mod cookie;
 pub mod cors;
 mod driver;
 mod error;
@@ -72,10 +70,11 @@ mod version;
 mod ws;
 
 pub use crate::message::{Message, Str};
-pub use allow_request::{AllowRequest, AllowRequestFuture, RequestRefusal};
 pub use body::EngineBody;
-pub use config::{EngineConfig, EngineConfigBuilder, Transports};
-pub use cookie::{CookieConfig, SameSite};
+pub use config::{
+    AllowRequest, AllowRequestFuture, CookieConfig, EngineConfig, EngineConfigBuilder,
+    RequestRefusal, SameSite, Transports,
+};
 pub use cors::AllowOrigin;
 pub use server::EngineIo;
 pub use service::{BoxError, EngineLayer, EngineService, NotFound, ResponseFuture};

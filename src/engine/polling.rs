@@ -14,12 +14,12 @@ use tracing::Instrument as _;
 use super::error::HttpError;
 use super::packet::{Outgoing, Packet};
 use super::service::BoxError;
-use super::socket::{Outbox, Phase, Socket, is_graceful};
+use super::socket::{Outbox, Phase, Socket};
 use super::version::{ClientPing, Protocol};
 use super::{DisconnectReason, EngineHandler, EngineIo, TransportType, compress, driver};
 
-/// How long a GET that arrives while an upgrade is being completed waits for the
-/// client's `5` before it is answered with a noop.
+/// How long a GET that arrives while an upgrade is being completed, with nothing to
+/// carry, waits before it is answered with a noop (Node writes a noop every 100 ms then).
 const UPGRADE_POLL_HOLD: Duration = Duration::from_millis(100);
 
 /// Opens a polling session and answers with the open packet.
@@ -96,7 +96,7 @@ pub(crate) async fn get<H: EngineHandler>(
             socket.request_close(DisconnectReason::TransportError);
             return Err(HttpError::BadRequest);
         };
-        if socket.is_closed() && !socket.close_reason().is_some_and(is_graceful) {
+        if socket.is_closed() && !socket.closing_gracefully() {
             return Err(HttpError::UnknownSid);
         }
         let protocol = socket.protocol_impl();
@@ -117,7 +117,7 @@ pub(crate) async fn get<H: EngineHandler>(
             notified.as_mut().enable();
 
             if let Some(reason) = socket.close_reason() {
-                if is_graceful(reason) && !socket.is_finalized() {
+                if socket.closing_gracefully() && !socket.is_finalized() {
                     fill(protocol, &mut outbox, &mut body, &mut first, max);
                     match outbox.try_next() {
                         Some(m) => outbox.put_back(m),
@@ -138,39 +138,49 @@ pub(crate) async fn get<H: EngineHandler>(
                 break;
             }
 
-            match socket.phase() {
-                Phase::Websocket if started_in == Phase::Upgrading => {
-                    // This request came after the upgrade's `5`, which was still in flight.
-                    guard.armed = false;
-                    return Err(HttpError::BadRequest);
-                }
-                Phase::Websocket => {
-                    protocol.encode_payload_packet(&mut body, Outgoing::Noop, first);
-                    break;
-                }
+            let phase = socket.phase();
+            if phase == Phase::Websocket {
+                // The upgrade completed while this request waited (a client that follows
+                // the protocol has none open when it sends `5`): refused, as every
+                // polling request with this id is from now on.
+                guard.armed = false;
+                return Err(HttpError::BadRequest);
+            }
+            // Until the client's `5`, polling is the session's transport: pings and
+            // queued messages go out on it at once, whatever the upgrade's state (the
+            // JS client sends `5` only once its pending GET has returned).
+            if socket.session.ping_pending.swap(false, Ordering::AcqRel) {
+                protocol.encode_payload_packet(&mut body, Outgoing::Ping, first);
+                first = false;
+            }
+            fill(protocol, &mut outbox, &mut body, &mut first, max);
+            if !first {
+                break;
+            }
+            match phase {
                 Phase::Upgrading if started_in != Phase::Upgrading => {
                     // The probe was answered: end this request so the client can send `5`.
                     protocol.encode_payload_packet(&mut body, Outgoing::Noop, first);
                     break;
                 }
                 Phase::Upgrading => {
+                    // Asked again before the client saw the probe's answer: held a little
+                    // (as Node's 100 ms noop cycle does) so that a client that keeps
+                    // polling does not spin.
                     tokio::select! {
                         _ = &mut notified => {}
+                        msg = outbox.next() => {
+                            if let Some(msg) = msg {
+                                outbox.put_back(msg);
+                            }
+                        }
                         _ = tokio::time::sleep_until(hold_until.into()) => {
                             protocol.encode_payload_packet(&mut body, Outgoing::Noop, first);
                             break;
                         }
                     }
                 }
-                Phase::Polling | Phase::ProbeWait => {
-                    if socket.session.ping_pending.swap(false, Ordering::AcqRel) {
-                        protocol.encode_payload_packet(&mut body, Outgoing::Ping, first);
-                        first = false;
-                    }
-                    fill(protocol, &mut outbox, &mut body, &mut first, max);
-                    if !first {
-                        break;
-                    }
+                _ => {
                     tokio::select! {
                         _ = &mut notified => {}
                         msg = outbox.next() => {
@@ -299,7 +309,7 @@ where
             return Err(HttpError::BadRequest);
         }
         let _posting = PostGuard(&socket.session.posting);
-        if socket.is_closed() && !socket.close_reason().is_some_and(is_graceful) {
+        if socket.is_closed() && !socket.closing_gracefully() {
             return Err(HttpError::UnknownSid);
         }
         let max = engine.config().max_payload();

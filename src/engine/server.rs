@@ -11,8 +11,7 @@ use http::{Method, Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument as _;
 
-use super::allow_request::RequestRefusal;
-use super::config::EngineConfig;
+use super::config::{EngineConfig, RequestRefusal};
 use super::error::HttpError;
 use super::query::{Param, Query};
 use super::service::BoxError;
@@ -155,7 +154,7 @@ impl<H: EngineHandler> EngineIo<H> {
             remote_addr,
             phase,
             heartbeat,
-            self.config.max_buffer_size(),
+            self.config.max_buffered_bytes(),
             span,
         );
         let socket = Arc::new(socket);

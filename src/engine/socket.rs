@@ -45,20 +45,44 @@ impl Phase {
     }
 }
 
-/// A session's outgoing queue: bounded, and allocated only as messages come (an idle
-/// session keeps no buffer).
+/// What one queued message counts against the queue's budget besides its payload: its
+/// slot and the handle to its bytes.
+pub(crate) const MESSAGE_OVERHEAD: usize = 64;
+
+fn cost(msg: &Message) -> usize {
+    msg.len().saturating_add(MESSAGE_OVERHEAD)
+}
+
+/// A session's outgoing queue: bounded in bytes, and allocated only as messages come (an
+/// idle session keeps no buffer).
+///
+/// The policy: a batch is refused (`SendError::Full`) when it would take the queued bytes
+/// over the budget, except into an empty queue, which takes any one batch (so a message
+/// larger than the budget can still be sent to a reader that keeps up).
 #[derive(Debug)]
 pub(crate) struct Queue {
     state: Mutex<QueueState>,
     capacity: usize,
     /// Signalled when messages are queued or the queue closes.
     ready: Notify,
+    /// Signalled (to every waiter) when messages leave the queue or it closes.
+    room: Notify,
 }
 
 #[derive(Debug, Default)]
 struct QueueState {
     items: VecDeque<Message>,
+    /// The cost of `items`.
+    bytes: usize,
     closed: bool,
+}
+
+impl QueueState {
+    fn pop(&mut self) -> Option<Message> {
+        let msg = self.items.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(cost(&msg));
+        Some(msg)
+    }
 }
 
 impl Queue {
@@ -67,28 +91,77 @@ impl Queue {
             state: Mutex::new(QueueState::default()),
             capacity,
             ready: Notify::new(),
+            room: Notify::new(),
         }
     }
 
-    /// Queues every message or none.
-    fn push_all<I: ExactSizeIterator<Item = Message>>(&self, msgs: I) -> Result<(), SendError> {
+    /// Queues every message or none; a refused batch is given back with the reason
+    /// (`Full`), or dropped (`Closed`).
+    fn push_all<I: Iterator<Item = Message>>(
+        &self,
+        msgs: I,
+    ) -> Result<(), (SendError, Vec<Message>)> {
+        self.push_all_keeping(msgs, None)
+    }
+
+    /// [`push_all`](Self::push_all); with `Some(keep)`, only if `keep` bytes of the
+    /// budget stay free afterwards (even into an empty queue).
+    fn push_all_keeping<I: Iterator<Item = Message>>(
+        &self,
+        msgs: I,
+        keep: Option<usize>,
+    ) -> Result<(), (SendError, Vec<Message>)> {
         {
             let mut state = lock(&self.state);
             if state.closed {
-                return Err(SendError::Closed);
+                return Err((SendError::Closed, Vec::new()));
             }
-            if state.items.len() + msgs.len() > self.capacity {
-                return Err(SendError::Full);
+            let was_empty = state.items.is_empty();
+            let before = state.items.len();
+            let mut total = 0usize;
+            for msg in msgs {
+                total = total.saturating_add(cost(&msg));
+                state.items.push_back(msg);
             }
-            state.items.extend(msgs);
+            let after = state.bytes.saturating_add(total);
+            let refused = match keep {
+                None => !was_empty && after > self.capacity,
+                Some(keep) => after.saturating_add(keep) > self.capacity,
+            };
+            if refused {
+                let back = state.items.drain(before..).collect();
+                return Err((SendError::Full, back));
+            }
+            state.bytes = state.bytes.saturating_add(total);
         }
         self.ready.notify_one();
         Ok(())
     }
 
-    /// Room left.
-    fn room(&self) -> usize {
-        self.capacity.saturating_sub(lock(&self.state).items.len())
+    /// Queues every message, waiting until they fit.
+    async fn push_all_wait<I: Iterator<Item = Message>>(&self, msgs: I) -> Result<(), SendError> {
+        let room = self.room.notified();
+        tokio::pin!(room);
+        room.as_mut().enable();
+        let mut msgs = match self.push_all(msgs) {
+            Ok(()) => return Ok(()),
+            Err((SendError::Full, back)) => back,
+            Err((error, _)) => return Err(error),
+        };
+        loop {
+            room.as_mut().await;
+            room.set(self.room.notified());
+            room.as_mut().enable();
+            match self.push_all(msgs.into_iter()) {
+                Ok(()) => return Ok(()),
+                Err((SendError::Full, back)) => msgs = back,
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+
+    fn freed(&self) {
+        self.room.notify_waiters();
     }
 }
 
@@ -102,20 +175,31 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// The next message if one is ready.
     pub(crate) fn try_next(&mut self) -> Option<Message> {
-        self.leftover
-            .take()
-            .or_else(|| lock(&self.queue.state).items.pop_front())
+        if let Some(m) = self.leftover.take() {
+            return Some(m);
+        }
+        let msg = lock(&self.queue.state).pop();
+        if msg.is_some() {
+            self.queue.freed();
+        }
+        msg
     }
 
     /// Moves every ready message to `out`, in order (one lock for all of them).
     pub(crate) fn drain_into(&mut self, out: &mut Vec<Message>) {
         out.extend(self.leftover.take());
         let mut state = lock(&self.queue.state);
+        if state.items.is_empty() {
+            return;
+        }
         out.extend(state.items.drain(..));
+        state.bytes = 0;
         if state.items.capacity() > 64 {
             // A burst is over: give back what it grew.
             state.items.shrink_to(16);
         }
+        drop(state);
+        self.queue.freed();
     }
 
     /// The next message, waiting for one; `None` once the queue is closed and empty.
@@ -129,7 +213,9 @@ impl Outbox {
             ready.as_mut().enable();
             {
                 let mut state = lock(&self.queue.state);
-                if let Some(m) = state.items.pop_front() {
+                if let Some(m) = state.pop() {
+                    drop(state);
+                    self.queue.freed();
                     return Some(m);
                 }
                 if state.closed {
@@ -167,23 +253,33 @@ impl Outbox {
     /// Drops every queued message and refuses new ones.
     pub(crate) fn discard(&mut self) {
         self.leftover = None;
-        let mut state = lock(&self.queue.state);
-        state.closed = true;
-        state.items = VecDeque::new();
+        {
+            let mut state = lock(&self.queue.state);
+            state.closed = true;
+            state.items = VecDeque::new();
+            state.bytes = 0;
+        }
+        self.queue.freed();
     }
 }
 
 #[derive(Debug, Default)]
 struct CloseState {
     reason: Option<DisconnectReason>,
+    /// Queued messages go out before the close packet.
+    graceful: bool,
     delivered: bool,
 }
 
-/// Whether a close lets queued messages out first.
-pub(crate) fn is_graceful(reason: DisconnectReason) -> bool {
-    matches!(
+/// Whether a close that the upper layer asks for lets queued messages out first: it
+/// does unless the transport itself is gone or stalled (Node's `socket.close()` waits for
+/// its write buffer to drain in the same cases).
+fn is_graceful(reason: DisconnectReason) -> bool {
+    !matches!(
         reason,
-        DisconnectReason::ServerClose | DisconnectReason::ClosingServer
+        DisconnectReason::TransportClose
+            | DisconnectReason::TransportError
+            | DisconnectReason::HeartbeatTimeout
     )
 }
 
@@ -283,10 +379,10 @@ impl<D> Socket<D> {
         remote_addr: Option<SocketAddr>,
         phase: Phase,
         heartbeat: Heartbeat,
-        max_buffer_size: usize,
+        max_buffered_bytes: usize,
         span: tracing::Span,
     ) -> (Self, oneshot::Receiver<WsStream>) {
-        let queue = Arc::new(Queue::new(max_buffer_size.max(1)));
+        let queue = Arc::new(Queue::new(max_buffered_bytes.max(1)));
         let (upgrade_tx, upgrade_rx) = oneshot::channel();
         let socket = Socket {
             id,
@@ -349,11 +445,12 @@ impl<D> Socket<D> {
     }
 
     /// The client's address, when the server put it in the handshake request's
-    /// extensions as a [`SocketAddr`] (or, with the `axum` feature, as axum's
-    /// `ConnectInfo<SocketAddr>`, which `into_make_service_with_connect_info`
+    /// extensions as a [`SocketAddr`] (or, with the `axum` feature, on by default, as
+    /// axum's `ConnectInfo<SocketAddr>`, which `into_make_service_with_connect_info`
     /// provides).
     ///
-    /// With plain axum and without the feature, a middleware copies it over:
+    /// Built without the feature (`default-features = false`), a middleware copies it
+    /// over under axum:
     ///
     /// ```
     /// async fn remote_addr(
@@ -372,10 +469,7 @@ impl<D> Socket<D> {
 
     /// Queues a message. Fails at once when the queue is full or the session closed.
     pub fn send(&self, msg: Message) -> Result<(), SendError> {
-        if self.is_closed() {
-            return Err(SendError::Closed);
-        }
-        self.session.queue.push_all(std::iter::once(msg))
+        self.send_batch(std::iter::once(msg))
     }
 
     /// Queues several messages, all or none: when the queue has no room for all of
@@ -389,7 +483,34 @@ impl<D> Socket<D> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        self.session.queue.push_all(msgs.into_iter())
+        self.session
+            .queue
+            .push_all(msgs.into_iter())
+            .map_err(|(error, _)| error)
+    }
+
+    /// Queues a message, waiting for room when the queue is full (the client reads
+    /// slower than the server writes). Fails only when the session closes.
+    pub async fn send_wait(&self, msg: Message) -> Result<(), SendError> {
+        self.send_batch_wait(std::iter::once(msg)).await
+    }
+
+    /// [`send_batch`](Self::send_batch), waiting for room when the queue is full. Fails
+    /// only when the session closes (its messages are then dropped).
+    pub async fn send_batch_wait<I>(&self, msgs: I) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = Message>,
+    {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        let closing = self.closing();
+        tokio::pin!(closing);
+        tokio::select! {
+            biased;
+            sent = self.session.queue.push_all_wait(msgs.into_iter()) => sent,
+            () = &mut closing => Err(SendError::Closed),
+        }
     }
 
     /// Queues messages only if the transport can write them right now: the
@@ -401,32 +522,26 @@ impl<D> Socket<D> {
         I: IntoIterator<Item = Message>,
         I::IntoIter: ExactSizeIterator,
     {
-        let msgs = msgs.into_iter();
-        if self.is_closed() || !self.writable_now(msgs.len()) {
-            return false;
-        }
-        self.send_batch(msgs).is_ok()
+        let queue = &self.session.queue;
+        let keep = match self.phase() {
+            Phase::Websocket => queue.capacity / 2,
+            Phase::Polling | Phase::ProbeWait | Phase::Upgrading => {
+                if !self.session.poll_waiting.load(Ordering::Acquire) {
+                    return false;
+                }
+                0
+            }
+        };
+        !self.is_closed() && queue.push_all_keeping(msgs.into_iter(), Some(keep)).is_ok()
     }
 
-    fn writable_now(&self, n: usize) -> bool {
-        let room = self.session.queue.room();
-        match self.phase() {
-            Phase::Websocket => {
-                let max = self.session.queue.capacity;
-                room >= n && room - n >= max / 2
-            }
-            Phase::Polling | Phase::ProbeWait => {
-                self.session.poll_waiting.load(Ordering::Acquire) && room >= n
-            }
-            Phase::Upgrading => false,
-        }
-    }
-
-    /// Closes the session. With [`DisconnectReason::ServerClose`] or
-    /// [`DisconnectReason::ClosingServer`], messages already queued are still sent
-    /// first. The handler's `on_disconnect` follows from the session's task.
+    /// Closes the session. Messages already queued are still sent first, then the
+    /// close packet, except with [`DisconnectReason::TransportError`],
+    /// [`DisconnectReason::TransportClose`] or [`DisconnectReason::HeartbeatTimeout`]
+    /// (the transport is gone or stalled): then they are dropped. The handler's
+    /// `on_disconnect` follows from the session's task.
     pub fn close(&self, reason: DisconnectReason) {
-        self.request_close(reason);
+        self.start_close(reason, is_graceful(reason));
     }
 
     /// Whether the session is closed or closing: it takes no more messages.
@@ -456,15 +571,21 @@ impl<D> Socket<D> {
             .is_ok()
     }
 
-    /// Asks for the session to end; the first reason wins. Returns whether this call
-    /// started the close.
+    /// Ends the session at once (the engine's own closes: a failed transport, a bad
+    /// packet, a missed pong); queued messages are dropped. The first reason wins.
+    /// Returns whether this call started the close.
     pub(crate) fn request_close(&self, reason: DisconnectReason) -> bool {
+        self.start_close(reason, false)
+    }
+
+    fn start_close(&self, reason: DisconnectReason, graceful: bool) -> bool {
         {
             let mut state = lock(&self.session.close);
             if state.reason.is_some() {
                 return false;
             }
             state.reason = Some(reason);
+            state.graceful = graceful;
             self.session.closing.store(true, Ordering::Release);
         }
         tracing::debug!(parent: &self.session.span, %reason, "closing");
@@ -480,6 +601,11 @@ impl<D> Socket<D> {
             return None;
         }
         lock(&self.session.close).reason
+    }
+
+    /// Whether the session is closing and its queued messages still go out first.
+    pub(crate) fn closing_gracefully(&self) -> bool {
+        self.is_closed() && lock(&self.session.close).graceful
     }
 
     /// A graceful close's last messages went out.

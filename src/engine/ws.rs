@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
@@ -203,6 +203,19 @@ async fn probe<D>(socket: &Arc<Socket<D>>, mut ws: WsStream, deadline: Instant) 
                             break ProbeEnd::Failed("could not answer the probe");
                         }
                         probed = true;
+                        // A client that sent `5` right behind the probe (without waiting
+                        // for the answer) has upgraded already: a polling request racing
+                        // it must not be answered as if polling went on.
+                        match ws.next().now_or_never() {
+                            None | Some(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => {}
+                            Some(Some(Ok(WsMessage::Text(text)))) => {
+                                match protocol.decode_ws_text(Bytes::from(text)) {
+                                    Ok(Packet::Upgrade) => break ProbeEnd::Upgraded,
+                                    _ => break ProbeEnd::Failed("unexpected packet during the upgrade"),
+                                }
+                            }
+                            Some(_) => break ProbeEnd::Failed("the WebSocket failed or sent something else"),
+                        }
                         socket.switch_phase(Phase::ProbeWait, Phase::Upgrading);
                         // The pending GET (if any) ends with a noop.
                         socket.session.wake_poll.notify_one();

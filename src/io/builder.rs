@@ -91,9 +91,11 @@ impl SocketIoBuilder {
     pub fn max_http_buffer_size(self, bytes: usize) -> Self {
         self.max_payload(bytes)
     }
-    /// How many messages may wait for one client before it counts as too slow.
-    pub fn max_buffer_size(mut self, messages: usize) -> Self {
-        self.engine = self.engine.max_buffer_size(messages);
+    /// How many bytes may wait for one client (8 MiB by default) before it counts as
+    /// stalled: then `emit` fails with `Full` (`emit_wait` waits) and a broadcast closes
+    /// the connection. See the guide's "Slow readers".
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.engine = self.engine.max_buffered_bytes(bytes);
         self
     }
     /// The transports to accept (default both).

@@ -43,10 +43,41 @@ impl Socket {
     /// anything else as one argument; `Bytes` anywhere in `data` go as binary attachments.
     ///
     /// Returns `SendError::Full` in [`EmitError::Send`] when the client reads too slowly
-    /// and its queue is full.
+    /// and its queue is full (`max_buffered_bytes`); [`emit_wait`](Socket::emit_wait)
+    /// waits for room instead.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let packet = self.encode_event(event, data, None)?;
         self.send_encoded(&packet).map_err(EmitError::Send)
+    }
+
+    /// Like [`emit`](Socket::emit), but waits for room when the client's queue is full
+    /// instead of failing: backpressure, as awaiting a Node stream's `drain`. (Node's
+    /// `emit` buffers without bound; ours buffers up to `max_buffered_bytes`, then this
+    /// waits while the client catches up.) Fails only when `data` cannot be encoded or
+    /// the connection closes.
+    ///
+    /// ```no_run
+    /// # async fn f(socket: tower_socketio::SocketRef) {
+    /// for chunk in 0..10_000u32 {
+    ///     if socket.emit_wait("chunk", &chunk).await.is_err() {
+    ///         break; // disconnected
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn emit_wait<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> impl std::future::Future<Output = Result<(), EmitError>> + Send + '_ {
+        let packet = self.encode_event(event, data, None);
+        async move {
+            let packet = packet?;
+            self.conn
+                .send_batch_wait(packet.messages())
+                .await
+                .map_err(EmitError::Send)
+        }
     }
 
     /// Emits a `message` event (Node's `socket.send`).

@@ -1,4 +1,4 @@
-//! The `allow_request` hook: an asynchronous check of every handshake request.
+//! The handshake hook: [`AllowRequest`] and the [`RequestRefusal`] it answers with.
 
 use std::borrow::Cow;
 use std::fmt;

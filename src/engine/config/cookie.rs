@@ -1,4 +1,4 @@
-//! The session cookie of the handshake (Node's `cookie` option).
+//! The session cookie: [`CookieConfig`] and [`SameSite`].
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -188,29 +188,4 @@ impl CookieConfig {
 
 fn valid_attribute(s: &str) -> bool {
     s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cookie_header() {
-        let c = CookieConfig::new();
-        assert_eq!(
-            c.header_value("abc"),
-            "io=abc; Path=/; HttpOnly; SameSite=Lax"
-        );
-        let c = CookieConfig::new()
-            .name("sid")
-            .path(None::<&'static str>)
-            .http_only(false)
-            .same_site(Some(SameSite::None))
-            .secure(true)
-            .max_age(Some(Duration::from_secs(60)));
-        assert_eq!(
-            c.header_value("x"),
-            "sid=x; Max-Age=60; Secure; SameSite=None"
-        );
-    }
 }

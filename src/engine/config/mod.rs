@@ -7,77 +7,15 @@ use std::time::Duration;
 use http::request::Parts;
 
 use super::TransportType;
-use super::allow_request::{AllowRequest, RequestRefusal};
-use super::cookie::CookieConfig;
 use super::cors::AllowOrigin;
 
-/// The set of transports a server accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Transports {
-    polling: bool,
-    websocket: bool,
-}
+mod allow_request;
+mod cookie;
+mod transports;
 
-impl Transports {
-    /// Long-polling and WebSocket (the default): clients start with polling and upgrade.
-    pub const fn all() -> Self {
-        Transports {
-            polling: true,
-            websocket: true,
-        }
-    }
-
-    /// Long-polling only.
-    pub const fn polling_only() -> Self {
-        Transports {
-            polling: true,
-            websocket: false,
-        }
-    }
-
-    /// WebSocket only (clients must be told to use `transports: ["websocket"]`).
-    pub const fn websocket_only() -> Self {
-        Transports {
-            polling: false,
-            websocket: true,
-        }
-    }
-
-    /// Whether `transport` is accepted.
-    pub const fn contains(&self, transport: TransportType) -> bool {
-        match transport {
-            TransportType::Polling => self.polling,
-            TransportType::Websocket => self.websocket,
-        }
-    }
-
-    /// Whether no transport at all is accepted.
-    pub const fn is_empty(&self) -> bool {
-        !self.polling && !self.websocket
-    }
-}
-
-impl Default for Transports {
-    fn default() -> Self {
-        Self::all()
-    }
-}
-
-impl FromIterator<TransportType> for Transports {
-    fn from_iter<I: IntoIterator<Item = TransportType>>(iter: I) -> Self {
-        let mut t = Transports {
-            polling: false,
-            websocket: false,
-        };
-        for transport in iter {
-            match transport {
-                TransportType::Polling => t.polling = true,
-                TransportType::Websocket => t.websocket = true,
-            }
-        }
-        t
-    }
-}
+pub use allow_request::{AllowRequest, AllowRequestFuture, RequestRefusal};
+pub use cookie::{CookieConfig, SameSite};
+pub use transports::Transports;
 
 /// Options of an Engine.IO server. The defaults are those of the Node server.
 ///
@@ -98,7 +36,7 @@ pub struct EngineConfig {
     ping_timeout: Duration,
     upgrade_timeout: Duration,
     max_payload: usize,
-    max_buffer_size: usize,
+    max_buffered_bytes: usize,
     transports: Transports,
     cookie: Option<CookieConfig>,
     http_compression: bool,
@@ -115,7 +53,7 @@ impl Default for EngineConfig {
             ping_timeout: Duration::from_millis(20_000),
             upgrade_timeout: Duration::from_millis(10_000),
             max_payload: 1_000_000,
-            max_buffer_size: 128,
+            max_buffered_bytes: 8 * 1024 * 1024,
             transports: Transports::all(),
             cookie: None,
             http_compression: true,
@@ -167,9 +105,15 @@ impl EngineConfig {
         self.max_payload
     }
 
-    /// Capacity of a session's outgoing queue, in messages (128 by default).
-    pub fn max_buffer_size(&self) -> usize {
-        self.max_buffer_size
+    /// The budget of a session's outgoing queue, in bytes (8 MiB by default): each
+    /// queued message counts its payload plus 64 bytes. A client that reads at its link's
+    /// speed never reaches it, even through bursts of a few megabytes; a client that
+    /// stopped reading does, and then a direct send fails with
+    /// [`SendError::Full`](super::SendError::Full) (or, with
+    /// [`Socket::send_wait`](super::Socket::send_wait), waits for room). An empty queue
+    /// takes any one message or batch, however large.
+    pub fn max_buffered_bytes(&self) -> usize {
+        self.max_buffered_bytes
     }
 
     /// The accepted transports (both by default).
@@ -267,9 +211,10 @@ impl EngineConfigBuilder {
         self
     }
 
-    /// Sets the capacity of each session's outgoing queue, in messages.
-    pub fn max_buffer_size(mut self, messages: usize) -> Self {
-        self.config.max_buffer_size = messages;
+    /// Sets the budget of each session's outgoing queue, in bytes (see
+    /// [`EngineConfig::max_buffered_bytes`]).
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_buffered_bytes = bytes;
         self
     }
 
@@ -338,14 +283,17 @@ impl EngineConfigBuilder {
     ///
     /// # Panics
     /// If no transport is accepted, or the ping interval, ping timeout, maximum
-    /// payload, outgoing queue size or read buffer size is zero.
+    /// payload, outgoing queue budget or read buffer size is zero.
     pub fn build(self) -> EngineConfig {
         let c = &self.config;
         assert!(!c.transports.is_empty(), "at least one transport is needed");
         assert!(!c.ping_interval.is_zero(), "ping_interval must not be zero");
         assert!(!c.ping_timeout.is_zero(), "ping_timeout must not be zero");
         assert!(c.max_payload > 0, "max_payload must not be zero");
-        assert!(c.max_buffer_size > 0, "max_buffer_size must not be zero");
+        assert!(
+            c.max_buffered_bytes > 0,
+            "max_buffered_bytes must not be zero"
+        );
         assert!(
             c.ws_read_buffer_size > 0,
             "ws_read_buffer_size must not be zero"
@@ -385,6 +333,26 @@ mod tests {
         assert_eq!(root.path(), "/");
         assert!(root.matches_path("/"));
         assert!(!root.matches_path("/x"));
+    }
+
+    #[test]
+    fn cookie_header() {
+        let c = CookieConfig::new();
+        assert_eq!(
+            c.header_value("abc"),
+            "io=abc; Path=/; HttpOnly; SameSite=Lax"
+        );
+        let c = CookieConfig::new()
+            .name("sid")
+            .path(None::<&'static str>)
+            .http_only(false)
+            .same_site(Some(SameSite::None))
+            .secure(true)
+            .max_age(Some(Duration::from_secs(60)));
+        assert_eq!(
+            c.header_value("x"),
+            "sid=x; Max-Age=60; Secure; SameSite=None"
+        );
     }
 
     #[test]
