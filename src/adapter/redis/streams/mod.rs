@@ -58,6 +58,7 @@
 
 mod entries;
 mod reader;
+mod session;
 mod writer;
 
 use std::collections::HashMap;
