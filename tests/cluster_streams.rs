@@ -71,6 +71,44 @@ async fn rust_and_node_servers_share_the_streams() {
     assert_ne!(redis.cli(&["XLEN", "socket.io"]).await, "0");
 }
 
+/// On a Redis Cluster: namespaces spread over three streams (on different masters), requests
+/// over sharded pub/sub, a Node server with the same options.
+#[cfg(feature = "redis-cluster")]
+#[tokio::test]
+async fn rust_and_node_servers_share_streams_on_a_redis_cluster() {
+    if require_peer(Peer::NodeModules).is_none() {
+        return;
+    }
+    let Some(cluster) = cluster_support::redis_cluster::RedisCluster::start(3, 0).await else {
+        return;
+    };
+    let nodes = cluster.urls();
+    let config = || {
+        StreamsAdapterConfig::cluster(&nodes)
+            .stream_count(3)
+            .use_sharded_pub_sub(true)
+    };
+    let r1 = streams_server("R1", config()).await;
+    let r2 = streams_server("R2", config()).await;
+    let (_node, n_url) = node_server(
+        "N",
+        &[
+            ("ADAPTER", "streams".to_owned()),
+            ("REDIS_CLUSTER", nodes.join(",")),
+            ("STREAM_COUNT", "3".to_owned()),
+            ("SHARDED_PUBSUB", "1".to_owned()),
+        ],
+    )
+    .await;
+    let servers = json!({"R1": r1.url(), "R2": r2.url(), "N": n_url});
+    let out = run_interop("streams_cluster_interop", &servers, &[]).await;
+    eprintln!("{out}");
+    // `/` is in `socket.io-2`, as Node computes it.
+    let slot = cluster.keyslot("socket.io-2").await;
+    let owner = cluster.owner(slot).await;
+    assert_ne!(cluster.cli(owner.port, &["XLEN", "socket.io-2"]).await, "0");
+}
+
 /// Collects the arguments (a number each) of the events `names` at `c` until `n` of each
 /// arrived or `limit` passed; other events are left out.
 async fn collect_all(

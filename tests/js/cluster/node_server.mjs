@@ -3,7 +3,8 @@
 //   ADAPTER=pubsub   @socket.io/redis-adapter 8.x `createAdapter` (the default)
 //   ADAPTER=sharded  @socket.io/redis-adapter 8.3 `createShardedAdapter` (SUBSCRIPTION_MODE
 //                    static|dynamic|dynamic-private, default dynamic)
-//   ADAPTER=streams  @socket.io/redis-streams-adapter 0.3 `createAdapter`
+//   ADAPTER=streams  @socket.io/redis-streams-adapter 0.3 `createAdapter` (STREAM_COUNT,
+//                    SHARDED_PUBSUB=1 for useShardedPubSub)
 // Redis is REDIS_URL (one server) or REDIS_CLUSTER (comma-separated node URLs: a Redis
 // Cluster through `createCluster`). RECOVERY=<ms> turns connection state recovery on with that
 // maxDisconnectionDuration; the handler then emits `init` to every new (not recovered)
@@ -33,7 +34,11 @@ pub.on('error', (e) => console.error(`${NAME}: redis: ${e.message}`));
 let adapter;
 if (ADAPTER === 'streams') {
   await pub.connect();
-  adapter = createStreamsAdapter(pub, { blockTimeInMs: 1000 });
+  adapter = createStreamsAdapter(pub, {
+    blockTimeInMs: 1000,
+    streamCount: Number(process.env.STREAM_COUNT ?? 1),
+    useShardedPubSub: process.env.SHARDED_PUBSUB === '1',
+  });
 } else {
   const sub = pub.duplicate();
   sub.on('error', (e) => console.error(`${NAME}: redis sub: ${e.message}`));
