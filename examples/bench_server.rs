@@ -7,6 +7,11 @@
 //! - `message-with-ack` → acknowledged with the same arguments;
 //! - `join` (room) → joins it;
 //! - `room-broadcast` (room, data) → `room-msg` with `data` to everyone in the room.
+//!
+//! With `ADAPTER` set (`pubsub`, `streams`, `sharded`; built with the `redis`,
+//! `redis-streams` or `redis-cluster` feature) the server joins a cluster through the Redis
+//! at `REDIS_URL` (for `sharded`, a Redis Cluster node), for the cluster benchmark
+//! (`sio-bench cluster`).
 
 use axum::serve::ListenerExt as _;
 use tower_socketio::extract::{AckSender, Data};
@@ -31,7 +36,7 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn serve(port: u16) -> std::io::Result<()> {
-    let (layer, io) = SocketIo::new_layer();
+    let (layer, io) = builder().build_layer();
     io.ns("/", async |socket: SocketRef| {
         socket.on("message", async |socket: SocketRef, args: Args| {
             socket.emit("message-back", &args).ok();
@@ -65,4 +70,44 @@ async fn serve(port: u16) -> std::io::Result<()> {
             let _ = tcp.set_nodelay(true);
         });
     axum::serve(listener, app).await
+}
+
+/// The server's builder: in memory, or joined to a cluster by the adapter `ADAPTER` names.
+fn builder() -> tower_socketio::SocketIoBuilder {
+    let builder = SocketIo::builder();
+    let Ok(adapter) = std::env::var("ADAPTER") else {
+        return builder;
+    };
+    #[allow(unused_variables)]
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    match adapter.as_str() {
+        #[cfg(feature = "redis")]
+        "pubsub" => {
+            use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisAdapterFactory};
+            builder.adapter(
+                RedisAdapterFactory::new(RedisAdapterConfig::new(url)).expect("the Redis adapter"),
+            )
+        }
+        #[cfg(feature = "redis-streams")]
+        "streams" => {
+            use tower_socketio::adapter::redis::streams::{
+                StreamsAdapterConfig, StreamsAdapterFactory,
+            };
+            builder.adapter(
+                StreamsAdapterFactory::new(StreamsAdapterConfig::new(url))
+                    .expect("the Streams adapter"),
+            )
+        }
+        #[cfg(feature = "redis-cluster")]
+        "sharded" => {
+            use tower_socketio::adapter::redis::sharded::{
+                ShardedAdapterConfig, ShardedAdapterFactory,
+            };
+            builder.adapter(
+                ShardedAdapterFactory::new(ShardedAdapterConfig::cluster([url]))
+                    .expect("the sharded adapter"),
+            )
+        }
+        other => panic!("ADAPTER={other}: not an adapter of this build"),
+    }
 }
