@@ -12,6 +12,10 @@
 //! `redis-streams` or `redis-cluster` feature) the server joins a cluster through the Redis
 //! at `REDIS_URL` (for `sharded`, a Redis Cluster node), for the cluster benchmark
 //! (`sio-bench cluster`).
+//!
+//! Built with the `admin-ui` feature, `ADMIN_UI=development` or `ADMIN_UI=production`
+//! instruments the server for the Admin UI in that mode (no authentication, no admin
+//! connected: what instrumentation costs the server itself).
 
 use axum::serve::ListenerExt as _;
 use tower_socketio::extract::{AckSender, Data};
@@ -36,7 +40,7 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn serve(port: u16) -> std::io::Result<()> {
-    let (layer, io) = builder().build_layer();
+    let (layer, io) = instrument(builder()).build_layer();
     io.ns("/", async |socket: SocketRef| {
         socket.on("message", async |socket: SocketRef, args: Args| {
             socket.emit("message-back", &args).ok();
@@ -110,4 +114,20 @@ fn builder() -> tower_socketio::SocketIoBuilder {
         }
         other => panic!("ADAPTER={other}: not an adapter of this build"),
     }
+}
+
+#[cfg(feature = "admin-ui")]
+fn instrument(builder: tower_socketio::SocketIoBuilder) -> tower_socketio::SocketIoBuilder {
+    use tower_socketio::admin::{AdminUi, Auth, Mode};
+    let mode = match std::env::var("ADMIN_UI").as_deref() {
+        Ok("development") => Mode::Development,
+        Ok("production") => Mode::Production,
+        _ => return builder,
+    };
+    builder.instrument(AdminUi::new(Auth::none()).mode(mode))
+}
+
+#[cfg(not(feature = "admin-ui"))]
+fn instrument(builder: tower_socketio::SocketIoBuilder) -> tower_socketio::SocketIoBuilder {
+    builder
 }

@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 use crate::engine::{self, EngineHandler, Message, ProtocolVersion, Sid, Str, TransportType};
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
 use crate::io::IoInner;
-use crate::protocol::{Codec, ConnectReply, Packet, PacketData, PacketReader, Revision};
+use crate::observe::observe;
+use crate::protocol::{Codec, ConnectReply, Encoded, Packet, PacketData, PacketReader, Revision};
 use crate::socket::{DisconnectReason, SocketRef};
 use crate::util::lock;
 
@@ -38,6 +39,9 @@ pub(crate) struct ConnState {
     dispatch: Mutex<Dispatch>,
     connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
     upgraded: tokio::sync::Notify,
+    /// The server's observer, when it is instrumented; set by `on_connect`.
+    #[cfg(feature = "admin-ui")]
+    observe: std::sync::OnceLock<Arc<crate::observe::Observe>>,
 }
 
 impl std::fmt::Debug for ConnState {
@@ -47,6 +51,47 @@ impl std::fmt::Debug for ConnState {
 }
 
 type Conn_ = Arc<engine::Socket<ConnState>>;
+
+/// The observer of the server the connection belongs to, if it is instrumented.
+#[cfg(feature = "admin-ui")]
+#[inline]
+pub(crate) fn observer(conn: &Conn_) -> Option<&crate::observe::Observe> {
+    conn.data().observe.get().map(|o| &**o)
+}
+
+/// Queues an encoded packet (all its messages or none; see the engine's `send_batch`).
+#[inline]
+pub(crate) fn send_packet(conn: &Conn_, packet: &Encoded) -> Result<(), engine::SendError> {
+    let sent = conn.send_batch(packet.messages());
+    observe!(observer(conn) => |o| if sent.is_ok() {
+        o.counters.sent(packet)
+    });
+    sent
+}
+
+/// Queues an encoded packet, waiting for room in the queue (see the engine's
+/// `send_batch_wait`).
+pub(crate) async fn send_packet_wait(
+    conn: &Conn_,
+    packet: &Encoded,
+) -> Result<(), engine::SendError> {
+    let sent = conn.send_batch_wait(packet.messages()).await;
+    observe!(observer(conn) => |o| if sent.is_ok() {
+        o.counters.sent(packet)
+    });
+    sent
+}
+
+/// Queues an encoded packet only if the transport can write it now (see the engine's
+/// `send_volatile`); whether it was queued.
+#[inline]
+pub(crate) fn send_packet_volatile(conn: &Conn_, packet: &Encoded) -> bool {
+    let sent = conn.send_volatile(packet.messages());
+    observe!(observer(conn) => |o| if sent {
+        o.counters.sent(packet)
+    });
+    sent
+}
 
 /// The Engine.IO connection under a socket (Node's `socket.conn` / `socket.client`).
 #[derive(Clone, Copy)]
@@ -131,7 +176,7 @@ pub(crate) fn disconnect_all(conn: &Conn_) {
     let slots = std::mem::take(&mut *lock(&conn.data().nsps));
     for (_, slot) in slots {
         if let NsSlot::Connected(s) = slot {
-            let _ = conn.send_batch(s.codec().encode_disconnect(s.ns()).messages());
+            let _ = send_packet(conn, &s.codec().encode_disconnect(s.ns()));
             s.close(DisconnectReason::ServerNamespaceDisconnect);
         }
     }
@@ -302,7 +347,7 @@ pub(crate) async fn finish_connect(
     let packet = socket
         .codec()
         .encode_connect(socket.ns(), ConnectReply::new(socket.id().as_str()));
-    let _ = conn.send_batch(packet.messages());
+    let _ = send_packet(&conn, &packet);
     tracing::debug!(sid = %socket.id(), ns = %socket.ns(), "socket connected");
     let running = handler.and_then(|h| {
         h.call(ConnectParts {
@@ -375,7 +420,7 @@ impl Client {
                 if let Ok(packet) =
                     codec(conn).encode_connect_error::<()>(&ns_name, "Invalid namespace", None)
                 {
-                    let _ = conn.send_batch(packet.messages());
+                    let _ = send_packet(conn, &packet);
                 }
                 return;
             };
@@ -390,7 +435,7 @@ impl Client {
                         if let Ok(packet) =
                             codec(&conn2).encode_connect_error(&ns_name, e.message(), e.data())
                         {
-                            let _ = conn2.send_batch(packet.messages());
+                            let _ = send_packet(&conn2, &packet);
                         }
                     }
                 }
@@ -404,6 +449,10 @@ impl EngineHandler for Client {
     type Data = ConnState;
 
     fn on_connect(&self, conn: Arc<engine::Socket<ConnState>>) {
+        observe!(&self.io.observe => |o| {
+            o.counters.connection(conn.transport() == TransportType::Polling);
+            let _ = conn.data().observe.set(o.clone());
+        });
         let config = &self.io.config;
         let codec = Codec::new(config.parser, revision(conn.protocol()));
         *lock(&conn.data().reader) = codec.reader(config.limits);
@@ -425,15 +474,29 @@ impl EngineHandler for Client {
     }
 
     fn on_message(&self, msg: Str, conn: &Arc<engine::Socket<ConnState>>) {
-        self.on_engine_message(Message::Text(msg), conn);
+        let msg = Message::Text(msg);
+        observe!(observer(conn) => |o| o.counters.received(&msg));
+        self.on_engine_message(msg, conn);
     }
 
     fn on_binary(&self, data: Bytes, conn: &Arc<engine::Socket<ConnState>>) {
-        self.on_engine_message(Message::Binary(data), conn);
+        let msg = Message::Binary(data);
+        observe!(observer(conn) => |o| o.counters.received(&msg));
+        self.on_engine_message(msg, conn);
     }
 
     fn on_upgrade(&self, conn: &Arc<engine::Socket<ConnState>>) {
         tracing::debug!(sid = %conn.id(), "connection upgraded to WebSocket");
+        observe!(observer(conn) => |o| {
+            o.counters.upgrade();
+            if let Some(events) = &o.events {
+                for (_, slot) in lock(&conn.data().nsps).iter() {
+                    if let NsSlot::Connected(s) = slot {
+                        events.transport_upgraded(s);
+                    }
+                }
+            }
+        });
         conn.data().upgraded.notify_waiters();
     }
 
@@ -445,6 +508,10 @@ impl EngineHandler for Client {
         if let Some(t) = lock(&conn.data().connect_timer).take() {
             t.abort();
         }
+        observe!(observer(&conn) => |o| o.counters.disconnection(
+            reason,
+            conn.transport() == TransportType::Polling
+        ));
         lock(&conn.data().reader).reset();
         let slots = std::mem::take(&mut *lock(&conn.data().nsps));
         let reason = DisconnectReason::from(reason);

@@ -142,7 +142,7 @@ pub(crate) fn match_path(base: &str, path: &str) -> Option<&'static str> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Encoding {
+pub(crate) enum Encoding {
     Identity,
     Gzip,
     Br,
@@ -190,6 +190,11 @@ pub(crate) fn respond(name: &str, method: &Method, headers: &HeaderMap) -> Respo
 
 /// Whether `If-None-Match` names the client's version (weakly: `W/` is ignored) or is `*`.
 fn if_none_match(headers: &HeaderMap) -> bool {
+    if_none_match_tag(headers, CLIENT_VERSION)
+}
+
+/// Whether `If-None-Match` names the entity tag `tag` (weakly: `W/` is ignored) or is `*`.
+pub(crate) fn if_none_match_tag(headers: &HeaderMap, tag_value: &str) -> bool {
     headers
         .get_all(IF_NONE_MATCH)
         .iter()
@@ -202,13 +207,13 @@ fn if_none_match(headers: &HeaderMap) -> bool {
                 || tag
                     .strip_prefix('"')
                     .and_then(|t| t.strip_suffix('"'))
-                    .is_some_and(|t| t == CLIENT_VERSION)
+                    .is_some_and(|t| t == tag_value)
         })
 }
 
 /// The best encoding `Accept-Encoding` takes: brotli, then gzip, by their `q` values
 /// (brotli when equal), else none.
-fn pick_encoding(headers: &HeaderMap) -> Encoding {
+pub(crate) fn pick_encoding(headers: &HeaderMap) -> Encoding {
     let (mut br, mut gzip, mut any) = (None, None, None);
     for item in headers
         .get_all(ACCEPT_ENCODING)

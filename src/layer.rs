@@ -116,6 +116,10 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        #[cfg(feature = "admin-ui")]
+        if let Some(response) = admin_ui(&self.io, &req) {
+            return ResponseFuture::ready(response);
+        }
         if self.io.serve_client() && (req.method() == Method::GET || req.method() == Method::HEAD) {
             let base = self.io.engine_config().base_path();
             if let Some(name) = client_files::match_path(base, req.uri().path()) {
@@ -127,9 +131,34 @@ where
     }
 }
 
+/// The Admin UI's answer, when the request is a `GET` or `HEAD` of one of its URLs.
+#[cfg(feature = "admin-ui")]
+fn admin_ui<B>(io: &SocketIo, req: &Request<B>) -> Option<Response<bytes::Bytes>> {
+    use crate::admin::ui;
+    let base = io.admin_ui_path()?;
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return None;
+    }
+    let path = req.uri().path();
+    let what = ui::match_path(base, path)?;
+    Some(ui::respond(
+        what,
+        path,
+        req.uri().query(),
+        req.method(),
+        req.headers(),
+    ))
+}
+
 /// One log line when the server is built to serve a client this build does not have.
 fn warn_if_no_client(io: &SocketIo) {
     if io.serve_client() && !client_files::is_embedded() {
         client_files::warn_if_missing(io.engine_config().base_path());
+    }
+    #[cfg(feature = "admin-ui")]
+    if let Some(base) = io.admin_ui_path() {
+        if !crate::admin::ui::is_embedded() {
+            crate::admin::ui::warn_if_missing(base);
+        }
     }
 }

@@ -31,6 +31,9 @@
 
 pub mod ack;
 pub mod adapter;
+#[cfg(feature = "admin-ui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+pub mod admin;
 mod client;
 pub mod client_files;
 pub mod engine;
@@ -40,6 +43,7 @@ mod io;
 mod layer;
 mod message;
 mod ns;
+mod observe;
 mod operators;
 pub mod protocol;
 mod rooms;

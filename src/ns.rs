@@ -105,7 +105,12 @@ impl Namespace {
             server_listeners: RwLock::default(),
         }));
         let weak: Weak<NsInner> = Arc::downgrade(&ns.0);
-        let handle = NamespaceHandle::new(ns.0.name.clone(), weak);
+        #[allow(unused_mut)]
+        let mut handle = NamespaceHandle::new(ns.0.name.clone(), weak);
+        #[cfg(feature = "admin-ui")]
+        if let Some(io) = ns.0.io.upgrade() {
+            handle.events = io.observe.as_ref().and_then(|o| o.events.clone());
+        }
         let adapter = factory.create(handle);
         let _ = ns.0.adapter.set(adapter);
         ns
@@ -400,6 +405,7 @@ impl Namespace {
         write(&self.0.sockets).insert(socket.id(), socket.clone());
         self.adapter().socket_connected(socket.id());
         socket.set_connected();
+        crate::observe::observe!(socket.events() => |e| e.socket_connected(&socket));
         let handler = read(&self.0.handlers.handler).clone();
         Ok(crate::client::finish_connect(socket, handler, auth).await)
     }

@@ -124,7 +124,7 @@ impl BroadcastOperators {
         if let Some(socket) = self.direct() {
             let packet = socket.encode_event(event, data, None)?;
             if self.opts.flags.volatile {
-                socket.conn_arc().send_volatile(packet.messages());
+                crate::client::send_packet_volatile(socket.conn_arc(), &packet);
                 return Ok(());
             }
             return socket.send_encoded(&packet).map_err(EmitError::Send);
@@ -172,7 +172,7 @@ impl BroadcastOperators {
             let (waiter, stream) = RawAckStream::channel(timeout);
             socket.register_ack(id, waiter.clone());
             let sent = if self.opts.flags.volatile {
-                socket.conn_arc().send_volatile(packet.messages())
+                crate::client::send_packet_volatile(socket.conn_arc(), &packet)
             } else {
                 socket.send_encoded(&packet).is_ok()
             };

@@ -23,7 +23,7 @@ async fn rust_and_node_servers_and_the_emitter_form_one_cluster() {
     let r1 = rust_server("R1", test_config(&url)).await;
     let r2 = rust_server("R2", test_config(&url)).await;
     let r3 = rust_server("R3", test_config(&url)).await;
-    let (_node, n_url) = node_server("N", &[("REDIS_URL", url.clone())]).await;
+    let (_node, n_url) = node_server("N", &url, &[]).await;
     let cluster = serde_json::json!({
         "R1": r1.url(),
         "R2": r2.url(),

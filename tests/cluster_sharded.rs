@@ -14,9 +14,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use cluster_support::redis_cluster::RedisCluster;
-use cluster_support::{
-    Client, RedisServer, RustServer, node_server, run_interop, rust_server_with,
-};
+use cluster_support::{Client, RedisServer, RustServer, node_server, run_interop, rust_server_on};
 use common::{Peer, require_peer};
 use serde_json::json;
 use tower_socketio::adapter::redis::sharded::{
@@ -34,7 +32,7 @@ fn tuned(config: ShardedAdapterConfig) -> ShardedAdapterConfig {
 async fn sharded_server(name: &str, config: ShardedAdapterConfig) -> RustServer {
     let factory = ShardedAdapterFactory::new(tuned(config)).expect("the adapter starts");
     let handle = factory.handle();
-    rust_server_with(name, factory, handle).await
+    rust_server_on(name, factory, handle).await
 }
 
 #[tokio::test]
@@ -48,12 +46,11 @@ async fn rust_and_node_servers_share_a_redis_cluster() {
     let nodes = cluster.urls();
     let r1 = sharded_server("R1", ShardedAdapterConfig::cluster(&nodes)).await;
     let r2 = sharded_server("R2", ShardedAdapterConfig::cluster(&nodes)).await;
+    let joined = nodes.join(",");
     let (_node, n_url) = node_server(
         "N",
-        &[
-            ("ADAPTER", "sharded".to_owned()),
-            ("REDIS_CLUSTER", nodes.join(",")),
-        ],
+        &nodes[0],
+        &[("ADAPTER", "sharded"), ("REDIS_CLUSTER", &joined)],
     )
     .await;
     let servers = json!({"R1": r1.url(), "R2": r2.url(), "N": n_url});
@@ -80,13 +77,14 @@ async fn every_subscription_mode_mixes_with_node_on_one_redis() {
         };
         let r1 = sharded_server("R1", config()).await;
         let r2 = sharded_server("R2", config()).await;
+        let prefix = format!("m-{node_mode}");
         let (_node, n_url) = node_server(
             "N",
+            &redis.url(),
             &[
-                ("ADAPTER", "sharded".to_owned()),
-                ("SUBSCRIPTION_MODE", node_mode.to_owned()),
-                ("CHANNEL_PREFIX", format!("m-{node_mode}")),
-                ("REDIS_URL", redis.url()),
+                ("ADAPTER", "sharded"),
+                ("SUBSCRIPTION_MODE", node_mode),
+                ("CHANNEL_PREFIX", &prefix),
             ],
         )
         .await;

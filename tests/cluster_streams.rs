@@ -13,9 +13,7 @@ mod sio_support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cluster_support::{
-    Client, RedisServer, RustServer, node_server, run_interop, rust_server_with,
-};
+use cluster_support::{Client, RedisServer, RustServer, node_server, run_interop, rust_server_on};
 use common::{Peer, require_peer};
 use serde_json::json;
 use tower_socketio::adapter::redis::streams::{StreamsAdapterConfig, StreamsAdapterFactory};
@@ -43,7 +41,7 @@ async fn streams_server(name: &str, config: StreamsAdapterConfig) -> RustServer 
     logs();
     let factory = StreamsAdapterFactory::new(tuned(config)).expect("the adapter starts");
     let handle = factory.handle();
-    rust_server_with(name, factory, handle).await
+    rust_server_on(name, factory, handle).await
 }
 
 #[tokio::test]
@@ -56,14 +54,7 @@ async fn rust_and_node_servers_share_the_streams() {
     };
     let r1 = streams_server("R1", StreamsAdapterConfig::new(redis.url())).await;
     let r2 = streams_server("R2", StreamsAdapterConfig::new(redis.url())).await;
-    let (_node, n_url) = node_server(
-        "N",
-        &[
-            ("ADAPTER", "streams".to_owned()),
-            ("REDIS_URL", redis.url()),
-        ],
-    )
-    .await;
+    let (_node, n_url) = node_server("N", &redis.url(), &[("ADAPTER", "streams")]).await;
     let servers = json!({"R1": r1.url(), "R2": r2.url(), "N": n_url});
     let out = run_interop("streams_interop", &servers, &[]).await;
     eprintln!("{out}");
@@ -90,13 +81,15 @@ async fn rust_and_node_servers_share_streams_on_a_redis_cluster() {
     };
     let r1 = streams_server("R1", config()).await;
     let r2 = streams_server("R2", config()).await;
+    let joined = nodes.join(",");
     let (_node, n_url) = node_server(
         "N",
+        &nodes[0],
         &[
-            ("ADAPTER", "streams".to_owned()),
-            ("REDIS_CLUSTER", nodes.join(",")),
-            ("STREAM_COUNT", "3".to_owned()),
-            ("SHARDED_PUBSUB", "1".to_owned()),
+            ("ADAPTER", "streams"),
+            ("REDIS_CLUSTER", &joined),
+            ("STREAM_COUNT", "3"),
+            ("SHARDED_PUBSUB", "1"),
         ],
     )
     .await;

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::services::ServeDir;
 use tower_socketio::extract::{AckSender, Data};
-use tower_socketio::{ConnectError, SocketIo, SocketRef};
+use tower_socketio::{ConnectError, SocketIo, SocketIoBuilder, SocketRef};
 
 /// Rooms the page offers to join.
 const SUGGESTED_ROOMS: [&str; 3] = ["general", "random", "rust"];
@@ -39,8 +39,17 @@ pub(crate) fn static_dir() -> PathBuf {
 
 /// The app: the page and its files from `static_dir`, with Socket.IO (and its browser client
 /// at `/socket.io/socket.io.js`) in front.
+#[allow(dead_code)] // the browser test's; the example itself calls `app_with`
 pub(crate) fn app(static_dir: impl AsRef<Path>) -> (Router, SocketIo) {
-    let (layer, io) = SocketIo::builder().build_layer();
+    app_with(static_dir, |builder| builder)
+}
+
+/// The app, with more settings on the Socket.IO server (e.g. the Admin UI's).
+pub(crate) fn app_with(
+    static_dir: impl AsRef<Path>,
+    configure: impl FnOnce(SocketIoBuilder) -> SocketIoBuilder,
+) -> (Router, SocketIo) {
+    let (layer, io) = configure(SocketIo::builder()).build_layer();
     let root = io.ns("/", on_connect);
     root.use_(
         async |Data(auth): Data<Value>| -> Result<(), ConnectError> {

@@ -10,6 +10,7 @@ use super::{
 use crate::RemoteSocket;
 use crate::ack::{AckWaiter, RawAckStream};
 use crate::engine::Sid;
+use crate::observe::observe;
 use crate::protocol::BroadcastPacket;
 use crate::util::{read, write};
 
@@ -142,6 +143,15 @@ impl LocalAdapter {
         self.targets(opts).iter().map(|s| s.remote()).collect()
     }
 
+    /// This server's targeted sockets as a fetch reply to another server describes them
+    /// (see [`LocalSocket::remote_for_peer`](super::LocalSocket::remote_for_peer)).
+    pub fn apply_fetch_sockets_for_peer(&self, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
+        self.targets(opts)
+            .iter()
+            .map(|s| s.remote_for_peer())
+            .collect()
+    }
+
     /// This server's targeted sockets join rooms.
     pub fn apply_add_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
         for s in self.targets(opts) {
@@ -200,6 +210,7 @@ impl LocalAdapter {
                     }
                 }
                 members.insert(sid);
+                observe!(&self.ns.events => |e| e.room_joined(self.ns.name_str(), room, sid));
             }
         }
     }
@@ -212,6 +223,7 @@ impl LocalAdapter {
         };
         for room in rooms {
             if mine.remove(room) {
+                observe!(&self.ns.events => |e| e.room_left(self.ns.name_str(), room, sid));
                 if let Some(members) = r.rooms.get_mut(room) {
                     members.remove(&sid);
                     if members.is_empty() {
@@ -233,6 +245,7 @@ impl LocalAdapter {
         let r = &mut *r;
         if let Some(mine) = r.sids.remove(&sid) {
             for room in mine {
+                observe!(&self.ns.events => |e| e.room_left(self.ns.name_str(), &room, sid));
                 if let Some(members) = r.rooms.get_mut(&room) {
                     members.remove(&sid);
                     if members.is_empty() {

@@ -65,6 +65,13 @@ pub trait LocalSocket: Send + Sync + 'static {
     /// The socket as `fetch_sockets` shows it: id, handshake, rooms and data.
     fn remote(&self) -> RemoteSocket;
 
+    /// The socket as a fetch reply to another server of the cluster describes it: as
+    /// [`remote`](Self::remote), with what Node's servers expect of `data` (an object,
+    /// `{}` when unset; the core adds the Admin UI's `_admin` there when instrumented).
+    fn remote_for_peer(&self) -> RemoteSocket {
+        self.remote()
+    }
+
     /// Disconnects the socket from its namespace; `close` closes its whole connection.
     fn disconnect(self: Arc<Self>, close: bool);
 }
@@ -76,6 +83,10 @@ pub trait LocalSocket: Send + Sync + 'static {
 pub struct NamespaceHandle {
     name: Str,
     ns: Weak<dyn LocalNamespace>,
+    /// Room changes of this server's sockets go there when the server is instrumented
+    /// (the in-memory adapter reports them; see `crate::observe`).
+    #[cfg(feature = "admin-ui")]
+    pub(crate) events: Option<Arc<dyn crate::observe::SocketEvents>>,
 }
 
 impl NamespaceHandle {
@@ -84,12 +95,20 @@ impl NamespaceHandle {
         NamespaceHandle {
             name: name.into(),
             ns,
+            #[cfg(feature = "admin-ui")]
+            events: None,
         }
     }
 
     /// The namespace's name.
     pub fn name(&self) -> &str {
         self.name.as_str()
+    }
+
+    /// The name as shared text.
+    #[cfg(feature = "admin-ui")]
+    pub(crate) fn name_str(&self) -> &Str {
+        &self.name
     }
 
     /// The namespace, if it still exists.

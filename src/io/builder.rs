@@ -22,6 +22,9 @@ pub(crate) struct SocketIoConfig {
     /// Limits of every connection's packet reader.
     pub(crate) limits: DecoderConfig,
     pub(crate) serve_client: bool,
+    /// Where the Admin UI's page is served (normalized: no trailing slash), if it is.
+    #[cfg(feature = "admin-ui")]
+    pub(crate) admin_ui: Option<String>,
 }
 
 /// Builds a [`SocketIo`] server: Node's options, with Node's defaults.
@@ -33,6 +36,10 @@ pub struct SocketIoBuilder {
     serve_client: bool,
     factory: Arc<dyn AdapterFactory>,
     state: http::Extensions,
+    #[cfg(feature = "admin-ui")]
+    admin: Option<crate::admin::AdminUi>,
+    #[cfg(feature = "admin-ui")]
+    admin_ui: Option<String>,
 }
 
 impl std::fmt::Debug for SocketIoBuilder {
@@ -59,6 +66,10 @@ impl SocketIoBuilder {
             serve_client: true,
             factory: Arc::new(LocalAdapterFactory),
             state: http::Extensions::new(),
+            #[cfg(feature = "admin-ui")]
+            admin: None,
+            #[cfg(feature = "admin-ui")]
+            admin_ui: None,
         }
     }
 
@@ -176,8 +187,46 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Instruments the server for the Socket.IO Admin UI (Node's `instrument(io, options)`
+    /// of `@socket.io/admin-ui`): opens the admin namespace with these options, and reports
+    /// this server's sockets, rooms and traffic to it. See [`crate::admin`].
+    ///
+    /// Its tasks (`server_stats` every 2 s, the development-mode events) start when the
+    /// server is built inside a Tokio runtime, as under `#[tokio::main]`; a server built
+    /// outside one starts them at its first admin connection.
+    ///
+    /// ```
+    /// use tower_socketio::SocketIo;
+    /// use tower_socketio::admin::{AdminUi, Auth, Mode};
+    ///
+    /// # fn f(hash: String) -> Result<(), tower_socketio::admin::InvalidHash> {
+    /// let (layer, io) = SocketIo::builder()
+    ///     .instrument(AdminUi::new(Auth::basic("admin", hash)?).mode(Mode::Production))
+    ///     .build_layer();
+    /// # let _ = (layer, io); Ok(()) }
+    /// ```
+    #[cfg(feature = "admin-ui")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+    pub fn instrument(mut self, admin: crate::admin::AdminUi) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+    /// Serves the Admin UI's page under `path` (e.g. `/admin`: the UI is then at
+    /// `/admin/`, and `/admin` redirects there). The page's files are embedded in this
+    /// build (see [`crate::admin::ui`]); give the UI this server's URL to connect to it.
+    /// Independent of [`instrument`](Self::instrument): a page served here can manage
+    /// other servers too.
+    #[cfg(feature = "admin-ui")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+    pub fn serve_admin_ui(mut self, path: impl AsRef<str>) -> Self {
+        self.admin_ui = Some(crate::admin::ui::normalize_base(path.as_ref()));
+        self
+    }
+
     fn build_io(self) -> SocketIo {
         let engine_config = self.engine.build();
+        #[cfg(feature = "admin-ui")]
+        let instrumentation = self.admin.map(crate::admin::Instrumentation::new);
         let inner = Arc::new_cyclic(|me| IoInner {
             config: SocketIoConfig {
                 ack_timeout: self.ack_timeout,
@@ -185,6 +234,8 @@ impl SocketIoBuilder {
                 parser: Parser::Json,
                 limits: DecoderConfig::default().with_max_attachments(self.max_attachments),
                 serve_client: self.serve_client,
+                #[cfg(feature = "admin-ui")]
+                admin_ui: self.admin_ui,
             },
             engine_config,
             nsps: RwLock::default(),
@@ -195,8 +246,15 @@ impl SocketIoBuilder {
             me: me.clone(),
             closed: std::sync::atomic::AtomicBool::new(false),
             shutdown: tokio::sync::Notify::new(),
+            #[cfg(feature = "admin-ui")]
+            observe: instrumentation.as_ref().map(|i| i.observe()),
         });
-        SocketIo(inner)
+        let io = SocketIo(inner);
+        #[cfg(feature = "admin-ui")]
+        if let Some(i) = instrumentation {
+            i.install(&io);
+        }
+        io
     }
 
     fn build_engine(self) -> (Arc<EngineIo<Client>>, SocketIo) {

@@ -38,6 +38,9 @@ pub(crate) struct IoInner {
     me: Weak<IoInner>,
     closed: std::sync::atomic::AtomicBool,
     shutdown: tokio::sync::Notify,
+    /// What the server reports its work to (the Admin UI's instrumentation), if any.
+    #[cfg(feature = "admin-ui")]
+    pub(crate) observe: Option<Arc<crate::observe::Observe>>,
 }
 
 fn normalize(path: &str) -> String {
@@ -208,6 +211,14 @@ impl SocketIo {
         self.0.config.serve_client
     }
 
+    /// Where the Admin UI's page is served, if it is (see
+    /// [`SocketIoBuilder::serve_admin_ui`]), without its trailing slash.
+    #[cfg(feature = "admin-ui")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+    pub fn admin_ui_path(&self) -> Option<&str> {
+        self.0.config.admin_ui.as_deref()
+    }
+
     /// The engine's settings.
     pub fn engine_config(&self) -> &EngineConfig {
         &self.0.engine_config
@@ -241,6 +252,24 @@ impl SocketIo {
             }
             notified.await;
         }
+    }
+
+    /// Every namespace of this server (dynamic namespaces' children included, not their
+    /// patterns), in no particular order.
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        read(&self.0.nsps).values().cloned().collect()
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    #[cfg(feature = "admin-ui")]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A weak handle, for tasks that must not keep the server alive.
+    #[cfg(feature = "admin-ui")]
+    pub(crate) fn downgrade_inner(&self) -> Weak<IoInner> {
+        Arc::downgrade(&self.0)
     }
 
     pub(crate) fn set_engine(&self, engine: &Arc<EngineIo<Client>>) {

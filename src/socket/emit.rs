@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 use super::Socket;
 use crate::ack::{AckError, AckFuture, AckSlot};
 use crate::engine::{self, SendError};
+use crate::observe::observe;
 use crate::protocol::{self, Args, BroadcastPacket, Encoded};
 use crate::util::read;
 
@@ -73,8 +74,7 @@ impl Socket {
         let packet = self.encode_event(event, data, None);
         async move {
             let packet = packet?;
-            self.conn
-                .send_batch_wait(packet.messages())
+            crate::client::send_packet_wait(&self.conn, &packet)
                 .await
                 .map_err(EmitError::Send)
         }
@@ -126,7 +126,7 @@ impl Socket {
         let (tx, rx) = oneshot::channel();
         self.register_ack(id, AckSlot::Single(tx));
         let sent = if volatile {
-            if self.conn.send_volatile(packet.messages()) {
+            if crate::client::send_packet_volatile(&self.conn, &packet) {
                 Ok(())
             } else {
                 Err(SendError::Full)
@@ -155,6 +155,9 @@ impl Socket {
             .encode_event(self.ns(), event, data, ack)
             .map_err(EmitError::Encode)?;
         self.notify_outgoing(event, data);
+        observe!(self.events() => |e| if let Ok(args) = Args::from_serialize(data) {
+            e.event_sent(self, event, &args)
+        });
         Ok(packet)
     }
 
@@ -174,7 +177,7 @@ impl Socket {
         if !self.connected() && self.ns.get_socket(self.id).is_none() && self.conn.is_closed() {
             return Err(SendError::Closed);
         }
-        self.conn.send_batch(packet.messages())
+        crate::client::send_packet(&self.conn, packet)
     }
 
     /// Sends a broadcast packet in this connection's encoding (made once per wire format
@@ -182,11 +185,18 @@ impl Socket {
     /// non-volatile broadcast is disconnected: a slow reader must not make the server
     /// buffer without bound nor slow the others.
     pub(crate) fn send_broadcast(&self, packet: &BroadcastPacket, volatile: bool) -> bool {
-        let packet = packet.encoded(self.codec);
+        let sent = self.send_broadcast_encoded(packet.encoded(self.codec), volatile);
+        observe!(self.events() => |e| if sent {
+            e.event_sent(self, packet.event_name(), packet.args())
+        });
+        sent
+    }
+
+    fn send_broadcast_encoded(&self, packet: &Encoded, volatile: bool) -> bool {
         if volatile {
-            return self.conn.send_volatile(packet.messages());
+            return crate::client::send_packet_volatile(&self.conn, packet);
         }
-        match self.conn.send_batch(packet.messages()) {
+        match crate::client::send_packet(&self.conn, packet) {
             Ok(()) => true,
             Err(SendError::Full) => {
                 tracing::warn!(sid = %self.id, ns = %self.ns(), "outgoing queue full: closing the slow connection");

@@ -77,6 +77,7 @@ impl Socket {
     /// connection handler registers before its first `.await`.
     pub(crate) fn recv_event(self: &Arc<Self>, event: Str, args: Args, ack: Option<u64>) {
         use tracing::Instrument as _;
+        crate::observe::observe!(self.events() => |e| e.event_received(self, &event, &args));
         let span = tracing::debug_span!("event", sid = %self.id, ns = %self.ns(), event = %event);
         let me = self.clone();
         let run = async move {

@@ -31,6 +31,7 @@ use crate::client::{Conn, ConnState};
 use crate::engine::{self, Sid, Str, TransportType};
 use crate::handler::{BoxedHandler, DisconnectParts, Handler, MessageParts, erase};
 use crate::ns::Namespace;
+use crate::observe::observe;
 use crate::operators::BroadcastOperators;
 use crate::protocol::{Args, Codec};
 use crate::rooms::IntoRooms;
@@ -324,6 +325,7 @@ impl Socket {
     /// cluster see it through `fetch_sockets`.
     pub fn set_data<T: Serialize>(&self, data: &T) -> Result<(), serde_json::Error> {
         *lock(&self.data) = Some(serde_json::to_value(data)?);
+        observe!(self.events() => |e| e.data_updated(self));
         Ok(())
     }
 
@@ -364,9 +366,8 @@ impl Socket {
         if close {
             crate::client::disconnect_all(&self.conn);
         } else if self.connected() {
-            let _ = self
-                .conn
-                .send_batch(self.codec.encode_disconnect(self.ns()).messages());
+            let _ =
+                crate::client::send_packet(&self.conn, &self.codec.encode_disconnect(self.ns()));
             crate::client::remove_socket(&self.conn, self.ns());
             self.close(DisconnectReason::ServerNamespaceDisconnect);
         }
@@ -381,6 +382,13 @@ impl Socket {
     /// The codec of the socket's connection.
     pub(crate) fn codec(&self) -> Codec {
         self.codec
+    }
+
+    /// The development-mode observer of the server, if it is instrumented so.
+    #[cfg(feature = "admin-ui")]
+    #[inline]
+    pub(crate) fn events(&self) -> Option<&dyn crate::observe::SocketEvents> {
+        crate::client::observer(&self.conn).and_then(|o| o.events.as_deref())
     }
 
     pub(crate) fn set_connected(&self) {
@@ -406,6 +414,7 @@ impl Socket {
                     f.await;
                 }
             }
+            observe!(me.events() => |e| e.socket_disconnected(&me, reason));
             me.ns.adapter().del_all(me.id);
             me.ns.remove_socket(me.id);
             let pending: Vec<AckSlot> = lock(&me.acks).map.drain().map(|(_, s)| s).collect();

@@ -101,6 +101,31 @@ impl Socket {
             ns: Some(self.ns.clone()),
         }
     }
+
+    /// The socket as other servers of the cluster are told it (a fetch reply): `data` is
+    /// `{}` when none was set, as Node's default (Node's Admin UI reads it as an object),
+    /// and when the server is instrumented in development mode it carries the socket's
+    /// client id and transport under `_admin`, where Node's instrumented servers put them.
+    /// [`Socket::data`] and this server's own `fetch_sockets` never see either.
+    pub(crate) fn to_remote_for_peer(&self) -> RemoteSocket {
+        let mut remote = self.to_remote();
+        if remote.data.is_null() {
+            remote.data = serde_json::Value::Object(serde_json::Map::new());
+        }
+        #[cfg(feature = "admin-ui")]
+        if let (Some(_), serde_json::Value::Object(map)) = (self.events(), &mut remote.data) {
+            use crate::observe::{ADMIN_DATA_KEY, client_id};
+            let sid = self.conn.id().to_string();
+            map.insert(
+                ADMIN_DATA_KEY.to_owned(),
+                serde_json::json!({
+                    "clientId": client_id(&sid),
+                    "transport": self.conn.transport().as_str(),
+                }),
+            );
+        }
+        remote
+    }
 }
 
 /// What the namespace's adapter sees of a socket.
@@ -123,6 +148,10 @@ impl LocalSocket for Socket {
 
     fn remote(&self) -> RemoteSocket {
         self.to_remote()
+    }
+
+    fn remote_for_peer(&self) -> RemoteSocket {
+        self.to_remote_for_peer()
     }
 
     fn disconnect(self: Arc<Self>, close: bool) {

@@ -170,23 +170,23 @@ async fn ping(port: u16) -> bool {
     )
 }
 
-/// The Node cluster server (`tests/js/cluster/node_server.mjs`) named `name`, with these
-/// environment variables (`ADAPTER`, `REDIS_URL` or `REDIS_CLUSTER`, ...), started and waited
-/// for; killed when dropped. Returns it and its URL.
-pub async fn node_server(name: &str, env: &[(&str, String)]) -> (Child, String) {
-    let mut cmd = Command::new(super::common::node());
-    cmd.arg(super::common::js_dir().join("cluster/node_server.mjs"))
+/// The Node cluster server (`tests/js/cluster/node_server.mjs`) named `name` on the Redis at
+/// `redis_url`, with extra environment variables (`ADAPTER`, `REDIS_CLUSTER`, ...), started
+/// and waited for; killed when dropped. Returns it and its URL.
+pub async fn node_server(name: &str, redis_url: &str, env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(super::common::node())
+        .arg(super::common::js_dir().join("cluster/node_server.mjs"))
         .current_dir(super::common::js_dir())
         .env("NAME", name)
+        .env("REDIS_URL", redis_url)
         .env("PORT", "0")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("node did not start");
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node did not start");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
         .await
@@ -246,14 +246,23 @@ pub fn test_config(url: &str) -> RedisAdapterConfig {
 
 /// Starts a cluster test server named `name` on a free port, joined through Redis.
 pub async fn rust_server(name: &str, config: RedisAdapterConfig) -> RustServer {
+    rust_server_with(name, config, |builder| builder).await
+}
+
+/// Same as [`rust_server`], with more settings on the builder.
+pub async fn rust_server_with(
+    name: &str,
+    config: RedisAdapterConfig,
+    configure: impl FnOnce(SocketIoBuilder) -> SocketIoBuilder,
+) -> RustServer {
     let factory = RedisAdapterFactory::new(config).expect("the adapter starts");
     let redis = factory.handle();
-    rust_server_with(name, factory, redis).await
+    rust_server_built(name, configure(SocketIo::builder().adapter(factory)), redis).await
 }
 
 /// Starts a cluster test server named `name` on a free port with any Redis adapter
 /// (`redis` is the factory's handle).
-pub async fn rust_server_with(
+pub async fn rust_server_on(
     name: &str,
     factory: impl AdapterFactory,
     redis: RedisAdapterHandle,

@@ -20,6 +20,8 @@ use bytes::Bytes;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
+use crate::util::iso_date;
+
 /// The deepest nesting of arrays and maps the decoder accepts.
 pub(crate) const MAX_DEPTH: usize = 64;
 
@@ -454,44 +456,6 @@ fn header16(out: &mut Vec<u8>, n: usize, tags: [u8; 2]) {
         out.push(tags[1]);
         out.extend_from_slice(&(u32::try_from(n).unwrap_or(u32::MAX)).to_be_bytes());
     }
-}
-
-/// A JavaScript `Date`'s `toJSON()`: `YYYY-MM-DDTHH:MM:SS.mmmZ` (`null` when out of range,
-/// where JavaScript would throw).
-fn iso_date(ms: f64) -> Option<String> {
-    // JavaScript dates span ±8.64e15 ms around the epoch.
-    if !ms.is_finite() || ms.abs() > 8.64e15 {
-        return None;
-    }
-    let ms = ms.floor() as i64;
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    // Days to civil date (proleptic Gregorian), after Howard Hinnant's published algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s, milli) = (
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
-    let year = if (0..=9999).contains(&year) {
-        format!("{year:04}")
-    } else if year < 0 {
-        format!("-{:06}", -year)
-    } else {
-        format!("+{year:06}")
-    };
-    Some(format!(
-        "{year}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z"
-    ))
 }
 
 /// A map key as JSON text, or `None` for keys JSON cannot name.

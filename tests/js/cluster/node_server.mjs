@@ -7,10 +7,11 @@
 //                    SHARDED_PUBSUB=1 for useShardedPubSub)
 // Redis is REDIS_URL (one server) or REDIS_CLUSTER (comma-separated node URLs: a Redis
 // Cluster through `createCluster`). RECOVERY=<ms> turns connection state recovery on with that
-// maxDisconnectionDuration; the handler then emits `init` to every new (not recovered)
-// socket, so that the client holds an offset.
+// maxDisconnectionDuration (a recovered socket keeps its data).
 //
 // usage: NAME=N ADAPTER=streams REDIS_URL=redis://127.0.0.1:6379/ PORT=0 node node_server.mjs
+// With ADMIN_HASH (a bcrypt hash), the server is instrumented by @socket.io/admin-ui itself
+// (basic auth, user admin, development mode, server id NAME) for the Admin UI tests.
 // Prints `listening <port>` on stdout once the adapter's Redis clients are connected; exits
 // when its standard input closes (so the Rust test that started it never leaves it behind).
 
@@ -57,6 +58,15 @@ const io = new Server(httpServer, {
   adapter,
   ...(RECOVERY ? { connectionStateRecovery: { maxDisconnectionDuration: RECOVERY } } : {}),
 });
+
+if (process.env.ADMIN_HASH) {
+  const { instrument } = await import('@socket.io/admin-ui');
+  instrument(io, {
+    auth: { type: 'basic', username: 'admin', password: process.env.ADMIN_HASH },
+    serverId: NAME,
+    mode: 'development',
+  });
+}
 
 const sorted = (list) => [...list].map(String).sort();
 const byJson = (a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0);
@@ -140,11 +150,10 @@ async function runOp(socket, op) {
 }
 
 io.on('connection', (socket) => {
-  if (RECOVERY && socket.recovered) {
-    socket.emit('recovered', { server: NAME, id: socket.id, rooms: sorted(socket.rooms), data: socket.data });
-  } else {
-    socket.data = { server: NAME, nick: socket.handshake.auth?.nick ?? null };
-    if (RECOVERY) socket.emit('init', NAME);
+  // A recovered socket keeps the data of its first server; kept beside what
+  // @socket.io/admin-ui put there (its `_admin`), when instrumented.
+  if (!socket.recovered) {
+    socket.data = { ...socket.data, server: NAME, nick: socket.handshake.auth?.nick ?? null };
   }
   socket.on('whoami', (ack) => ack({ server: NAME, id: socket.id }));
   socket.on('join', (rooms, ack) => {

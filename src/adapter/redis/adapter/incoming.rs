@@ -146,7 +146,7 @@ impl RedisAdapter {
             kind::REMOTE_FETCH => {
                 let Some(id) = request_id else { return };
                 let opts = opts.unwrap_or_default();
-                let sockets = self.local.apply_fetch_sockets(&opts);
+                let sockets = self.local.apply_fetch_sockets_for_peer(&opts);
                 self.publish_json(
                     self.response_channel(uid),
                     &json!({ "requestId": id, "sockets": sockets }),
