@@ -84,15 +84,6 @@ impl ConnectionLike for Conn {
 }
 
 impl Target {
-    /// Whether this is a Redis Cluster.
-    pub(crate) fn is_cluster(&self) -> bool {
-        match self {
-            Target::Single(_) => false,
-            #[cfg(feature = "redis-cluster")]
-            Target::Cluster(_) => true,
-        }
-    }
-
     /// Opens a connection, within the connect timeout.
     pub(crate) async fn connect(&self, opts: &ConnOptions) -> Result<Conn, String> {
         let connecting = async {

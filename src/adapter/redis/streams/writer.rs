@@ -159,11 +159,6 @@ impl Writer {
         !set.is_empty() && set.remove(mid)
     }
 
-    /// Bytes waiting to be written.
-    pub(crate) fn buffered_bytes(&self) -> usize {
-        lock(&self.shared.queue).bytes
-    }
-
     fn warn_dropped(&self) {
         let mut last = lock(&self.shared.dropped_warned);
         if last.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
@@ -220,6 +215,8 @@ async fn run(shared: std::sync::Weak<Shared>, conn: Arc<Lazy>) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let Some(s) = shared.upgrade() else { return };
+        // Entries wait for Redis: retry soon, at most every half second.
+        let s_max_backoff = s.config.max_backoff.min(MAX_WRITE_BACKOFF);
         if batch.is_empty() {
             let notify = s.notify.clone();
             let notified = notify.notified();
@@ -255,7 +252,7 @@ async fn run(shared: std::sync::Weak<Shared>, conn: Arc<Lazy>) {
                 fail(&s, &mut batch, &e);
                 drop(s);
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_WRITE_BACKOFF);
+                backoff = (backoff * 2).min(s_max_backoff);
                 continue;
             }
         };
@@ -272,7 +269,7 @@ async fn run(shared: std::sync::Weak<Shared>, conn: Arc<Lazy>) {
             fail(&s, &mut batch, &e);
             drop(s);
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_WRITE_BACKOFF);
+            backoff = (backoff * 2).min(s_max_backoff);
             continue;
         }
         if batch.is_empty() {
@@ -324,13 +321,13 @@ async fn run(shared: std::sync::Weak<Shared>, conn: Arc<Lazy>) {
                 fail(&s, &mut batch, &format!("XADD failed: {e}"));
                 drop(s);
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_WRITE_BACKOFF);
+                backoff = (backoff * 2).min(s_max_backoff);
             }
         }
     }
 }
 
-/// The longest wait between two write attempts.
+/// The longest wait between two write attempts (or `max_backoff`, when shorter).
 const MAX_WRITE_BACKOFF: Duration = Duration::from_millis(500);
 
 fn fail(s: &Shared, batch: &mut [Pending], why: &str) {
