@@ -3,6 +3,7 @@
 //! For each adapter, a fresh Redis (one `redis-server`; a three-master Redis Cluster for
 //! `sharded`), two `bench_server`s joined by it (`ADAPTER`, `REDIS_URL`), members of room
 //! `bench` on server B and the broadcast trigger on server A: every delivery crosses Redis.
+//! `local` is the baseline: one server in memory, the trigger on it too.
 //! The `broadcast` load then runs as in `sio-bench run` (up to 4 broadcasts on their way)
 //! and the table gives deliveries/s and the emit→receipt latency (server B's CPU per
 //! delivery too). `bench_server` must be built with the adapters' features:
@@ -69,6 +70,9 @@ fn redis_server(port: u16, extra: &[String], dir: &Path) -> std::io::Result<Proc
 
 /// The Redis of one adapter: its processes and the URL the servers get.
 fn start_redis(adapter: &str, dir: &Path) -> Result<(Vec<Proc>, String), String> {
+    if adapter == "local" {
+        return Ok((Vec::new(), String::new()));
+    }
     if adapter != "sharded" {
         let port = low_port();
         let p = redis_server(port, &[], dir).map_err(|e| format!("redis-server: {e}"))?;
@@ -182,7 +186,7 @@ pub fn main(f: Flags) -> i32 {
     let members: usize = f.num("--members", 1000);
     let adapters: Vec<String> = f
         .value("--adapters")
-        .unwrap_or("pubsub,streams,sharded")
+        .unwrap_or("local,pubsub,streams,sharded")
         .split(',')
         .map(str::to_owned)
         .collect();
@@ -195,10 +199,10 @@ pub fn main(f: Flags) -> i32 {
     let _ = std::fs::create_dir_all(&scratch);
     let load_before = loadavg();
     let started = Instant::now();
-    let mut rows = Vec::new();
-    for adapter in &adapters {
-        let mut samples: Vec<[f64; 4]> = Vec::new();
-        for run in 0..runs {
+    // Runs interleaved (A B C A B C ...): the machine's load drifts less between adapters.
+    let mut samples: Vec<Vec<[f64; 4]>> = vec![Vec::new(); adapters.len()];
+    for run in 0..runs {
+        for (ai, adapter) in adapters.iter().enumerate() {
             let dir = scratch.join(format!("{adapter}-{run}"));
             let _ = std::fs::create_dir_all(&dir);
             let (redis, url) = match start_redis(adapter, &dir) {
@@ -208,11 +212,16 @@ pub fn main(f: Flags) -> i32 {
                     return 1;
                 }
             };
-            let (pa, pb) = (free_port(), free_port());
-            let (a, b) = match (
-                bench_server(&server, adapter, &url, pa, "0"),
-                bench_server(&server, adapter, &url, pb, "0"),
-            ) {
+            // `local`: one server in memory, the trigger on it too (the baseline).
+            let pb = free_port();
+            let pa = if adapter == "local" { pb } else { free_port() };
+            let b = bench_server(&server, adapter, &url, pb, "0");
+            let a = if pa == pb {
+                None
+            } else {
+                Some(bench_server(&server, adapter, &url, pa, "0"))
+            };
+            let (a, b) = match (a.transpose(), b) {
                 (Ok(a), Ok(b)) => (a, b),
                 _ => {
                     eprintln!("{adapter}: cannot start {}", server.display());
@@ -228,7 +237,7 @@ pub fn main(f: Flags) -> i32 {
             match load(&exe_dir, pa, pb, b.0.id(), members) {
                 Ok(v) => {
                     let get = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-                    samples.push([
+                    samples[ai].push([
                         get("deliveries_per_s"),
                         get("p50_ms"),
                         get("p99_ms"),
@@ -244,6 +253,10 @@ pub fn main(f: Flags) -> i32 {
             drop((a, b, redis));
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+    let mut rows = Vec::new();
+    for (ai, adapter) in adapters.iter().enumerate() {
+        let samples = &samples[ai];
         let col = |i: usize| {
             let v: Vec<f64> = samples.iter().map(|s| s[i]).collect();
             let (m, lo, hi) = median_min_max(&v);
