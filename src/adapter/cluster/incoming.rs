@@ -56,7 +56,7 @@ impl<T: Transport> ClusterAdapter<T> {
             }
             kind::FETCH_SOCKETS => {
                 let Some(id) = msg.request_id() else { return };
-                let sockets = self.local.apply_fetch_sockets(&msg.opts());
+                let sockets = self.local.apply_fetch_sockets_for_peer(&msg.opts());
                 let sockets = serde_json::to_value(&sockets)
                     .ok()
                     .and_then(|v| serde_json::from_value::<MsgValue>(v).ok())
