@@ -2,8 +2,9 @@
 //! unchanged.
 //!
 //! Listens on 127.0.0.1:$PORT (3000 by default) under `/engine.io/`, with
-//! pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1 000 000 and any origin, as
-//! the official Engine.IO protocol test suite expects. Logs go to stderr
+//! pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1 000 000, any origin and
+//! Engine.IO 3 served beside Engine.IO 4 (as Node's reference server with `allowEIO3`),
+//! as the official Engine.IO protocol test suites (v4, and branch `v3`) expect. Logs go to stderr
 //! (`RUST_LOG` sets the level). Runs until killed.
 //!
 //! ```text
@@ -67,6 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ping_timeout(Duration::from_millis(200))
         .max_payload(1_000_000)
         .allow_origin(AllowOrigin::any())
+        .allow_eio3(true)
         .build();
     let engine = EngineIo::new(Echo, config);
     let app = axum::Router::new().layer(EngineLayer::new(engine));

@@ -1,7 +1,8 @@
 //! The Socket.IO 5 conformance server (see `CONFORMANCE.md` of the project's shared docs).
 //!
 //! Listens on `127.0.0.1:$PORT` (default 3000) under `/socket.io/`: pingInterval 300 ms,
-//! pingTimeout 200 ms, maxPayload 1 000 000, connectTimeout 1000 ms, any origin.
+//! pingTimeout 200 ms, maxPayload 1 000 000, connectTimeout 1000 ms, any origin; Socket.IO 2
+//! clients (`EIO=3`) too.
 //! Namespaces `/` and `/custom`; on connect each emits `auth` with the CONNECT payload;
 //! on `/`, `message` comes back as `message-back` with the same arguments and
 //! `message-with-ack` is acknowledged with the same arguments (binary included).
@@ -38,13 +39,15 @@ async fn main() -> std::io::Result<()> {
 }
 
 /// The conformance settings: pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1 000 000,
-/// connectTimeout 1000 ms, any origin.
+/// connectTimeout 1000 ms, any origin, and Socket.IO 2 clients (Engine.IO 3) served beside
+/// the others, as Node's reference server with `allowEIO3`.
 pub fn builder() -> SocketIoBuilder {
     SocketIo::builder()
         .ping_interval(Duration::from_millis(300))
         .ping_timeout(Duration::from_millis(200))
         .max_payload(1_000_000)
         .connect_timeout(Duration::from_millis(1000))
+        .allow_eio3(true)
 }
 
 /// The conformance handlers on `/` and `/custom`.

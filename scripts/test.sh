@@ -10,6 +10,8 @@
 # Peers:
 #   tests/js/node_modules   `npm ci` when missing or older than tests/js/package-lock.json
 #   .venv                   Python venv with tests/python/requirements.txt
+#   .venv-sio4              Python venv with tests/python/requirements-v4.txt (python-socketio
+#                           4.x, the Socket.IO 2 protocol; it cannot share a venv with 5.x)
 #   redis-server, redis-cli Debian's packages (redis-server, redis-tools), installed with
 #                           apt-get only when missing; 7.0 or newer
 #   chromium                Debian's package (and fonts-liberation, so pages render text),
@@ -18,6 +20,7 @@
 # Environment exported for the tests (tests/common/mod.rs reads them):
 #   TSIO_NODE_MODULES   tests/js/node_modules
 #   TSIO_PYTHON         .venv/bin/python
+#   TSIO_PYTHON_SIO4    .venv-sio4/bin/python
 #   TSIO_REDIS_SERVER   the redis-server binary
 #   TSIO_CHROMIUM       the chromium binary (browser tests)
 set -euo pipefail
@@ -74,14 +77,15 @@ ensure_node_modules() {
   export TSIO_NODE_MODULES="$dir/node_modules"
 }
 
-# --- Python venv (python-socketio client) -----------------------------------------------
+# --- Python venvs (python-socketio clients) ----------------------------------------------
+# ensure_python_venv <venv dir> <requirements file>: creates or updates the venv.
 ensure_python_venv() {
-  local venv="$ROOT/.venv"
-  local req="$ROOT/tests/python/requirements.txt"
+  local venv="$1"
+  local req="$2"
   local stamp="$venv/.tsio-requirements-hash"
   if [ ! -x "$venv/bin/python" ]; then
     command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
-    say "creating the Python venv .venv"
+    say "creating the Python venv ${venv#"$ROOT"/}"
     if ! python3 -m venv "$venv"; then
       rm -rf "$venv"
       apt_install python3-venv
@@ -91,13 +95,12 @@ ensure_python_venv() {
   local want
   want="$(file_hash "$req") $("$venv/bin/python" --version 2>&1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    say ".venv: up to date"
+    say "${venv#"$ROOT"/}: up to date"
   else
-    say "installing tests/python/requirements.txt into .venv"
+    say "installing ${req#"$ROOT"/} into ${venv#"$ROOT"/}"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
     printf '%s' "$want" >"$stamp"
   fi
-  export TSIO_PYTHON="$venv/bin/python"
 }
 
 # --- Redis (cluster adapter tests start their own redis-server on a free port) ------------
@@ -139,12 +142,16 @@ ensure_chromium() {
 }
 
 ensure_node_modules
-ensure_python_venv
+ensure_python_venv "$ROOT/.venv" "$ROOT/tests/python/requirements.txt"
+export TSIO_PYTHON="$ROOT/.venv/bin/python"
+ensure_python_venv "$ROOT/.venv-sio4" "$ROOT/tests/python/requirements-v4.txt"
+export TSIO_PYTHON_SIO4="$ROOT/.venv-sio4/bin/python"
 ensure_redis
 ensure_chromium
 
 say "TSIO_NODE_MODULES=$TSIO_NODE_MODULES"
 say "TSIO_PYTHON=$TSIO_PYTHON"
+say "TSIO_PYTHON_SIO4=$TSIO_PYTHON_SIO4"
 say "TSIO_REDIS_SERVER=$TSIO_REDIS_SERVER"
 say "TSIO_CHROMIUM=$TSIO_CHROMIUM"
 say "cargo test --all-features $*"

@@ -156,12 +156,12 @@ pub(crate) fn codec(conn: &Conn_) -> Codec {
     lock(&conn.data().reader).codec()
 }
 
-/// The Socket.IO protocol revision a client of this Engine.IO revision speaks.
+/// The Socket.IO protocol revision a client of this Engine.IO revision speaks: Socket.IO 2
+/// clients (Engine.IO 3) speak protocol 4, later ones protocol 5.
 fn revision(eio: ProtocolVersion) -> Revision {
     match eio {
         ProtocolVersion::V4 => Revision::V5,
-        // The engine refuses Engine.IO 3 at the handshake until protocol 4 is served.
-        ProtocolVersion::V3 => Revision::V5,
+        ProtocolVersion::V3 => Revision::V4,
     }
 }
 
@@ -471,6 +471,11 @@ impl EngineHandler for Client {
             }
         });
         *lock(&conn.data().connect_timer) = Some(timer.abort_handle());
+        if codec.revision() == Revision::V4 {
+            // A Socket.IO 2 client is in `/` as soon as its connection opens (it never
+            // sends CONNECT for it); its auth there is `{}`.
+            self.on_connect_packet(Str::from_static("/"), Some(Str::from_static("{}")), &conn);
+        }
     }
 
     fn on_message(&self, msg: Str, conn: &Arc<engine::Socket<ConnState>>) {

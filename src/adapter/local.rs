@@ -58,7 +58,7 @@ impl LocalAdapter {
             match rooms.rooms.get(room) {
                 Some(members) => except.extend(members.iter().copied()),
                 None => {
-                    if let Ok(sid) = room.parse::<Sid>() {
+                    if let Some(sid) = self.own_room(room) {
                         except.insert(sid);
                     }
                 }
@@ -86,7 +86,7 @@ impl LocalAdapter {
                 }
                 None => {
                     // A room that is a socket id names that socket.
-                    if let Ok(sid) = room.parse::<Sid>() {
+                    if let Some(sid) = self.own_room(room) {
                         push(sid);
                     }
                 }
@@ -104,10 +104,24 @@ impl LocalAdapter {
             return true;
         }
         drop(rooms);
-        match (room.parse::<Sid>(), self.ns.upgrade()) {
-            (Ok(sid), Some(ns)) => ns.get_socket(sid).is_some(),
+        match (self.own_room(room), self.ns.upgrade()) {
+            (Some(sid), Some(ns)) => ns.get_socket(sid).is_some(),
             _ => false,
         }
+    }
+
+    /// The socket whose own room `room` would be: a socket id, or `<nsp>#<id>` in this
+    /// namespace (a Socket.IO 2 client outside `/` knows its socket by that name).
+    fn own_room(&self, room: &str) -> Option<Sid> {
+        if let Ok(sid) = room.parse::<Sid>() {
+            return Some(sid);
+        }
+        let ns = self.ns.name();
+        room.strip_prefix(ns)?
+            .strip_prefix('#')
+            .filter(|_| ns != "/")?
+            .parse()
+            .ok()
     }
 
     /// Delivers a packet to this server's targeted sockets.
@@ -199,7 +213,7 @@ impl LocalAdapter {
         let mut r = write(&self.rooms);
         let r = &mut *r;
         for room in rooms {
-            if room.as_ref() == sid.as_str() {
+            if self.own_room(room).is_some_and(|own| own == sid) {
                 continue;
             }
             if r.sids.entry(sid).or_default().insert(room.clone()) {

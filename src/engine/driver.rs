@@ -15,14 +15,14 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::packet::{Outgoing, Packet};
-use super::socket::{Phase, Socket, WsStream};
-use super::version::{Beat, ClientPing};
+use super::socket::{Phase, Socket, UpgradedWs, WsStream};
+use super::version::{Beat, ClientPing, ClientPong, Protocol};
 use super::{DisconnectReason, EngineHandler, EngineIo, ws};
 
 /// How the session starts.
 pub(crate) enum Start {
     /// Over polling; a completed upgrade arrives on this channel.
-    Polling(oneshot::Receiver<WsStream>),
+    Polling(oneshot::Receiver<UpgradedWs>),
     /// Over WebSocket.
     Websocket(Box<WsStream>),
 }
@@ -50,17 +50,17 @@ async fn drive<H: EngineHandler>(
     socket: &Arc<Socket<H::Data>>,
     start: Start,
 ) {
-    let (ws, upgraded) = match start {
-        Start::Websocket(ws) => (*ws, false),
+    let (ws, protocol, upgraded) = match start {
+        Start::Websocket(ws) => (*ws, socket.protocol_impl(), false),
         Start::Polling(upgrade_rx) => match polling(engine, socket, upgrade_rx).await {
-            Ok(ws) => (ws, true),
+            Ok((ws, protocol)) => (ws, protocol, true),
             Err(reason) => {
                 engine.finalize(socket, reason);
                 return;
             }
         },
     };
-    let (reason, ws) = websocket(engine, socket, ws, upgraded).await;
+    let (reason, ws) = websocket(engine, socket, ws, protocol, upgraded).await;
     engine.finalize(socket, reason);
     if let Some((mut ws, frame)) = ws {
         ws::close(&mut ws, frame).await;
@@ -71,8 +71,8 @@ async fn drive<H: EngineHandler>(
 async fn polling<H: EngineHandler>(
     engine: &EngineIo<H>,
     socket: &Arc<Socket<H::Data>>,
-    upgrade_rx: oneshot::Receiver<WsStream>,
-) -> Result<WsStream, DisconnectReason> {
+    upgrade_rx: oneshot::Receiver<UpgradedWs>,
+) -> Result<UpgradedWs, DisconnectReason> {
     let session = &socket.session;
     let mut upgrade_rx = Some(upgrade_rx);
     loop {
@@ -152,10 +152,10 @@ async fn websocket<H: EngineHandler>(
     engine: &EngineIo<H>,
     socket: &Arc<Socket<H::Data>>,
     mut ws: WsStream,
+    protocol: Protocol,
     upgraded: bool,
 ) -> WsEnd {
     let session = &socket.session;
-    let protocol = socket.protocol_impl();
     // For an upgrade, this waits until the pending GET has answered.
     let mut outbox = session.outbox.lock().await;
     socket.set_phase(Phase::Websocket);
@@ -175,9 +175,11 @@ async fn websocket<H: EngineHandler>(
 
     loop {
         outbox.drain_into(&mut batch);
-        if pending_ping || !batch.is_empty() {
-            let ping = std::mem::take(&mut pending_ping);
-            let written = write_batch(&mut ws, protocol, ping, &mut batch, write_timeout).await;
+        let pong = socket.take_pong();
+        if pending_ping || pong.is_some() || !batch.is_empty() {
+            let ping = std::mem::take(&mut pending_ping).then_some(Outgoing::Ping);
+            let written =
+                write_batch(&mut ws, protocol, ping.or(pong), &mut batch, write_timeout).await;
             if batch.capacity() > 256 {
                 batch = Vec::new();
             }
@@ -194,7 +196,7 @@ async fn websocket<H: EngineHandler>(
             if socket.closing_gracefully() {
                 outbox.drain_into(&mut batch);
                 if !batch.is_empty() {
-                    let _ = write_batch(&mut ws, protocol, false, &mut batch, write_timeout).await;
+                    let _ = write_batch(&mut ws, protocol, None, &mut batch, write_timeout).await;
                 }
             }
             outbox.discard();
@@ -232,7 +234,7 @@ async fn websocket<H: EngineHandler>(
                 let mut handled = 0;
                 loop {
                     match frame {
-                        Some(Ok(msg)) => on_frame(engine, socket, msg),
+                        Some(Ok(msg)) => on_frame(engine, socket, protocol, msg),
                         Some(Err(error)) => {
                             tracing::debug!(%error, "WebSocket read failed");
                             let (reason, frame) = read_error(&error);
@@ -269,18 +271,19 @@ async fn websocket<H: EngineHandler>(
     }
 }
 
-/// Writes a ping and/or the messages of `batch` (emptied), with one flush at the end.
-/// The timeout's timer is only set when the socket cannot take the bytes at once.
+/// Writes a heartbeat packet (a ping, or Engine.IO 3's pong) and/or the messages of
+/// `batch` (emptied), with one flush at the end. The timeout's timer is only set when the
+/// socket cannot take the bytes at once.
 async fn write_batch(
     ws: &mut WsStream,
-    protocol: super::version::Protocol,
-    ping: bool,
+    protocol: Protocol,
+    heartbeat: Option<Outgoing<'static>>,
     batch: &mut Vec<super::Message>,
     timeout: Duration,
 ) -> Result<(), WsError> {
     let write = async {
-        if ping {
-            ws.feed(protocol.ws_frame(Outgoing::Ping)).await?;
+        if let Some(packet) = heartbeat {
+            ws.feed(protocol.ws_frame(packet)).await?;
         }
         for msg in batch.drain(..) {
             ws.feed(protocol.ws_frame(Outgoing::Message(&msg))).await?;
@@ -329,9 +332,18 @@ fn read_error(error: &WsError) -> (DisconnectReason, Option<CloseFrame>) {
     }
 }
 
-/// One frame from the client.
-fn on_frame<H: EngineHandler>(engine: &EngineIo<H>, socket: &Arc<Socket<H::Data>>, msg: WsMessage) {
-    let protocol = socket.protocol_impl();
+/// One frame from the client, read with the WebSocket's `protocol`.
+fn on_frame<H: EngineHandler>(
+    engine: &EngineIo<H>,
+    socket: &Arc<Socket<H::Data>>,
+    protocol: Protocol,
+    msg: WsMessage,
+) {
+    let now = Instant::now();
+    if socket.check_heartbeat(now) {
+        // Dead already, whether or not the timer has fired: nothing more is read.
+        return;
+    }
     let packet = match msg {
         WsMessage::Text(text) => protocol.decode_ws_text(Bytes::from(text)),
         WsMessage::Binary(data) => protocol.decode_ws_binary(data),
@@ -344,14 +356,21 @@ fn on_frame<H: EngineHandler>(engine: &EngineIo<H>, socket: &Arc<Socket<H::Data>
     match packet {
         Ok(Packet::Message(msg)) => socket.dispatch(|| engine.handler().on_message(msg, socket)),
         Ok(Packet::Binary(data)) => socket.dispatch(|| engine.handler().on_binary(data, socket)),
-        Ok(Packet::Pong { probe: false }) => {
-            socket.heartbeat().on_pong(Instant::now());
-        }
-        Ok(Packet::Ping { .. }) => match protocol.on_client_ping() {
+        Ok(Packet::Pong { probe: false }) => match protocol.on_client_pong() {
+            ClientPong::Accept => {
+                socket.heartbeat().on_pong(now);
+            }
+            ClientPong::Refuse => {
+                tracing::debug!("pong from the client: closing");
+                socket.request_close(DisconnectReason::TransportError);
+            }
+        },
+        Ok(Packet::Ping { probe }) => match protocol.on_client_ping() {
             ClientPing::Refuse => {
                 tracing::debug!("ping from the client: closing");
                 socket.request_close(DisconnectReason::TransportError);
             }
+            ClientPing::Answer => socket.on_client_ping(probe, now),
         },
         Ok(Packet::Close) => {
             socket.request_close(DisconnectReason::TransportClose);

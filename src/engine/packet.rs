@@ -35,6 +35,8 @@ pub(crate) enum Outgoing<'a> {
     Close,
     /// `2`.
     Ping,
+    /// `3` (Engine.IO 3: the answer to a client's ping).
+    Pong,
     /// `3probe`.
     PongProbe,
     /// `6`.
@@ -54,6 +56,15 @@ pub(crate) enum DecodeError {
     InvalidBase64,
     /// Text that is not UTF-8.
     InvalidUtf8,
+    /// A payload's packet length that is missing, not digits, too long, or that ends
+    /// inside a character.
+    InvalidLength,
+    /// A payload whose last packet is shorter than its length says.
+    Truncated,
+    /// A binary payload's packet marker that is neither string (0) nor binary (1).
+    InvalidMarker,
+    /// A packet larger than `max_payload`.
+    TooLarge,
 }
 
 impl std::fmt::Display for DecodeError {
@@ -63,6 +74,10 @@ impl std::fmt::Display for DecodeError {
             DecodeError::UnknownType => "unknown packet type",
             DecodeError::InvalidBase64 => "invalid base64",
             DecodeError::InvalidUtf8 => "invalid UTF-8",
+            DecodeError::InvalidLength => "invalid packet length",
+            DecodeError::Truncated => "truncated packet",
+            DecodeError::InvalidMarker => "invalid packet marker",
+            DecodeError::TooLarge => "packet over max_payload",
         })
     }
 }
@@ -90,6 +105,15 @@ pub(crate) fn decode_text_packet(text: Bytes) -> Result<Packet, DecodeError> {
         b'6' => Packet::Noop,
         _ => return Err(DecodeError::UnknownType),
     })
+}
+
+/// Decodes one text packet from text already known to be UTF-8 (its message shares the
+/// buffer, without a second check).
+pub(crate) fn decode_str_packet(text: Str) -> Result<Packet, DecodeError> {
+    match text.as_bytes().first() {
+        Some(b'4') => Ok(Packet::Message(text.slice(1..text.len()))),
+        _ => decode_text_packet(text.into_bytes()),
+    }
 }
 
 #[cfg(test)]

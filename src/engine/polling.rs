@@ -15,12 +15,16 @@ use super::error::HttpError;
 use super::packet::{Outgoing, Packet};
 use super::service::BoxError;
 use super::socket::{Outbox, Phase, Socket};
-use super::version::{ClientPing, Protocol};
+use super::version::{ClientPing, ClientPong, PayloadWriter, PollBody, Protocol};
 use super::{DisconnectReason, EngineHandler, EngineIo, TransportType, compress, driver};
 
 /// How long a GET that arrives while an upgrade is being completed, with nothing to
 /// carry, waits before it is answered with a noop (Node writes a noop every 100 ms then).
 const UPGRADE_POLL_HOLD: Duration = Duration::from_millis(100);
+
+/// How long a client's close packet over polling waits for a GET sent at the same time,
+/// so that the GET gets its noop rather than finding the session gone.
+const CLOSE_WAITS_FOR_POLL: Duration = Duration::from_millis(50);
 
 /// Opens a polling session and answers with the open packet.
 pub(crate) fn handshake<H: EngineHandler>(
@@ -37,8 +41,8 @@ pub(crate) fn handshake<H: EngineHandler>(
     };
     let sid = socket.id();
     let json = engine.open_payload(protocol, sid, TransportType::Polling);
-    let mut body = BytesMut::with_capacity(json.len() + 1);
-    protocol.encode_payload_packet(&mut body, Outgoing::Open(&json), true);
+    let mut body = protocol.payload_writer(usize::MAX);
+    body.push_always(Outgoing::Open(&json));
 
     engine.spawn_driver(socket.clone(), driver::Start::Polling(upgrade_rx));
     let span = socket.session.span.clone();
@@ -46,16 +50,16 @@ pub(crate) fn handshake<H: EngineHandler>(
         socket.dispatch(|| engine.handler().on_connect(socket.clone()));
     });
 
-    let mut response = payload_response(protocol, body.freeze());
+    let mut response = payload_response(body.finish());
     engine.add_cookie(response.headers_mut(), sid);
     response
 }
 
-fn payload_response(protocol: Protocol, body: Bytes) -> Response<Bytes> {
-    let mut response = Response::new(body);
+fn payload_response(payload: PollBody) -> Response<Bytes> {
+    let mut response = Response::new(payload.body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(protocol.payload_content_type()),
+        HeaderValue::from_static(payload.content_type),
     );
     response
 }
@@ -107,8 +111,7 @@ pub(crate) async fn get<H: EngineHandler>(
             socket: &socket,
             armed: true,
         };
-        let mut body = BytesMut::new();
-        let mut first = true;
+        let mut body = protocol.payload_writer(max);
         let hold_until = Instant::now() + UPGRADE_POLL_HOLD;
 
         loop {
@@ -118,11 +121,11 @@ pub(crate) async fn get<H: EngineHandler>(
 
             if let Some(reason) = socket.close_reason() {
                 if socket.closing_gracefully() && !socket.is_finalized() {
-                    fill(protocol, &mut outbox, &mut body, &mut first, max);
+                    fill(&mut outbox, &mut body);
                     match outbox.try_next() {
                         Some(m) => outbox.put_back(m),
                         None => {
-                            protocol.encode_payload_packet(&mut body, Outgoing::Close, first);
+                            body.push_always(Outgoing::Close);
                             socket.mark_delivered();
                         }
                     }
@@ -133,7 +136,7 @@ pub(crate) async fn get<H: EngineHandler>(
                     } else {
                         Outgoing::Close
                     };
-                    protocol.encode_payload_packet(&mut body, packet, first);
+                    body.push_always(packet);
                 }
                 break;
             }
@@ -146,21 +149,23 @@ pub(crate) async fn get<H: EngineHandler>(
                 guard.armed = false;
                 return Err(HttpError::BadRequest);
             }
-            // Until the client's `5`, polling is the session's transport: pings and
+            // Until the client's `5`, polling is the session's transport: pings, pongs and
             // queued messages go out on it at once, whatever the upgrade's state (the
             // JS client sends `5` only once its pending GET has returned).
             if socket.session.ping_pending.swap(false, Ordering::AcqRel) {
-                protocol.encode_payload_packet(&mut body, Outgoing::Ping, first);
-                first = false;
+                body.push_always(Outgoing::Ping);
             }
-            fill(protocol, &mut outbox, &mut body, &mut first, max);
-            if !first {
+            if let Some(pong) = socket.take_pong() {
+                body.push_always(pong);
+            }
+            fill(&mut outbox, &mut body);
+            if !body.is_empty() {
                 break;
             }
             match phase {
                 Phase::Upgrading if started_in != Phase::Upgrading => {
                     // The probe was answered: end this request so the client can send `5`.
-                    protocol.encode_payload_packet(&mut body, Outgoing::Noop, first);
+                    body.push_always(Outgoing::Noop);
                     break;
                 }
                 Phase::Upgrading => {
@@ -175,7 +180,7 @@ pub(crate) async fn get<H: EngineHandler>(
                             }
                         }
                         _ = tokio::time::sleep_until(hold_until.into()) => {
-                            protocol.encode_payload_packet(&mut body, Outgoing::Noop, first);
+                            body.push_always(Outgoing::Noop);
                             break;
                         }
                     }
@@ -196,8 +201,9 @@ pub(crate) async fn get<H: EngineHandler>(
         drop(guard);
         drop(outbox);
 
-        let body = body.freeze();
-        let mut response = payload_response(protocol, body.clone());
+        let payload = body.finish();
+        let body = payload.body.clone();
+        let mut response = payload_response(payload);
         if engine.config().http_compression() && body.len() >= compress::THRESHOLD {
             if let Some(coding) = compress::negotiate(request_headers) {
                 if let Ok(compressed) = compress::compress(coding, &body) {
@@ -215,25 +221,14 @@ pub(crate) async fn get<H: EngineHandler>(
     .await
 }
 
-/// Appends queued messages to a payload while it stays within `max` bytes (the
-/// first message always goes, whatever its size).
-fn fill(
-    protocol: Protocol,
-    outbox: &mut Outbox,
-    body: &mut BytesMut,
-    first: &mut bool,
-    max: usize,
-) {
+/// Appends queued messages to a payload while it stays within its limit (the first
+/// message always goes, whatever its size).
+fn fill(outbox: &mut Outbox, body: &mut PayloadWriter) {
     while let Some(msg) = outbox.try_next() {
-        let packet = Outgoing::Message(&msg);
-        let len = protocol.payload_len(packet, *first);
-        if !*first && body.len().saturating_add(len) > max {
+        if !body.push(Outgoing::Message(&msg)) {
             outbox.put_back(msg);
             return;
         }
-        body.reserve(len);
-        protocol.encode_payload_packet(body, packet, *first);
-        *first = false;
     }
 }
 
@@ -324,6 +319,7 @@ where
             return Err(HttpError::PayloadTooLarge);
         }
 
+        let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
         let body = Box::pin(req.into_body());
         let read = tokio::select! {
             read = read_body(body, max) => read,
@@ -350,7 +346,7 @@ where
         }
 
         let protocol = socket.protocol_impl();
-        let packets = match protocol.decode_payload(body) {
+        let packets = match protocol.decode_post(body, content_type.as_ref(), max) {
             Ok(p) => p,
             Err(error) => {
                 tracing::debug!(%error, "invalid polling payload: closing");
@@ -360,6 +356,19 @@ where
         };
         for packet in packets {
             match packet {
+                Ok(Packet::Close) => {
+                    // A client may send its GET together with this POST: that GET gets
+                    // its noop when it comes a little after.
+                    let until = Instant::now() + CLOSE_WAITS_FOR_POLL;
+                    while !socket.session.poll_waiting.load(Ordering::Acquire)
+                        && Instant::now() < until
+                        && !socket.is_closed()
+                    {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    socket.request_close(DisconnectReason::TransportClose);
+                    break;
+                }
                 Ok(packet) => {
                     on_packet(engine, &socket, packet)?;
                     if socket.is_closed() {
@@ -397,15 +406,23 @@ fn on_packet<H: EngineHandler>(
     match packet {
         Packet::Message(msg) => socket.dispatch(|| engine.handler().on_message(msg, socket)),
         Packet::Binary(data) => socket.dispatch(|| engine.handler().on_binary(data, socket)),
-        Packet::Pong { probe: false } => {
-            socket.heartbeat().on_pong(Instant::now());
-        }
-        Packet::Ping { .. } => match socket.protocol_impl().on_client_ping() {
+        Packet::Pong { probe: false } => match socket.protocol_impl().on_client_pong() {
+            ClientPong::Accept => {
+                socket.heartbeat().on_pong(Instant::now());
+            }
+            ClientPong::Refuse => {
+                tracing::debug!("pong from the client: closing");
+                socket.request_close(DisconnectReason::TransportError);
+                return Err(HttpError::BadRequest);
+            }
+        },
+        Packet::Ping { probe } => match socket.protocol_impl().on_client_ping() {
             ClientPing::Refuse => {
                 tracing::debug!("ping from the client: closing");
                 socket.request_close(DisconnectReason::TransportError);
                 return Err(HttpError::BadRequest);
             }
+            ClientPing::Answer => socket.on_client_ping(probe, Instant::now()),
         },
         Packet::Close => {
             socket.request_close(DisconnectReason::TransportClose);

@@ -1,4 +1,5 @@
-//! The engine's query parameters (`EIO`, `transport`, `sid`), read without allocating.
+//! The engine's query parameters (`EIO`, `transport`, `sid`, and Engine.IO 3's `b64` and
+//! `j`), read without allocating.
 
 /// One query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub(crate) struct Query<'a> {
     pub(crate) eio: Param<'a>,
     pub(crate) transport: Param<'a>,
     pub(crate) sid: Param<'a>,
+    /// Engine.IO 3: binary data as base64 (any non-empty value).
+    pub(crate) b64: Param<'a>,
+    /// Engine.IO 3: JSONP polling, with the client's callback index.
+    pub(crate) j: Param<'a>,
 }
 
 impl<'a> Query<'a> {
@@ -43,6 +48,8 @@ impl<'a> Query<'a> {
             eio: Param::Missing,
             transport: Param::Missing,
             sid: Param::Missing,
+            b64: Param::Missing,
+            j: Param::Missing,
         };
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -50,6 +57,8 @@ impl<'a> Query<'a> {
                 "EIO" => q.eio.push(value),
                 "transport" => q.transport.push(value),
                 "sid" => q.sid.push(value),
+                "b64" => q.b64.push(value),
+                "j" => q.j.push(value),
                 _ => {}
             }
         }
@@ -73,5 +82,8 @@ mod tests {
         assert_eq!(q.eio, Param::Many);
         assert_eq!(q.transport, Param::One(""));
         assert_eq!(q.sid.one(), None);
+        let q = Query::parse("EIO=3&b64=1&j=4");
+        assert_eq!(q.b64, Param::One("1"));
+        assert_eq!(q.j, Param::One("4"));
     }
 }

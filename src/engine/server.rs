@@ -15,12 +15,14 @@ use super::config::{EngineConfig, RequestRefusal};
 use super::error::HttpError;
 use super::query::{Param, Query};
 use super::service::BoxError;
-use super::socket::{Phase, Socket, WsStream};
-use super::version::{Protocol, parse_eio};
-use super::{DisconnectReason, EngineHandler, Sid, TransportType, cors, driver, polling, ws};
+use super::socket::{Phase, Socket, UpgradedWs};
+use super::version::{Protocol, Refused};
+use super::{
+    DisconnectReason, EngineHandler, ProtocolVersion, Sid, TransportType, cors, driver, polling, ws,
+};
 
 /// A registered session and the channel its upgrade will arrive on.
-pub(crate) type NewSession<D> = (Arc<Socket<D>>, tokio::sync::oneshot::Receiver<WsStream>);
+pub(crate) type NewSession<D> = (Arc<Socket<D>>, tokio::sync::oneshot::Receiver<UpgradedWs>);
 
 /// An Engine.IO server: its options, its handler and its live sessions.
 ///
@@ -32,6 +34,8 @@ pub struct EngineIo<H: EngineHandler> {
     sessions: RwLock<HashMap<Sid, Arc<Socket<H::Data>>>>,
     ws_config: WebSocketConfig,
     closing: std::sync::atomic::AtomicBool,
+    /// The warning about a refused `EIO=3` was logged.
+    warned_eio3: std::sync::atomic::AtomicBool,
 }
 
 impl<H: EngineHandler> std::fmt::Debug for EngineIo<H> {
@@ -57,6 +61,7 @@ impl<H: EngineHandler> EngineIo<H> {
             sessions: RwLock::new(HashMap::new()),
             ws_config,
             closing: std::sync::atomic::AtomicBool::new(false),
+            warned_eio3: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -245,12 +250,12 @@ impl<H: EngineHandler> EngineIo<H> {
             Param::One(s) => Some(s.parse::<Sid>().map_err(|_| HttpError::UnknownSid)?),
         };
 
-        let protocol = query
-            .eio
-            .one()
-            .and_then(parse_eio)
-            .and_then(Protocol::negotiate);
         let Some(sid) = sid else {
+            let protocol = Protocol::negotiate(
+                &query,
+                transport == TransportType::Polling,
+                self.config.allow_eio3(),
+            );
             return self.handshake(transport, protocol, req).await;
         };
         let socket = self.get_socket(sid).ok_or(HttpError::UnknownSid)?;
@@ -265,7 +270,8 @@ impl<H: EngineHandler> EngineIo<H> {
                 if socket.is_closed() {
                     return Err(HttpError::UnknownSid);
                 }
-                ws::upgrade(&self, socket, req)
+                let protocol = socket.protocol_impl().for_upgrade(&query);
+                ws::upgrade(&self, socket, req, protocol)
             }
             TransportType::Polling => {
                 if socket.phase() == Phase::Websocket {
@@ -283,7 +289,7 @@ impl<H: EngineHandler> EngineIo<H> {
     async fn handshake<B>(
         self: Arc<Self>,
         transport: TransportType,
-        protocol: Option<Protocol>,
+        protocol: Result<Protocol, Refused>,
         req: Request<B>,
     ) -> Result<Response<Bytes>, HttpError>
     where
@@ -301,7 +307,7 @@ impl<H: EngineHandler> EngineIo<H> {
         if transport == TransportType::Websocket && !is_websocket_upgrade(&req) {
             return Err(HttpError::BadRequest);
         }
-        let protocol = protocol.ok_or(HttpError::UnsupportedProtocolVersion)?;
+        let protocol = protocol.inspect_err(|refused| self.log_refusal(*refused))?;
         if let Some(hook) = self.config.allow_request() {
             let (parts, body) = req.into_parts();
             if let Err(refusal) = hook.check(&parts).await {
@@ -348,6 +354,28 @@ impl<H: EngineHandler> EngineIo<H> {
             self.config.ping_timeout(),
             self.config.max_payload(),
         )
+    }
+
+    /// Says why a handshake's protocol was refused. An `EIO=3` refused because Engine.IO 3
+    /// is off is a configuration matter, worth one warning per server (not one per
+    /// request); anything else is the client's.
+    fn log_refusal(&self, refused: Refused) {
+        match refused {
+            Refused::Version(Some(ProtocolVersion::V3)) => {
+                if !self
+                    .warned_eio3
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "refused an Engine.IO 3 client (EIO=3, a Socket.IO 2 client): \
+                         enable `allow_eio3` to serve it (warned once)"
+                    );
+                }
+                tracing::debug!("EIO=3 refused: allow_eio3 is off");
+            }
+            Refused::Version(_) => tracing::debug!("handshake refused: EIO missing or unsupported"),
+            Refused::Jsonp => tracing::debug!("JSONP handshake refused: `j` has no callback index"),
+        }
     }
 
     /// Adds the session cookie to a handshake answer, if configured.

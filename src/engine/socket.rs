@@ -14,11 +14,15 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::{Mutex as AsyncMutex, Notify, oneshot};
 use tokio_tungstenite::WebSocketStream;
 
+use super::packet::Outgoing;
 use super::version::{Heartbeat, Protocol};
 use super::{DisconnectReason, Message, ProtocolVersion, SendError, Sid, TransportType};
 
 /// A server-side WebSocket connection.
 pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
+
+/// A completed upgrade: the WebSocket and how it writes (its own request's framing).
+pub(crate) type UpgradedWs = (WsStream, Protocol);
 
 /// Where a session stands with its transports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +287,11 @@ fn is_graceful(reason: DisconnectReason) -> bool {
     )
 }
 
+/// `Session::pong_pending`: a `3`.
+const PONG: u8 = 1;
+/// `Session::pong_pending`: a `3probe`.
+const PONG_PROBE: u8 = 2;
+
 /// The engine's state of a session, beside what the upper layer sees.
 pub(crate) struct Session {
     pub(crate) span: tracing::Span,
@@ -300,12 +309,14 @@ pub(crate) struct Session {
     changed: Notify,
     /// A ping waits for the next polling GET.
     pub(crate) ping_pending: AtomicBool,
+    /// Engine.IO 3: a pong waits for the transport (`PONG` or `PONG_PROBE`).
+    pub(crate) pong_pending: AtomicU8,
     /// A polling GET is waiting for data.
     pub(crate) poll_waiting: AtomicBool,
     /// A polling POST is being read.
     pub(crate) posting: AtomicBool,
     heartbeat: Mutex<Heartbeat>,
-    upgrade_tx: Mutex<Option<oneshot::Sender<WsStream>>>,
+    upgrade_tx: Mutex<Option<oneshot::Sender<UpgradedWs>>>,
     dispatch: Mutex<()>,
 }
 
@@ -381,7 +392,7 @@ impl<D> Socket<D> {
         heartbeat: Heartbeat,
         max_buffered_bytes: usize,
         span: tracing::Span,
-    ) -> (Self, oneshot::Receiver<WsStream>) {
+    ) -> (Self, oneshot::Receiver<UpgradedWs>) {
         let queue = Arc::new(Queue::new(max_buffered_bytes.max(1)));
         let (upgrade_tx, upgrade_rx) = oneshot::channel();
         let socket = Socket {
@@ -405,6 +416,7 @@ impl<D> Socket<D> {
                 wake_poll: Notify::new(),
                 changed: Notify::new(),
                 ping_pending: AtomicBool::new(false),
+                pong_pending: AtomicU8::new(0),
                 poll_waiting: AtomicBool::new(false),
                 posting: AtomicBool::new(false),
                 heartbeat: Mutex::new(heartbeat),
@@ -669,8 +681,27 @@ impl<D> Socket<D> {
         expired
     }
 
+    /// Engine.IO 3: the client pinged. The heartbeat starts again, and a pong (`3probe`
+    /// for `2probe`) waits for the transport, which is woken.
+    pub(crate) fn on_client_ping(&self, probe: bool, now: Instant) {
+        self.heartbeat().on_client_ping(now);
+        let pong = if probe { PONG_PROBE } else { PONG };
+        self.session.pong_pending.store(pong, Ordering::Release);
+        self.session.wake_poll.notify_one();
+        self.session.wake_driver.notify_one();
+    }
+
+    /// Takes the pong that waits for the transport, if any.
+    pub(crate) fn take_pong(&self) -> Option<Outgoing<'static>> {
+        match self.session.pong_pending.swap(0, Ordering::AcqRel) {
+            PONG => Some(Outgoing::Pong),
+            PONG_PROBE => Some(Outgoing::PongProbe),
+            _ => None,
+        }
+    }
+
     /// Takes the channel that hands a completed upgrade to the session's task.
-    pub(crate) fn take_upgrade_tx(&self) -> Option<oneshot::Sender<WsStream>> {
+    pub(crate) fn take_upgrade_tx(&self) -> Option<oneshot::Sender<UpgradedWs>> {
         lock(&self.session.upgrade_tx).take()
     }
 

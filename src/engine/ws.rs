@@ -113,6 +113,13 @@ where
         };
         let span = socket.session.span.clone();
         async {
+            if protocol.open_after_ws_ping() && !ping_first(&mut ws).await {
+                engine.unregister(&socket);
+                socket.request_close(super::DisconnectReason::TransportError);
+                socket.mark_finalized();
+                close(&mut ws, None).await;
+                return;
+            }
             let json = engine.open_payload(protocol, sid, TransportType::Websocket);
             let sent = tokio::time::timeout(
                 engine.config().ping_timeout(),
@@ -135,11 +142,42 @@ where
     response
 }
 
+/// How long the open packet waits for the answer to [`ping_first`]'s ping.
+const PING_FIRST_WAIT: Duration = Duration::from_millis(10);
+
+/// Sends a WebSocket ping and waits (at most [`PING_FIRST_WAIT`]) for its pong, so that
+/// the open packet reaches a client that has read the handshake's answer: a client that
+/// starts to listen for messages once its WebSocket is open (Node's `ws` runs the data
+/// that came with the `101` before the code that waits for `open`) would otherwise miss
+/// it. Whatever the client sends first, other than a pong or a ping, is a protocol
+/// violation (it must wait for the open packet): false then.
+async fn ping_first(ws: &mut WsStream) -> bool {
+    if ws.send(WsMessage::Ping(Bytes::new())).await.is_err() {
+        return false;
+    }
+    let wait = tokio::time::sleep(PING_FIRST_WAIT);
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            _ = &mut wait => return true,
+            frame = ws.next() => match frame {
+                Some(Ok(WsMessage::Pong(_))) => return true,
+                Some(Ok(WsMessage::Ping(_))) => {}
+                _ => return false,
+            },
+        }
+    }
+}
+
 /// An upgrade of a polling session to WebSocket.
+///
+/// `protocol` is how the WebSocket writes: the session's version, with the framing its own
+/// request asks for.
 pub(crate) fn upgrade<H, B>(
     engine: &Arc<EngineIo<H>>,
     socket: Arc<Socket<H::Data>>,
     mut req: Request<B>,
+    protocol: Protocol,
 ) -> Result<Response<Bytes>, HttpError>
 where
     H: EngineHandler,
@@ -165,7 +203,7 @@ where
                 close(&mut ws, None).await;
                 return;
             }
-            probe(&socket, ws, deadline).await;
+            probe(&socket, ws, protocol, deadline).await;
         }
         .instrument(span),
     );
@@ -178,8 +216,12 @@ enum ProbeEnd {
 }
 
 /// Runs the probe exchange on a new WebSocket, then hands it to the session's task.
-async fn probe<D>(socket: &Arc<Socket<D>>, mut ws: WsStream, deadline: Instant) {
-    let protocol = socket.protocol_impl();
+async fn probe<D>(
+    socket: &Arc<Socket<D>>,
+    mut ws: WsStream,
+    protocol: Protocol,
+    deadline: Instant,
+) {
     let mut probed = false;
     let end = loop {
         let closing = socket.closing();
@@ -194,6 +236,9 @@ async fn probe<D>(socket: &Arc<Socket<D>>, mut ws: WsStream, deadline: Instant) 
                 };
                 match packet {
                     Ok(Packet::Ping { probe: true }) if !probed => {
+                        // An Engine.IO 3 client's probe is a ping too: its heartbeat
+                        // starts again (a slow upgrade must not time the session out).
+                        socket.heartbeat().on_client_ping(Instant::now());
                         let sent = tokio::time::timeout_at(
                             deadline.into(),
                             ws.send(protocol.ws_frame(Outgoing::PongProbe)),
@@ -232,13 +277,13 @@ async fn probe<D>(socket: &Arc<Socket<D>>, mut ws: WsStream, deadline: Instant) 
                 close(&mut ws, None).await;
                 return;
             };
-            match tx.send(ws) {
+            match tx.send((ws, protocol)) {
                 Ok(()) => {
                     socket.set_phase(Phase::Websocket);
                     socket.session.wake_poll.notify_one();
                     tracing::debug!("upgraded to WebSocket");
                 }
-                Err(mut ws) => close(&mut ws, None).await,
+                Err((mut ws, _)) => close(&mut ws, None).await,
             }
         }
         ProbeEnd::Failed(why) => {

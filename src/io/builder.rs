@@ -156,6 +156,19 @@ impl SocketIoBuilder {
         self.engine = self.engine.allow_request(f);
         self
     }
+    /// Serves Socket.IO 2 clients (Engine.IO 3, Socket.IO protocol 4) beside Socket.IO 3
+    /// and 4 clients, each connection in its own protocol (Node's `allowEIO3`, off by
+    /// default). When off, their handshake is refused with HTTP 400, code 5, and the
+    /// server logs one warning naming this option.
+    ///
+    /// ```
+    /// let (_layer, io) = tower_socketio::SocketIo::builder().allow_eio3(true).build_layer();
+    /// assert!(io.engine_config().allow_eio3());
+    /// ```
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.engine = self.engine.allow_eio3(allow);
+        self
+    }
     /// How long `emit_with_ack` waits by default (5 s).
     pub fn ack_timeout(mut self, d: Duration) -> Self {
         self.ack_timeout = d;

@@ -50,10 +50,12 @@
 //!
 //! # Versions and parsers
 //! Everything specific to the protocol-5 text framing lives in one private module
-//! (`v5`); the packet model, the argument mapping and the binary placeholder handling
-//! are shared. Protocol 4 (Socket.IO 2 clients) and a MessagePack parser are further
-//! codecs behind [`Codec`] (see `parser.rs` and `docs/ARCHITECTURE.md`), not changes to
-//! the model or to the core.
+//! (`v5`), and what protocol 4 (Socket.IO 2 clients, [`Revision::V4`]) does differently
+//! in another (`v4`: CONNECT with the query as auth, a bare CONNECT answer, refusals as
+//! the error's data or message); the packet model, the argument mapping and the binary
+//! placeholder handling are shared. A MessagePack parser is a further codec behind
+//! [`Codec`] (see `parser.rs` and `docs/ARCHITECTURE.md`), not a change to the model or to
+//! the core.
 
 mod args;
 mod broadcast;
@@ -63,6 +65,7 @@ mod error;
 mod packet;
 mod parser;
 mod ser;
+mod v4;
 mod v5;
 mod value;
 

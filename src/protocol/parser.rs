@@ -12,7 +12,7 @@
 //! The dispatch is a `match` on a small enum (no trait object), so the generic
 //! `encode_event<T: Serialize>` stays a direct call of the codec's own function.
 //!
-//! Adding a codec (protocol 4, MessagePack): a variant of the private `Kind`, a module
+//! Adding a codec (as protocol 4 was; MessagePack next): a variant of the private `Kind`, a module
 //! beside `v5` with its decoder and encoder, one arm in each method below, and a
 //! [`WireFormat`] when its EVENT bytes differ from every existing one.
 
@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::decoder::{Decoded, DecoderConfig, PartialPacket};
 use super::error::{EncodeError, ProtocolError};
-use super::{Args, Encoded, Packet, v5};
+use super::{Args, Encoded, Packet, v4, v5};
 use crate::message::{Message, Str};
 
 /// The packet format a server speaks (Node's `parser` option). One server speaks one.
@@ -42,10 +42,12 @@ impl Parser {
 }
 
 /// The Socket.IO protocol revision a connection speaks: 5 for Engine.IO 4 clients
-/// (Socket.IO 3 and 4 clients).
+/// (Socket.IO 3 and 4 clients), 4 for Engine.IO 3 clients (Socket.IO 2 clients).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[non_exhaustive]
 pub enum Revision {
+    /// Socket.IO protocol 4 (Socket.IO 2 clients).
+    V4 = 4,
     /// Socket.IO protocol 5.
     #[default]
     V5 = 5,
@@ -102,6 +104,8 @@ impl<'a> ConnectReply<'a> {
 enum Kind {
     /// Protocol 5, default (JSON) parser.
     JsonV5,
+    /// Protocol 4, default (JSON) parser.
+    JsonV4,
 }
 
 /// How one connection's packets are written and read: a [`Parser`] at a [`Revision`].
@@ -133,6 +137,7 @@ impl Codec {
     pub const fn new(parser: Parser, revision: Revision) -> Codec {
         let kind = match (parser, revision) {
             (Parser::Json, Revision::V5) => Kind::JsonV5,
+            (Parser::Json, Revision::V4) => Kind::JsonV4,
         };
         Codec { kind }
     }
@@ -140,7 +145,7 @@ impl Codec {
     /// The parser.
     pub fn parser(self) -> Parser {
         match self.kind {
-            Kind::JsonV5 => Parser::Json,
+            Kind::JsonV5 | Kind::JsonV4 => Parser::Json,
         }
     }
 
@@ -148,13 +153,15 @@ impl Codec {
     pub fn revision(self) -> Revision {
         match self.kind {
             Kind::JsonV5 => Revision::V5,
+            Kind::JsonV4 => Revision::V4,
         }
     }
 
     /// The encoding of this codec's EVENT and ACK packets.
     pub fn wire_format(self) -> WireFormat {
         match self.kind {
-            Kind::JsonV5 => WireFormat::Json,
+            // EVENT and ACK bytes are the same in protocols 4 and 5.
+            Kind::JsonV5 | Kind::JsonV4 => WireFormat::Json,
         }
     }
 
@@ -175,6 +182,7 @@ impl Codec {
     ) -> Result<Decoded, ProtocolError> {
         match self.kind {
             Kind::JsonV5 => v5::decode(text, limits),
+            Kind::JsonV4 => v4::decode(text, limits),
         }
     }
 
@@ -187,7 +195,7 @@ impl Codec {
     ) -> Result<Decoded, ProtocolError> {
         let _ = (data, limits);
         match self.kind {
-            Kind::JsonV5 => Err(ProtocolError::UnexpectedAttachment),
+            Kind::JsonV5 | Kind::JsonV4 => Err(ProtocolError::UnexpectedAttachment),
         }
     }
 
@@ -195,7 +203,7 @@ impl Codec {
     /// packet of its own).
     fn binary_is_attachment(self) -> bool {
         match self.kind {
-            Kind::JsonV5 => true,
+            Kind::JsonV5 | Kind::JsonV4 => true,
         }
     }
 
@@ -205,6 +213,7 @@ impl Codec {
     pub fn encode(self, packet: &Packet) -> Encoded {
         match self.kind {
             Kind::JsonV5 => v5::encode_packet(packet),
+            Kind::JsonV4 => v4::encode_packet(packet),
         }
     }
 
@@ -219,7 +228,7 @@ impl Codec {
         ack: Option<u64>,
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
-            Kind::JsonV5 => v5::encode_event(ns, event, data, ack),
+            Kind::JsonV5 | Kind::JsonV4 => v5::encode_event(ns, event, data, ack),
         }
     }
 
@@ -232,7 +241,7 @@ impl Codec {
         data: &T,
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
-            Kind::JsonV5 => v5::encode_ack(ns, ack, data),
+            Kind::JsonV5 | Kind::JsonV4 => v5::encode_ack(ns, ack, data),
         }
     }
 
@@ -246,14 +255,14 @@ impl Codec {
         ack: Option<u64>,
     ) -> Encoded {
         match self.kind {
-            Kind::JsonV5 => v5::encode_event_args(ns, event, args, ack),
+            Kind::JsonV5 | Kind::JsonV4 => v5::encode_event_args(ns, event, args, ack),
         }
     }
 
     /// Encodes an ACK with arguments already in packet form.
     pub fn encode_ack_args(self, ns: &str, ack: u64, args: &Args) -> Encoded {
         match self.kind {
-            Kind::JsonV5 => v5::encode_ack_args(ns, ack, args),
+            Kind::JsonV5 | Kind::JsonV4 => v5::encode_ack_args(ns, ack, args),
         }
     }
 
@@ -261,6 +270,8 @@ impl Codec {
     pub fn encode_connect(self, ns: &str, reply: ConnectReply<'_>) -> Encoded {
         match self.kind {
             Kind::JsonV5 => Encoded::from(v5::encode_connect_reply(ns, reply.sid, reply.pid)),
+            // Protocol 4 answers with nothing but the namespace.
+            Kind::JsonV4 => Encoded::from(v4::encode_connect(ns)),
         }
     }
 
@@ -274,13 +285,14 @@ impl Codec {
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
             Kind::JsonV5 => v5::encode_connect_error(ns, message, data).map(Encoded::from),
+            Kind::JsonV4 => v4::encode_connect_error(ns, message, data).map(Encoded::from),
         }
     }
 
     /// Encodes a DISCONNECT from a namespace.
     pub fn encode_disconnect(self, ns: &str) -> Encoded {
         match self.kind {
-            Kind::JsonV5 => Encoded::from(v5::encode_disconnect(ns)),
+            Kind::JsonV5 | Kind::JsonV4 => Encoded::from(v5::encode_disconnect(ns)),
         }
     }
 }

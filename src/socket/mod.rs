@@ -33,7 +33,7 @@ use crate::handler::{BoxedHandler, DisconnectParts, Handler, MessageParts, erase
 use crate::ns::Namespace;
 use crate::observe::observe;
 use crate::operators::BroadcastOperators;
-use crate::protocol::{Args, Codec};
+use crate::protocol::{Args, Codec, Revision};
 use crate::rooms::IntoRooms;
 use crate::util::{lock, read, write};
 
@@ -88,10 +88,17 @@ impl Socket {
         conn: Arc<engine::Socket<ConnState>>,
         auth: Option<Str>,
     ) -> Self {
+        let codec = crate::client::codec(&conn);
+        // A Socket.IO 2 client computes its socket's id from the Engine.IO id (and its
+        // namespace, see `client_id`); later clients get a fresh one.
+        let id = match codec.revision() {
+            Revision::V4 => conn.id(),
+            _ => Sid::new(),
+        };
         Self {
-            id: Sid::new(),
+            id,
             ns,
-            codec: crate::client::codec(&conn),
+            codec,
             conn,
             auth,
             issued: SystemTime::now(),
@@ -109,8 +116,38 @@ impl Socket {
     }
 
     /// The socket's id: unique and unguessable; also the name of a room it is always in.
+    ///
+    /// For a Socket.IO 2 client it is the Engine.IO id of its connection (as Node's), and
+    /// in a namespace other than `/` the client knows its socket as `<nsp>#<id>`: see
+    /// [`client_id`](Socket::client_id). Both name its room.
     pub fn id(&self) -> Sid {
         self.id
+    }
+
+    /// The id as the client knows it (Node's `socket.id`): [`id`](Socket::id), except for
+    /// a Socket.IO 2 client in a namespace other than `/`, which computes `<nsp>#<id>`
+    /// itself. Send this one to clients that compare it with their own `socket.id`; as a
+    /// room it reaches this socket, as `id` does.
+    ///
+    /// ```no_run
+    /// # use tower_socketio::{SocketIo, SocketRef, extract::AckSender};
+    /// # fn f(io: SocketIo) {
+    /// io.ns("/chat", async |socket: SocketRef| {
+    ///     // A 2.x client reads "/chat#<engine id>", later clients the plain id.
+    ///     socket.emit("you-are", &socket.client_id()).ok();
+    /// });
+    /// # }
+    /// ```
+    pub fn client_id(&self) -> String {
+        match self.prefixed_id() {
+            true => format!("{}#{}", self.ns.name(), self.id),
+            false => self.id.to_string(),
+        }
+    }
+
+    /// Whether the client knows this socket by `<nsp>#<id>` (Socket.IO 2, not in `/`).
+    pub(crate) fn prefixed_id(&self) -> bool {
+        self.codec.revision() == Revision::V4 && self.ns.name() != "/"
     }
 
     /// The namespace's name, e.g. `/` or `/chat`.
@@ -316,7 +353,16 @@ impl Socket {
 
     /// The rooms the socket is in, its own id first.
     pub fn rooms(&self) -> Vec<Room> {
-        self.ns.adapter().socket_rooms(self.id)
+        let mut rooms = self.ns.adapter().socket_rooms(self.id);
+        if self.prefixed_id() {
+            // The own room under the name the client knows.
+            let own = self.id.to_string();
+            match rooms.iter_mut().find(|r| r.as_ref() == own) {
+                Some(r) => *r = Room::Owned(self.client_id()),
+                None => rooms.insert(0, Room::Owned(self.client_id())),
+            }
+        }
+        rooms
     }
 
     // ----- data -----

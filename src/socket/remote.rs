@@ -16,9 +16,13 @@ use crate::rooms::IntoRooms;
 use crate::util::lock;
 
 /// A socket as `fetch_sockets` returns it: on this server or another one of the cluster.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// It serializes as Node's adapters write a socket, `{"id", "handshake", "rooms", "data"}`,
+/// with the id as the client knows it (see [`client_id`](Self::client_id)).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RemoteSocketWire")]
 pub struct RemoteSocket {
-    /// The socket id.
+    /// The socket id (see [`Socket::id`]).
     pub id: Sid,
     /// Its handshake.
     pub handshake: Handshake,
@@ -26,8 +30,45 @@ pub struct RemoteSocket {
     pub rooms: Vec<Room>,
     /// Its data (see [`Socket::set_data`]).
     pub data: serde_json::Value,
-    #[serde(skip)]
+    /// `<nsp>#<id>`, for a Socket.IO 2 client in a namespace other than `/`.
+    pub(crate) client_id: Option<String>,
     pub(crate) ns: Option<Namespace>,
+}
+
+/// A socket as JSON carries it.
+#[derive(Deserialize)]
+struct RemoteSocketWire {
+    id: String,
+    handshake: Handshake,
+    #[serde(default)]
+    rooms: Vec<Room>,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+impl TryFrom<RemoteSocketWire> for RemoteSocket {
+    type Error = crate::engine::InvalidSid;
+
+    fn try_from(w: RemoteSocketWire) -> Result<Self, Self::Error> {
+        let mut socket = RemoteSocket::from_client_id(&w.id, w.handshake, w.rooms, w.data)?;
+        socket.ns = None;
+        Ok(socket)
+    }
+}
+
+impl Serialize for RemoteSocket {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("RemoteSocket", 4)?;
+        match &self.client_id {
+            Some(id) => st.serialize_field("id", id)?,
+            None => st.serialize_field("id", &self.id)?,
+        }
+        st.serialize_field("handshake", &self.handshake)?;
+        st.serialize_field("rooms", &self.rooms)?;
+        st.serialize_field("data", &self.data)?;
+        st.end()
+    }
 }
 
 impl RemoteSocket {
@@ -39,7 +80,35 @@ impl RemoteSocket {
             handshake,
             rooms,
             data,
+            client_id: None,
             ns: None,
+        }
+    }
+
+    /// A socket whose id another server wrote as its client knows it: a plain id, or
+    /// `<nsp>#<id>` for a Socket.IO 2 client in a namespace other than `/` (as Node's
+    /// servers write theirs).
+    pub fn from_client_id(
+        id: &str,
+        handshake: Handshake,
+        rooms: Vec<Room>,
+        data: serde_json::Value,
+    ) -> Result<Self, crate::engine::InvalidSid> {
+        let (sid, client_id) = match id.rsplit_once('#') {
+            Some((ns, sid)) if ns.starts_with('/') => (sid.parse()?, Some(id.to_owned())),
+            _ => (id.parse()?, None),
+        };
+        let mut socket = RemoteSocket::new(sid, handshake, rooms, data);
+        socket.client_id = client_id;
+        Ok(socket)
+    }
+
+    /// The id as the client knows it (see [`Socket::client_id`]); also the room that
+    /// reaches it on any server of the cluster.
+    pub fn client_id(&self) -> String {
+        match &self.client_id {
+            Some(id) => id.clone(),
+            None => self.id.to_string(),
         }
     }
 
@@ -51,7 +120,9 @@ impl RemoteSocket {
     }
 
     fn target(&self) -> Option<BroadcastOperators> {
-        self.ns.as_ref().map(|ns| ns.to(self.id))
+        // The client's form of the id: the only room of a Socket.IO 2 socket that a Node
+        // server knows.
+        self.ns.as_ref().map(|ns| ns.to(self.client_id()))
     }
 
     /// Emits an event to this socket, wherever it is.
@@ -98,6 +169,7 @@ impl Socket {
             handshake: self.handshake(),
             rooms: self.rooms(),
             data: lock(&self.data).clone().unwrap_or(serde_json::Value::Null),
+            client_id: self.prefixed_id().then(|| self.client_id()),
             ns: Some(self.ns.clone()),
         }
     }

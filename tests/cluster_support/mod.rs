@@ -276,7 +276,10 @@ pub async fn rust_server_built(
     builder: SocketIoBuilder,
     redis: RedisAdapterHandle,
 ) -> RustServer {
-    let (svc, io) = builder.ack_timeout(Duration::from_secs(2)).build_svc();
+    let (svc, io) = builder
+        .allow_eio3(true)
+        .ack_timeout(Duration::from_secs(2))
+        .build_svc();
     cluster_handlers(&io, name);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -479,8 +482,16 @@ pub fn cluster_handlers(io: &SocketIo, name: &str) {
     io.ns("/", move |socket: SocketRef, Data(auth): Data<Value>| {
         let server = server.clone();
         async move {
+            // A Socket.IO 2 client has no auth in `/`: its nick comes in the query.
+            let nick = auth.get("nick").cloned().or_else(|| {
+                socket
+                    .handshake()
+                    .query
+                    .get("nick")
+                    .map(|n| Value::String(n.clone()))
+            });
             socket
-                .set_data(&json!({ "server": server, "nick": auth.get("nick") }))
+                .set_data(&json!({ "server": server, "nick": nick }))
                 .ok();
             let me = server.clone();
             socket.on("whoami", move |socket: SocketRef, ack: AckSender| {

@@ -9,6 +9,7 @@
 //! | node | `TSIO_NODE` | `node` on `PATH` |
 //! | Node packages | `TSIO_NODE_MODULES` | `tests/js/node_modules` |
 //! | Python venv | `TSIO_PYTHON` | `.venv/bin/python` |
+//! | Python venv with python-socketio 4 | `TSIO_PYTHON_SIO4` | `.venv-sio4/bin/python` |
 //! | redis-server | `TSIO_REDIS_SERVER` | `redis-server` on `PATH` |
 //! | chromium | `TSIO_CHROMIUM` | `chromium` on `PATH` |
 //!
@@ -99,6 +100,13 @@ pub fn python() -> PathBuf {
     env_path("TSIO_PYTHON").unwrap_or_else(|| repo_root().join(".venv").join("bin").join("python"))
 }
 
+/// The Python interpreter of the venv with python-socketio 4 (a Socket.IO 2 client):
+/// `TSIO_PYTHON_SIO4`, else `.venv-sio4/bin/python`.
+pub fn python_sio4() -> PathBuf {
+    env_path("TSIO_PYTHON_SIO4")
+        .unwrap_or_else(|| repo_root().join(".venv-sio4").join("bin").join("python"))
+}
+
 /// The `redis-server` binary: `TSIO_REDIS_SERVER`, else `redis-server` on `PATH`.
 pub fn redis_server() -> PathBuf {
     env_path("TSIO_REDIS_SERVER")
@@ -129,6 +137,8 @@ pub enum Peer {
     NodeModules,
     /// The Python venv with python-socketio.
     Python,
+    /// The Python venv with python-socketio 4 (Socket.IO protocol 4, Engine.IO 3).
+    PythonSio4,
     /// The `redis-server` binary.
     RedisServer,
     /// Chromium plus `node` and `playwright-core` in tests/js/node_modules to drive it.
@@ -141,6 +151,7 @@ impl fmt::Display for Peer {
             Peer::Node => "node",
             Peer::NodeModules => "the Node packages in tests/js/node_modules",
             Peer::Python => "the Python venv with python-socketio",
+            Peer::PythonSio4 => "the Python venv with python-socketio 4",
             Peer::RedisServer => "redis-server",
             Peer::Chromium => "chromium (driven by playwright-core)",
         })
@@ -165,7 +176,12 @@ impl Peer {
             Peer::NodeModules => {
                 Peer::Node.locate()?;
                 let dir = node_modules_dir();
-                for package in ["engine.io-client", "socket.io-client"] {
+                for package in [
+                    "engine.io-client",
+                    "socket.io-client",
+                    "engine.io-client-v3",
+                    "socket.io-client-v2",
+                ] {
                     let manifest = dir.join(package).join("package.json");
                     if !manifest.is_file() {
                         return Err(format!("{} is missing", manifest.display()));
@@ -173,8 +189,12 @@ impl Peer {
                 }
                 Ok(dir)
             }
-            Peer::Python => {
-                let python = python();
+            Peer::Python | Peer::PythonSio4 => {
+                let python = if self == Peer::Python {
+                    python()
+                } else {
+                    python_sio4()
+                };
                 if is_executable(&python) {
                     Ok(python)
                 } else {
@@ -218,6 +238,9 @@ impl Peer {
             Peer::NodeModules => "`npm ci` in tests/js",
             Peer::Python => {
                 "`python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`"
+            }
+            Peer::PythonSio4 => {
+                "`python3 -m venv .venv-sio4 && .venv-sio4/bin/pip install -r tests/python/requirements-v4.txt`"
             }
             Peer::RedisServer => "`apt-get update && apt-get install -y redis-server`",
             Peer::Chromium => {
@@ -346,7 +369,17 @@ pub async fn run_node(script: &str, args: &[&str], timeout: Duration) -> io::Res
 /// Runs a Python script of tests/python (`script` is relative to it) with the venv's
 /// interpreter, bounded by `timeout`.
 pub async fn run_python(script: &str, args: &[&str], timeout: Duration) -> io::Result<Output> {
-    let mut cmd = Command::new(python());
+    run_python_with(python(), script, args, timeout).await
+}
+
+/// Runs a Python driver script of tests/python with a given interpreter.
+pub async fn run_python_with(
+    python: PathBuf,
+    script: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> io::Result<Output> {
+    let mut cmd = Command::new(python);
     cmd.arg(python_dir().join(script))
         .args(args)
         .current_dir(python_dir())
@@ -406,4 +439,13 @@ pub async fn node_driver_ok(script: &str, args: &[&str]) -> String {
 pub async fn python_driver_ok(script: &str, args: &[&str]) -> String {
     let what = format!("python {script} {}", args.join(" "));
     expect_success(run_python(script, args, DRIVER_TIMEOUT).await, &what)
+}
+
+/// Runs a Python driver with the python-socketio 4 venv; it must pass.
+pub async fn python_sio4_driver_ok(script: &str, args: &[&str]) -> String {
+    let what = format!("python (socketio 4) {script} {}", args.join(" "));
+    expect_success(
+        run_python_with(python_sio4(), script, args, DRIVER_TIMEOUT).await,
+        &what,
+    )
 }

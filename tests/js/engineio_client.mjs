@@ -3,6 +3,10 @@
 //
 // usage: node engineio_client.mjs <url> <polling|websocket|upgrade>
 //            [--path /engine.io/] [--step-timeout ms] [--timeout ms] [--heartbeats n]
+//            [--eio 3|4]
+//
+// --eio 3 runs engine.io-client 3 (the npm alias engine.io-client-v3: Engine.IO 3, the
+// client of Socket.IO 2) instead of the current one.
 //
 // The Engine.IO path comes from --path, else from the URL's path when it has one, else it is
 // `/engine.io/`. The driver sends text messages (ASCII, multi-byte UTF-8, empty, 64 KiB) and
@@ -10,10 +14,12 @@
 // back unchanged and in order. In `upgrade` mode the first half is sent right after the
 // handshake, while the upgrade is under way; the transport must then become `websocket`,
 // and the second half goes over it.
-// With --heartbeats n it also stays connected until the server has pinged n times.
+// With --heartbeats n it also stays connected for n heartbeats: until the server has pinged
+// n times (Engine.IO 4), or answered n of the client's pings (Engine.IO 3).
 // Exit code 0 = pass; otherwise the reason is on stderr.
 
-import { Socket } from 'engine.io-client';
+import { Socket as Socket4 } from 'engine.io-client';
+import Socket3 from 'engine.io-client-v3';
 import {
   DEFAULT_STEP_TIMEOUT_MS,
   DEFAULT_TOTAL_TIMEOUT_MS,
@@ -38,13 +44,14 @@ const MODES = {
 };
 
 const { args, opts } = cli(
-  'node engineio_client.mjs <url> <polling|websocket|upgrade> [--path P] [--step-timeout ms] [--timeout ms] [--heartbeats n]',
+  'node engineio_client.mjs <url> <polling|websocket|upgrade> [--path P] [--step-timeout ms] [--timeout ms] [--heartbeats n] [--eio 3|4]',
   2,
   {
     path: { type: 'string' },
     'step-timeout': { type: 'string', default: String(DEFAULT_STEP_TIMEOUT_MS) },
     timeout: { type: 'string', default: String(DEFAULT_TOTAL_TIMEOUT_MS) },
     heartbeats: { type: 'string', default: '0' },
+    eio: { type: 'string', default: '4' },
   },
 );
 const [url, mode] = args;
@@ -63,6 +70,11 @@ const path = opts.path ?? (parsedUrl.pathname !== '/' ? parsedUrl.pathname : '/e
 const stepMs = millis(opts['step-timeout'], 'step-timeout');
 const totalMs = millis(opts.timeout, 'timeout');
 const heartbeats = Number(opts.heartbeats);
+const eio = opts.eio;
+if (eio !== '3' && eio !== '4') {
+  console.error(`${NAME}: --eio must be 3 or 4`);
+  process.exit(2);
+}
 if (!Number.isInteger(heartbeats) || heartbeats < 0) {
   console.error(`${NAME}: --heartbeats must be a non-negative integer`);
   process.exit(2);
@@ -77,7 +89,17 @@ function messages(tag) {
   const view = new Uint8Array(backing.buffer, backing.byteOffset + 4, 8);
   // No empty text message and no U+001E in text: over polling, Engine.IO 4 cannot carry
   // either unchanged (an empty message decodes as no data; U+001E separates packets).
+  // Engine.IO 3 carries U+001E: its payloads count lengths (in UTF-16 units, which the
+  // astral characters test). (Its client reads an empty message as no data.)
+  const v3 =
+    eio === '3'
+      ? [
+          [`${tag} separator and astral text`, `a\u001eb 😀𝕊 ${tag}`, `a\u001eb 😀𝕊 ${tag}`],
+          [`${tag} text with a colon and digits`, `12:4x ${tag}`, `12:4x ${tag}`],
+        ]
+      : [];
   return [
+    ...v3,
     [`${tag} text`, `hello ${tag}`, `hello ${tag}`],
     [`${tag} utf-8 text`, `héllo wörld 你好 🌍 ${tag}`, `héllo wörld 你好 🌍 ${tag}`],
     [`${tag} 64 KiB text`, 'x'.repeat(65_536), 'x'.repeat(65_536)],
@@ -111,10 +133,14 @@ async function echoAll(socket, incoming, batch) {
 main(NAME, totalMs, async () => {
   const { transports, upgrade } = MODES[mode];
   const origin = `${parsedUrl.protocol}//${parsedUrl.host}`;
+  const Socket = eio === '3' ? Socket3 : Socket4;
   const socket = new Socket(origin, { path, transports, upgrade });
   const incoming = new EventQueue(socket, 'message');
+  // The heartbeats seen: the server's pings (Engine.IO 4), or its pongs to the client's
+  // pings (Engine.IO 3, where the client pings).
+  const beat = eio === '3' ? 'pong' : 'ping';
   let pings = 0;
-  socket.on('ping', () => {
+  socket.on(beat, () => {
     pings += 1;
   });
   let closedEarly = null;
@@ -146,7 +172,7 @@ main(NAME, totalMs, async () => {
 
     if (heartbeats > 0) {
       while (pings < heartbeats) {
-        await once(socket, 'ping', stepMs, `heartbeat ${pings + 1} of ${heartbeats}`, ['close']);
+        await once(socket, beat, stepMs, `heartbeat ${pings + 1} of ${heartbeats}`, ['close']);
       }
     }
     assert(closedEarly === null, `the connection closed early: ${closedEarly}`);
@@ -156,7 +182,7 @@ main(NAME, totalMs, async () => {
     socket.close();
     const [reason] = await closed;
     assertEqual(reason, 'forced close', 'close reason');
-    return `${mode} via ${path}: ${echoed} messages echoed, ${pings} ping(s), session ${sid}`;
+    return `EIO=${eio} ${mode} via ${path}: ${echoed} messages echoed, ${pings} heartbeat(s), session ${sid}`;
   } catch (err) {
     if (closedEarly !== null && err instanceof DriverError) {
       throw new DriverError(`${err.message} (the connection had closed: ${closedEarly})`);

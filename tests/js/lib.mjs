@@ -7,6 +7,21 @@
 import { isDeepStrictEqual, inspect, parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
 
+/**
+ * The flags of the test suite's Chromium. Playwright adds its own fresh `--user-data-dir` (a
+ * new temporary profile per launch) and refuses one in `args`.
+ */
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 /** Default bound, in milliseconds, for a single wait (connect, one echo, one event). */
 export const DEFAULT_STEP_TIMEOUT_MS = 5_000;
 

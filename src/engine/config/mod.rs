@@ -43,6 +43,7 @@ pub struct EngineConfig {
     allow_origin: AllowOrigin,
     allow_request: Option<AllowRequest>,
     ws_read_buffer_size: usize,
+    allow_eio3: bool,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +61,7 @@ impl Default for EngineConfig {
             allow_origin: AllowOrigin::any(),
             allow_request: None,
             ws_read_buffer_size: 1024,
+            allow_eio3: false,
         }
     }
 }
@@ -146,6 +148,12 @@ impl EngineConfig {
     /// frame grows it as needed).
     pub fn ws_read_buffer_size(&self) -> usize {
         self.ws_read_buffer_size
+    }
+
+    /// Whether Engine.IO 3 clients (Socket.IO 2) are served beside Engine.IO 4 ones (off
+    /// by default, Node's `allowEIO3`).
+    pub fn allow_eio3(&self) -> bool {
+        self.allow_eio3
     }
 
     /// The path without its trailing slash (empty for the root).
@@ -279,6 +287,20 @@ impl EngineConfigBuilder {
         self
     }
 
+    /// Serves Engine.IO 3 clients (`EIO=3`: Socket.IO 2 clients) beside Engine.IO 4 ones,
+    /// each request by its own `EIO` (off by default, Node's `allowEIO3`). When off, an
+    /// `EIO=3` handshake is refused with HTTP 400, code 5, and the server logs one warning
+    /// naming this option.
+    ///
+    /// ```
+    /// let config = tower_socketio::engine::EngineConfig::builder().allow_eio3(true).build();
+    /// assert!(config.allow_eio3());
+    /// ```
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.config.allow_eio3 = allow;
+        self
+    }
+
     /// The finished configuration.
     ///
     /// # Panics
@@ -318,6 +340,7 @@ mod tests {
         assert!(c.transports().contains(TransportType::Websocket));
         assert!(c.cookie().is_none());
         assert!(c.http_compression());
+        assert!(!c.allow_eio3());
     }
 
     #[test]

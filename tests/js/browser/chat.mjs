@@ -12,20 +12,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { DriverError, cli, main } from '../lib.mjs';
+import { CHROMIUM_FLAGS, DriverError, cli, main } from '../lib.mjs';
 
-// The flags of the test suite's Chromium. Playwright adds its own fresh `--user-data-dir`
-// (a new temporary profile per launch) and refuses one in `args`.
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const STEP_MS = 10_000;
 
 const { args, opts } = cli(
@@ -123,7 +111,7 @@ async function say(u, text) {
 }
 
 main('browser-chat', 90_000, async () => {
-  const browser = await chromium.launch({ executablePath: opts.chromium, headless: true, args: FLAGS, timeout: 30_000 });
+  const browser = await chromium.launch({ executablePath: opts.chromium, headless: true, args: CHROMIUM_FLAGS, timeout: 30_000 });
   const errors = [];
   try {
     const alice = await user(browser, 'alice', errors);

@@ -1,9 +1,10 @@
 // The mixed cluster check: socket.io-client clients on two or three Rust servers (R1, R2 and
-// maybe R3) and one Node server (N), all joined through Redis by the same kind of adapter;
-// every cluster operation is started on a Rust server and on the Node server, and seen (or
-// not) by the clients of both kinds. Then, with TSIO_REDIS_URL set, @socket.io/redis-emitter
-// emits into the cluster from this process (classic pub/sub adapter only). PROTOCOL.md
-// describes what the servers do.
+// maybe R3) and one Node server (N), all joined through Redis by the same kind of adapter,
+// with a socket.io-client 2 (Socket.IO 2, Engine.IO 3) client on N and one on R2; every
+// cluster operation is started on a Rust server and on the Node server, and seen (or not) by
+// the clients of every kind. Then, with TSIO_REDIS_URL set, @socket.io/redis-emitter emits
+// into the cluster from this process (classic pub/sub adapter only). PROTOCOL.md describes
+// what the servers do.
 //
 // usage: TSIO_CLUSTER='{"R1":"http://..","R2":"..","R3":"..","N":".."}' \
 //        [TSIO_REDIS_URL=redis://127.0.0.1:PORT/] [TSIO_NAME=cluster_interop] node cluster/interop.mjs
@@ -12,6 +13,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { createClient } from 'redis';
 import { Emitter } from '@socket.io/redis-emitter';
+import sio2 from 'socket.io-client-v2';
 import { DriverError, assert, assertEqual, connectSocketIo, main, show, sleep, withTimeout } from '../lib.mjs';
 
 const NAME = process.env.TSIO_NAME ?? 'cluster_interop';
@@ -123,6 +125,35 @@ async function connect(name, server, transports) {
   return new Client(name, server, socket);
 }
 
+/**
+ * A socket.io-client 2 socket with what Client uses of a 4.x one (`onAny`, `emitWithAck`).
+ * Its nick goes in the query (a 2.x client has no auth in `/`).
+ */
+async function connectV2(name, server, transports) {
+  const socket = sio2(servers[server], { forceNew: true, reconnection: false, transports, query: { nick: name } });
+  const any = [];
+  const onevent = socket.onevent;
+  // Every incoming event, before its listeners (the ack callback is not in packet.data).
+  socket.onevent = function (packet) {
+    any.forEach((f) => f(...(packet.data || [])));
+    onevent.call(this, packet);
+  };
+  socket.onAny = (f) => any.push(f);
+  socket.emitWithAck = (event, ...args) => new Promise((resolve) => socket.emit(event, ...args, (reply) => resolve(reply)));
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', (e) => reject(new DriverError(`${name}: ${show(e)}`)));
+      socket.once('connect_error', (e) => reject(new DriverError(`${name}: connect_error ${show(e)}`)));
+    }),
+    STEP,
+    `the Socket.IO 2 client ${name} on ${server}`,
+  );
+  const client = new Client(name, server, socket);
+  client.v2 = true;
+  return client;
+}
+
 /** Calls `rooms` on `client` until it answers `want`. */
 async function roomsBecome(client, want) {
   const deadline = Date.now() + STEP;
@@ -143,7 +174,7 @@ let redis = null;
 let emitter = null;
 
 /** The emitter reaches the clients of every server. */
-async function emitterChecks(all, r1, r1b, r2, r3, n, nb, checked) {
+async function emitterChecks(all, r1, r1b, r2, r3, n, nb, n2, r2v2, checked) {
   redis = createClient({ url: redisUrl });
   redis.on('error', () => {});
   await redis.connect();
@@ -156,7 +187,7 @@ async function emitterChecks(all, r1, r1b, r2, r3, n, nb, checked) {
   await r3.next('em-room');
   await n.next('em-room');
   emitter.except('room-x').emit('em-except');
-  for (const c of [r1, r1b, r2, nb]) {
+  for (const c of [r1, r1b, r2, nb, n2, r2v2]) {
     await c.next('em-except');
   }
   emitter.to(r2.id).volatile.compress(false).emit('em-one', 'x');
@@ -187,7 +218,9 @@ await main(NAME, 90_000, async () => {
   const r3 = await connect('r3', R3, ['polling']);
   const n = await connect('n', 'N', ws);
   const nb = await connect('nb', 'N', both);
-  const all = [r1, r1b, r2, r3, n, nb];
+  const n2 = await connectV2('n2', 'N', ws);
+  const r2v2 = await connectV2('r2v2', 'R2', both);
+  const all = [r1, r1b, r2, r3, n, nb, n2, r2v2];
   const byServer = (s) => all.filter((c) => c.server === s);
 
   // Everyone sees every server (the Node adapter subscribes asynchronously: wait for it).
@@ -229,7 +262,7 @@ await main(NAME, 90_000, async () => {
     assertEqual(await n.next(tag('room')), [1], 'n in room-x');
     // Except a room.
     await origin.op({ kind: 'emit', except: ['room-x'], event: tag('except'), args: [] });
-    for (const c of [r1, r1b, r2, nb]) {
+    for (const c of [r1, r1b, r2, nb, n2, r2v2]) {
       await c.next(tag('except'));
     }
     // Several rooms, one a socket id on the other kind of server: each socket once.
@@ -285,8 +318,8 @@ await main(NAME, 90_000, async () => {
     for (const c of all) {
       const s = fetched.find((x) => x.id === c.id);
       assertEqual(s.data, { server: c.server, nick: c.name }, `data of ${c.name} fetched by ${O}`);
-      assertEqual(s.auth, { nick: c.name }, `auth of ${c.name}`);
-      assertEqual(s.eio, '4', `EIO of ${c.name}`);
+      assertEqual(s.auth, c.v2 ? {} : { nick: c.name }, `auth of ${c.name}`);
+      assertEqual(s.eio, c.v2 ? '3' : '4', `EIO of ${c.name}`);
       assertEqual(s.hasHost, true, `host header of ${c.name}`);
       const want = sortedRooms(...base(c));
       assertEqual(s.rooms, want, `rooms of ${c.name} fetched by ${O}`);
@@ -332,7 +365,7 @@ await main(NAME, 90_000, async () => {
 
   try {
     if (redisUrl) {
-      await emitterChecks(all, r1, r1b, r2, r3, n, nb, checked);
+      await emitterChecks(all, r1, r1b, r2, r3, n, nb, n2, r2v2, checked);
     }
     // Disconnections last: from the emitter (or Node), from Rust, from Node.
     if (redisUrl) {
@@ -347,7 +380,7 @@ await main(NAME, 90_000, async () => {
     assertEqual(await n.op({ kind: 'remoteDisconnect', id: r1b.id }), 1, 'remote disconnect from N');
     assertEqual(await r1b.untilDisconnected(), 'io server disconnect', 'r1b disconnected from N');
     const left = await r2.op({ kind: 'fetch' });
-    assertEqual(left.map((s) => s.id).sort(), [r1.id, r2.id, n.id].sort(), 'sockets left');
+    assertEqual(left.map((s) => s.id).sort(), [r1.id, r2.id, n.id, n2.id, r2v2.id].sort(), 'sockets left');
     checked.push(`disconnectSockets from ${redisUrl ? 'the emitter' : 'Node'}, Rust and Node`);
   } finally {
     await redis?.quit().catch(() => {});

@@ -57,6 +57,8 @@ const httpServer = createServer();
 const io = new Server(httpServer, {
   adapter,
   ...(RECOVERY ? { connectionStateRecovery: { maxDisconnectionDuration: RECOVERY } } : {}),
+  // Socket.IO 2 clients too.
+  allowEIO3: true,
 });
 
 if (process.env.ADMIN_HASH) {
@@ -151,9 +153,14 @@ async function runOp(socket, op) {
 
 io.on('connection', (socket) => {
   // A recovered socket keeps the data of its first server; kept beside what
-  // @socket.io/admin-ui put there (its `_admin`), when instrumented.
+  // @socket.io/admin-ui put there (its `_admin`), when instrumented. A Socket.IO 2 client has
+  // no auth in `/`: its nick comes in the query.
   if (!socket.recovered) {
-    socket.data = { ...socket.data, server: NAME, nick: socket.handshake.auth?.nick ?? null };
+    socket.data = {
+      ...socket.data,
+      server: NAME,
+      nick: socket.handshake.auth?.nick ?? socket.handshake.query?.nick ?? null,
+    };
   }
   socket.on('whoami', (ack) => ack({ server: NAME, id: socket.id }));
   socket.on('join', (rooms, ack) => {

@@ -3,7 +3,6 @@
 use serde_json::Value;
 
 use crate::adapter::Room;
-use crate::engine::Sid;
 use crate::{Handshake, RemoteSocket};
 
 /// Text of a JSON value for handshake maps: strings as they are, lists joined with `, `
@@ -59,13 +58,6 @@ pub(crate) fn handshake_of(v: Option<&Value>) -> Handshake {
 /// Reads one socket of a fetch response.
 pub(crate) fn remote_socket_of(v: &Value) -> Option<RemoteSocket> {
     let id = v.get("id")?.as_str()?;
-    let Ok(id) = id.parse::<Sid>() else {
-        tracing::warn!(
-            id,
-            "redis adapter: a remote socket id is not a 20-character id; left out"
-        );
-        return None;
-    };
     let rooms = v
         .get("rooms")
         .and_then(Value::as_array)
@@ -80,12 +72,22 @@ pub(crate) fn remote_socket_of(v: &Value) -> Option<RemoteSocket> {
                 .collect()
         })
         .unwrap_or_default();
-    Some(RemoteSocket::new(
+    // A Socket.IO 2 client's socket outside `/` is `<nsp>#<id>` (Node's servers write it so).
+    match RemoteSocket::from_client_id(
         id,
         handshake_of(v.get("handshake")),
         rooms,
         v.get("data").cloned().unwrap_or(Value::Null),
-    ))
+    ) {
+        Ok(socket) => Some(socket),
+        Err(_) => {
+            tracing::warn!(
+                id,
+                "redis adapter: a remote socket id is not a 20-character id; left out"
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +132,11 @@ mod tests {
         );
         assert_eq!(s.data, json!({"a": 1}));
         assert!(remote_socket_of(&json!({"id": "short"})).is_none());
+        // A Socket.IO 2 client's socket on a Node server.
+        let v2 = remote_socket_of(&json!({"id": "/custom#AAAAAAAAAAAAAAAAAAAA"})).unwrap();
+        assert_eq!(v2.id.as_str(), "AAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(v2.client_id(), "/custom#AAAAAAAAAAAAAAAAAAAA");
+        assert!(remote_socket_of(&json!({"id": "/custom#short"})).is_none());
         assert!(remote_socket_of(&json!({"rooms": []})).is_none());
         assert!(remote_socket_of(&json!([1, 2])).is_none());
     }
