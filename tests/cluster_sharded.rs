@@ -94,6 +94,51 @@ async fn every_subscription_mode_mixes_with_node_on_one_redis() {
     }
 }
 
+#[tokio::test]
+async fn hostile_messages_on_the_shard_channels_are_ignored() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let a = sharded_server("A", ShardedAdapterConfig::new(redis.url())).await;
+    let b = sharded_server("B", ShardedAdapterConfig::new(redis.url())).await;
+    let mut ca = Client::connect(a.addr, "ca").await;
+    let mut cb = Client::connect(b.addr, "cb").await;
+    cb.call("join", json!("r")).await;
+    assert!(b.redis.ready(Duration::from_secs(5)).await);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // The namespace's channel, both response channels, the room's channel.
+    let channels: Vec<String> = shard_channels(redis.port).await.into_iter().collect();
+    assert_eq!(channels.len(), 4, "{channels:?}");
+    for ch in &channels {
+        for g in cluster_support::hostile_cluster_messages() {
+            let _: i64 = redis::cmd("SPUBLISH")
+                .arg(ch)
+                .arg(g.as_slice())
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    ca.op(json!({"kind": "emit", "to": ["r"], "event": "after", "args": []}))
+        .await;
+    cb.expect("after").await;
+    cb.op(json!({"kind": "emit", "event": "after2", "args": []}))
+        .await;
+    ca.expect("after2").await;
+    assert_eq!(
+        ca.op(json!({"kind": "fetch"}))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(ca.op(json!({"kind": "serverCount"})).await, json!(2));
+    ca.expect_none("e", Duration::from_millis(300)).await;
+    cb.expect_none("e", Duration::ZERO).await;
+}
+
 /// The shard channels subscribed on one Redis server.
 async fn shard_channels(port: u16) -> BTreeSet<String> {
     let out = tokio::process::Command::new(common::redis_server().with_file_name("redis-cli"))

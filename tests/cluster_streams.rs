@@ -62,6 +62,132 @@ async fn rust_and_node_servers_share_the_streams() {
     assert_ne!(redis.cli(&["XLEN", "socket.io"]).await, "0");
 }
 
+#[tokio::test]
+async fn hostile_stream_entries_and_messages_are_ignored() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let a = streams_server("A", StreamsAdapterConfig::new(redis.url())).await;
+    let b = streams_server("B", StreamsAdapterConfig::new(redis.url())).await;
+    let mut ca = Client::connect(a.addr, "ca").await;
+    let mut cb = Client::connect(b.addr, "cb").await;
+    cb.call("join", json!("r")).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let garbage = cluster_support::hostile_cluster_messages();
+    // Over pub/sub: the request channel and every server's own channel.
+    let mut channels: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .arg("socket.io#/#*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(channels.len(), 3, "{channels:?}");
+    channels.sort();
+    for ch in &channels {
+        for g in &garbage {
+            let _: i64 = redis::cmd("PUBLISH")
+                .arg(ch)
+                .arg(g.as_slice())
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    // In the stream: entries with missing or broken fields, and data that is neither JSON
+    // nor base64 MessagePack, or is but says nothing sensible.
+    let b64 = |b: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(b)
+    };
+    let mut entries: Vec<Vec<(&str, Vec<u8>)>> = vec![
+        vec![("x", b"y".to_vec())],
+        vec![("uid", b"u".to_vec()), ("type", b"3".to_vec())],
+        vec![("uid", b"u".to_vec()), ("nsp", b"/".to_vec())],
+        vec![
+            ("uid", b"u".to_vec()),
+            ("nsp", b"/".to_vec()),
+            ("type", b"three".to_vec()),
+        ],
+        vec![
+            ("uid", b"u".to_vec()),
+            ("nsp", b"/".to_vec()),
+            ("type", b"3".to_vec()),
+            ("data", b"{".to_vec()),
+        ],
+        vec![
+            ("uid", b"u".to_vec()),
+            ("nsp", b"/".to_vec()),
+            ("type", b"3".to_vec()),
+            ("data", b"!!!".to_vec()),
+        ],
+        vec![
+            ("uid", b"u".to_vec()),
+            ("nsp", b"/".to_vec()),
+            ("type", b"3".to_vec()),
+            ("data", b64(&[0xc1]).into_bytes()),
+        ],
+        vec![
+            ("uid", b"u".to_vec()),
+            ("nsp", b"/".to_vec()),
+            ("type", b"3".to_vec()),
+            ("data", b64(&[0x91; 3000]).into_bytes()),
+        ],
+        vec![
+            ("uid", b"u".to_vec()),
+            ("nsp", b"/".to_vec()),
+            ("type", b"99".to_vec()),
+            ("data", b"{}".to_vec()),
+        ],
+        vec![
+            ("nsp", b"/".to_vec()),
+            ("type", b"3".to_vec()),
+            (
+                "data",
+                br#"{"packet":{"type":2,"data":["e"]},"opts":{}}"#.to_vec(),
+            ),
+        ],
+    ];
+    for g in &garbage {
+        if let Some(data) = g.strip_prefix(b"{").filter(|_| g.len() > 1) {
+            let _ = data;
+            entries.push(vec![
+                ("uid", b"u".to_vec()),
+                ("nsp", b"/".to_vec()),
+                ("type", b"3".to_vec()),
+                ("data", g.clone()),
+            ]);
+        }
+    }
+    for e in &entries {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg("socket.io").arg("*");
+        for (k, v) in e {
+            cmd.arg(*k).arg(v.as_slice());
+        }
+        let _: String = cmd.query_async(&mut conn).await.unwrap();
+    }
+    // The cluster still works both ways.
+    ca.op(json!({"kind": "emit", "to": ["r"], "event": "after", "args": []}))
+        .await;
+    cb.expect("after").await;
+    cb.op(json!({"kind": "emit", "event": "after2", "args": []}))
+        .await;
+    ca.expect("after2").await;
+    assert_eq!(
+        ca.op(json!({"kind": "fetch"}))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(ca.op(json!({"kind": "serverCount"})).await, json!(2));
+    ca.expect_none("e", Duration::from_millis(300)).await;
+    cb.expect_none("e", Duration::ZERO).await;
+    assert!(a.redis.is_healthy() && b.redis.is_healthy());
+}
+
 /// On a Redis Cluster: namespaces spread over three streams (on different masters), requests
 /// over sharded pub/sub, a Node server with the same options.
 #[cfg(feature = "redis-cluster")]

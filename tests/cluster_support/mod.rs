@@ -756,3 +756,52 @@ impl Client {
         }
     }
 }
+
+/// Messages of socket.io-adapter's `ClusterAdapter` protocol that a server must ignore
+/// without harm (malformed, of another namespace, of an unknown type), as JSON and as
+/// MessagePack; none of them may deliver an event named `e`.
+pub fn hostile_cluster_messages() -> Vec<Vec<u8>> {
+    let json: &[&str] = &[
+        "",
+        "{",
+        "{}",
+        "[1,2,3]",
+        r#"{"type":3}"#,
+        r#"{"type":"3","uid":"x","nsp":"/"}"#,
+        r#"{"type":3,"uid":1,"nsp":"/","data":{}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"packet":{"type":2,"data":[]},"opts":{}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"packet":{"type":1,"data":["e"]},"opts":{}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"packet":{"type":2,"data":"e"},"opts":{}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"packet":{"type":2,"data":[{"x":1}]}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/x","data":{"packet":{"type":2,"data":["e"]},"opts":{}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"requestId":{},"packet":{"type":2,"data":["e"]},"opts":{"rooms":"r","flags":{"timeout":-5}}}}"#,
+        r#"{"type":4,"uid":"x","nsp":"/","data":{"opts":{"rooms":{}},"rooms":5}}"#,
+        r#"{"type":5,"uid":"x","nsp":"/","data":{"opts":7}}"#,
+        r#"{"type":7,"uid":"x","nsp":"/","data":{"requestId":{}}}"#,
+        r#"{"type":8,"uid":"x","nsp":"/","data":{"requestId":"nope","sockets":"x"}}"#,
+        r#"{"type":9,"uid":"x","nsp":"/","data":{"packet":"not an array"}}"#,
+        r#"{"type":9,"uid":"x","nsp":"/","data":{"packet":[]}}"#,
+        r#"{"type":10,"uid":"x","nsp":"/","data":{"requestId":5,"packet":[1]}}"#,
+        r#"{"type":11,"uid":"x","nsp":"/","data":{"requestId":"r","clientCount":-1}}"#,
+        r#"{"type":12,"uid":"x","nsp":"/","data":{"requestId":"r"}}"#,
+        r#"{"type":1,"uid":"x","nsp":"/"}"#,
+        r#"{"type":13,"uid":"x","nsp":"/"}"#,
+        r#"{"type":99,"uid":"x","nsp":"/","data":{}}"#,
+        r#"{"type":1e300,"uid":"x","nsp":"/"}"#,
+    ];
+    let mut out: Vec<Vec<u8>> = json.iter().map(|s| s.as_bytes().to_vec()).collect();
+    out.extend([
+        vec![0xdd, 0xff, 0xff, 0xff, 0xff],
+        vec![0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0],
+        vec![0x91; 5000],
+        vec![0xc1],
+        // {type: 3, uid: "x", nsp: "/", data: {packet: {type: 2, data: []}}} in MessagePack.
+        vec![
+            0x84, 0xa4, b't', b'y', b'p', b'e', 0x03, 0xa3, b'u', b'i', b'd', 0xa1, b'x', 0xa3,
+            b'n', b's', b'p', 0xa1, b'/', 0xa4, b'd', b'a', b't', b'a', 0x81, 0xa6, b'p', b'a',
+            b'c', b'k', b'e', b't', 0x82, 0xa4, b't', b'y', b'p', b'e', 0x02, 0xa4, b'd', b'a',
+            b't', b'a', 0x90,
+        ],
+    ]);
+    out
+}

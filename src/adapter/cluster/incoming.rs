@@ -20,6 +20,14 @@ impl<T: Transport> ClusterAdapter<T> {
             return;
         }
         let _ = offset;
+        if msg.get("requestId").is_some() && msg.request_id().is_none() {
+            tracing::debug!(
+                adapter = self.settings.name,
+                kind = msg.kind,
+                "cluster adapter: ignoring a message with a malformed request id"
+            );
+            return;
+        }
         match msg.kind {
             kind::BROADCAST => match msg.request_id() {
                 Some(id) => self.serve_broadcast_with_ack(&msg, id),
