@@ -560,6 +560,82 @@ mod tests {
         assert!(m.request_id().is_none());
     }
 
+    /// Mutated and random inputs never panic a decoder (a fixed-seed xorshift; bounded).
+    #[test]
+    fn decoders_survive_mutated_input() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let seeds: Vec<Vec<u8>> = {
+            let m = Message::broadcast(
+                "u",
+                "/",
+                &packet(vec![
+                    MsgValue::Bin(Bytes::from_static(&[1])),
+                    MsgValue::UInt(7),
+                ]),
+                &BroadcastOptions {
+                    rooms: vec!["r".into()],
+                    except: vec!["e".into()],
+                    ..Default::default()
+                },
+                Some(("id", 5)),
+            );
+            let plain = Message::broadcast(
+                "u",
+                "/",
+                &packet(vec![]),
+                &BroadcastOptions::default(),
+                None,
+            );
+            vec![
+                m.encode_msgpack().to_vec(),
+                m.encode_json_or_msgpack().to_vec(),
+                plain.encode_json_or_msgpack().to_vec(),
+                m.stream_fields(false)[3].1.to_vec(),
+                plain.stream_fields(false)[3].1.to_vec(),
+            ]
+        };
+        for i in 0..20_000 {
+            let mut input = seeds[i % seeds.len()].clone();
+            for _ in 0..(1 + next() % 4) {
+                if input.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % input.len();
+                match next() % 4 {
+                    0 => input[at] = next() as u8,
+                    1 => input.truncate(at),
+                    2 => input.insert(at, next() as u8),
+                    _ => {
+                        input.remove(at);
+                    }
+                }
+            }
+            let bytes = Bytes::from(input.clone());
+            if let Ok(m) = Message::decode(&bytes) {
+                let _ = (
+                    m.packet(),
+                    m.opts(),
+                    m.rooms(),
+                    m.request_id(),
+                    m.ack_timeout_ms(),
+                );
+                let _ = m.encode_json_or_msgpack();
+            }
+            if let Ok(m) = Message::decode_msgpack(&bytes) {
+                let _ = (m.packet(), m.opts(), m.stream_fields(false));
+            }
+            if let Ok(m) = Message::from_stream_fields("u", "/", "3", Some(&input)) {
+                let _ = (m.packet(), m.opts());
+            }
+        }
+    }
+
     #[test]
     fn ids_are_sixteen_hex_digits() {
         let a = random_hex_id();
