@@ -141,13 +141,13 @@ fn bench_server(
     port: u16,
     cpu: &str,
 ) -> std::io::Result<Proc> {
-    Command::new("taskset")
-        .args(["-c", cpu])
-        .arg(exe)
-        .env("PORT", port.to_string())
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", cpu]).arg(exe);
+    if adapter != "local" {
+        cmd.env("ADAPTER", adapter).env("REDIS_URL", url);
+    }
+    cmd.env("PORT", port.to_string())
         .env("WORKERS", "1")
-        .env("ADAPTER", adapter)
-        .env("REDIS_URL", url)
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
