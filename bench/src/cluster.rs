@@ -157,21 +157,22 @@ fn bench_server(
 }
 
 /// One measurement: members on `b`, trigger on `a`.
-fn load(exe_dir: &Path, a: u16, b: u16, pid: u32, members: usize) -> Result<Value, String> {
+fn load(
+    exe_dir: &Path,
+    a: u16,
+    b: u16,
+    pid: u32,
+    (members, broadcasts, window): (usize, usize, usize),
+) -> Result<Value, String> {
     let out = Command::new("taskset")
         .args(["-c", "1"])
         .arg(exe_dir.join("sio-bench"))
         .args(["load", "broadcast"])
         .args(["--port", &b.to_string(), "--trigger-port", &a.to_string()])
         .args(["--pid", &pid.to_string()])
-        .args([
-            "--members",
-            &members.to_string(),
-            "--broadcasts",
-            "200",
-            "--window",
-            "4",
-        ])
+        .args(["--members", &members.to_string()])
+        .args(["--broadcasts", &broadcasts.to_string()])
+        .args(["--window", &window.to_string()])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("load generator: {e}"))?;
@@ -184,6 +185,8 @@ fn load(exe_dir: &Path, a: u16, b: u16, pid: u32, members: usize) -> Result<Valu
 pub fn main(f: Flags) -> i32 {
     let runs: usize = f.num("--runs", 3);
     let members: usize = f.num("--members", 1000);
+    let broadcasts: usize = f.num("--broadcasts", 200);
+    let window: usize = f.num("--window", 4);
     let adapters: Vec<String> = f
         .value("--adapters")
         .unwrap_or("local,pubsub,streams,sharded")
@@ -234,7 +237,7 @@ pub fn main(f: Flags) -> i32 {
             }
             // Let the adapters subscribe and the stream readers start.
             std::thread::sleep(Duration::from_millis(500));
-            match load(&exe_dir, pa, pb, b.0.id(), members) {
+            match load(&exe_dir, pa, pb, b.0.id(), (members, broadcasts, window)) {
                 Ok(v) => {
                     let get = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
                     samples[ai].push([
@@ -272,7 +275,7 @@ pub fn main(f: Flags) -> i32 {
     }
     let _ = std::fs::remove_dir_all(&scratch);
     println!(
-        "### broadcasts across two servers: {members} members on server B, trigger on server A, 200 broadcasts, 4 on their way (median of {runs}, min–max)\n"
+        "### broadcasts across two servers: {members} members on server B, trigger on server A, {broadcasts} broadcasts, {window} on their way (median of {runs}, min–max)\n"
     );
     println!(
         "| adapter | deliveries/s | p50 emit→receipt ms | p99 emit→receipt ms | server B CPU µs per delivery |"

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]
-//! sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N]
+//! sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]
 //! sio-bench serve socketioxide|ws-echo          (PORT, WORKERS from the environment)
 //! sio-bench load SCENARIO --port P --pid PID [--raw] [--clients N] [--inflight N]
 //!                [--members N] [--broadcasts N] [--window N] [--duration S] [--warmup S]
@@ -23,7 +23,7 @@ use std::time::Duration;
 fn usage() -> ! {
     eprintln!(
         "usage: sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]\n\
-         \x20      sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N]\n\
+         \x20      sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]\n\
          \x20      sio-bench serve socketioxide|ws-echo   (PORT, WORKERS from the environment)\n\
          \x20      sio-bench load conn|echo|ack|broadcast|idle|polling --port P --pid PID [options]"
     );
