@@ -58,7 +58,10 @@ async fn the_same_cluster_with_the_msgpack_parser_on_every_server() {
         "R3": r3.url(),
         "N": n_url,
     });
-    let env = [("TSIO_REDIS_URL", url), ("TSIO_PARSER", "msgpack".to_owned())];
+    let env = [
+        ("TSIO_REDIS_URL", url),
+        ("TSIO_PARSER", "msgpack".to_owned()),
+    ];
     let out = run_interop("cluster_interop", &cluster, &env).await;
     eprintln!("{out}");
 }

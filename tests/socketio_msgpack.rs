@@ -53,7 +53,7 @@ fn handlers(io: &SocketIo) {
                     nested: vec![Bytes::from_static(&[4])],
                 },
             );
-            if let Ok(answer) = socket.emit_with_ack::<_, Args>("q", &question).await {
+            if let Ok(answer) = socket.emit_with_ack::<Args>("q", &question).await {
                 socket.emit("q-answer", &answer).ok();
             }
         });
