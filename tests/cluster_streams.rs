@@ -13,10 +13,13 @@ mod sio_support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cluster_support::{Client, RedisServer, RustServer, node_server, run_interop, rust_server_on};
+use cluster_support::{
+    Client, RedisServer, RustServer, node_server, run_interop, rust_server_built, rust_server_on,
+};
 use common::{Peer, require_peer};
 use serde_json::json;
 use tower_socketio::adapter::redis::streams::{StreamsAdapterConfig, StreamsAdapterFactory};
+use tower_socketio::{ConnectionStateRecovery, SocketIo};
 
 /// Logs to the test output with `RUST_LOG` set (e.g. `tower_socketio=debug`).
 fn logs() {
@@ -188,6 +191,55 @@ async fn hostile_stream_entries_and_messages_are_ignored() {
     assert!(a.redis.is_healthy() && b.redis.is_healthy());
 }
 
+#[tokio::test]
+async fn recovered_sessions_move_between_rust_and_node_servers() {
+    if require_peer(Peer::NodeModules).is_none() {
+        return;
+    }
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let recovering = |name: &'static str| {
+        let factory = StreamsAdapterFactory::new(tuned(StreamsAdapterConfig::new(redis.url())))
+            .expect("the adapter starts");
+        let handle = factory.handle();
+        let builder = SocketIo::builder()
+            .adapter(factory)
+            .connection_state_recovery(
+                ConnectionStateRecovery::new().max_disconnection_duration(Duration::from_secs(10)),
+            );
+        rust_server_built(name, builder, handle)
+    };
+    logs();
+    let r1 = recovering("R1").await;
+    let r2 = recovering("R2").await;
+    let (_node, n_url) = node_server(
+        "N",
+        &redis.url(),
+        &[("ADAPTER", "streams"), ("RECOVERY", "10000")],
+    )
+    .await;
+    let servers = json!({"R1": r1.url(), "R2": r2.url(), "N": n_url});
+    let mut cmd = tokio::process::Command::new(common::node());
+    cmd.arg(common::js_dir().join("cluster/recovery.mjs"))
+        .current_dir(common::js_dir())
+        .env("TSIO_CLUSTER", servers.to_string())
+        // Rust to Node, Node to Rust, Rust to Rust.
+        .env("TSIO_ROUTE", "R1,N,R2,R1")
+        // While broadcasts go on: between Rust servers (Node's restore, which reads the
+        // stream without its reader's position, may lose or double a live broadcast).
+        .env("TSIO_STREAM_ROUTE", "R2,R1,R2,R1")
+        .env("TSIO_REDIS_URL", redis.url());
+    let out = common::expect_success(
+        common::run_command(cmd, "node cluster/recovery.mjs", Duration::from_secs(120)).await,
+        "the recovery driver",
+    );
+    assert!(out.contains("cluster_recovery: ok"), "{out}");
+    eprintln!("{out}");
+    // Sessions live in Redis under Node's key prefix, and expire.
+    assert_eq!(redis.cli(&["KEYS", "sio:session:*"]).await, "");
+}
+
 /// On a Redis Cluster: namespaces spread over three streams (on different masters), requests
 /// over sharded pub/sub, a Node server with the same options.
 #[cfg(feature = "redis-cluster")]
@@ -295,11 +347,33 @@ async fn namespaces_spread_over_streams_like_node() {
 
 #[tokio::test]
 async fn killed_connections_lose_nothing_and_double_nothing() {
+    killed_connections(false).await;
+}
+
+/// The same with connection state recovery on: stored broadcasts reach this server's
+/// sockets from the stream (or early, without an offset, while the writer cannot write).
+#[tokio::test]
+async fn killed_connections_lose_nothing_and_double_nothing_with_recovery() {
+    killed_connections(true).await;
+}
+
+async fn killed_connections(recovery: bool) {
     let Some(redis) = RedisServer::start().await else {
         return;
     };
-    let a = streams_server("A", StreamsAdapterConfig::new(redis.url())).await;
-    let b = streams_server("B", StreamsAdapterConfig::new(redis.url())).await;
+    let server = |name: &'static str| {
+        let factory = StreamsAdapterFactory::new(tuned(StreamsAdapterConfig::new(redis.url())))
+            .expect("the adapter starts");
+        let handle = factory.handle();
+        let mut builder = SocketIo::builder().adapter(factory);
+        if recovery {
+            builder = builder.connection_state_recovery(ConnectionStateRecovery::new());
+        }
+        logs();
+        rust_server_built(name, builder, handle)
+    };
+    let a = server("A").await;
+    let b = server("B").await;
     let mut ca = Client::connect(a.addr, "ca").await;
     let mut cb = Client::connect(b.addr, "cb").await;
     const N: u64 = 1500;
@@ -355,7 +429,8 @@ async fn killed_connections_lose_nothing_and_double_nothing() {
     )
     .await;
     eprintln!(
-        "streams adapter: {N} broadcasts each way, {} kills ({killed} connections), all delivered once in {:?}",
+        "streams adapter (recovery {}): {N} broadcasts each way, {} kills ({killed} connections), all delivered once in {:?}",
+        if recovery { "on" } else { "off" },
         kills.len(),
         started.elapsed()
     );

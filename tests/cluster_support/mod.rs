@@ -482,17 +482,20 @@ pub fn cluster_handlers(io: &SocketIo, name: &str) {
     io.ns("/", move |socket: SocketRef, Data(auth): Data<Value>| {
         let server = server.clone();
         async move {
-            // A Socket.IO 2 client has no auth in `/`: its nick comes in the query.
-            let nick = auth.get("nick").cloned().or_else(|| {
+            // A recovered socket keeps the data of its first server.
+            if !socket.recovered() {
+                // A Socket.IO 2 client has no auth in `/`: its nick comes in the query.
+                let nick = auth.get("nick").cloned().or_else(|| {
+                    socket
+                        .handshake()
+                        .query
+                        .get("nick")
+                        .map(|n| Value::String(n.clone()))
+                });
                 socket
-                    .handshake()
-                    .query
-                    .get("nick")
-                    .map(|n| Value::String(n.clone()))
-            });
-            socket
-                .set_data(&json!({ "server": server, "nick": nick }))
-                .ok();
+                    .set_data(&json!({ "server": server, "nick": nick }))
+                    .ok();
+            }
             let me = server.clone();
             socket.on("whoami", move |socket: SocketRef, ack: AckSender| {
                 let me = me.clone();

@@ -19,7 +19,6 @@ impl<T: Transport> ClusterAdapter<T> {
         if msg.uid == self.uid || msg.nsp != self.nsp {
             return;
         }
-        let _ = offset;
         if msg.get("requestId").is_some() && msg.request_id().is_none() {
             tracing::debug!(
                 adapter = self.settings.name,
@@ -31,17 +30,7 @@ impl<T: Transport> ClusterAdapter<T> {
         match msg.kind {
             kind::BROADCAST => match msg.request_id() {
                 Some(id) => self.serve_broadcast_with_ack(&msg, id),
-                None => {
-                    let packet = match msg.packet() {
-                        Ok(p) => p,
-                        Err(e) => {
-                            tracing::debug!(adapter = self.settings.name, error = %e, "cluster adapter: ignoring a malformed broadcast");
-                            return;
-                        }
-                    };
-                    self.local
-                        .apply_broadcast(&packet.to_broadcast(None), &msg.opts());
-                }
+                None => self.deliver(&msg, offset),
             },
             kind::SOCKETS_JOIN | kind::SOCKETS_LEAVE => {
                 let opts = msg.opts();
@@ -102,6 +91,26 @@ impl<T: Transport> ClusterAdapter<T> {
                 kind = other,
                 "cluster adapter: ignoring an unknown message type"
             ),
+        }
+    }
+
+    /// A broadcast from the log or the channel: delivered to this server's targeted
+    /// sockets, with its offset when recovery stores it (Node's `addOffsetIfNecessary`).
+    pub(crate) fn deliver(&self, msg: &Message, offset: Option<&str>) {
+        let packet = match msg.packet() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(adapter = self.settings.name, error = %e, "cluster adapter: ignoring a malformed broadcast");
+                return;
+            }
+        };
+        let broadcast = packet.to_broadcast(None);
+        let opts = msg.opts();
+        match offset {
+            Some(offset) if self.settings.recovery && !opts.flags.volatile => {
+                self.deliver_stored(&broadcast, &opts, offset);
+            }
+            _ => self.local.apply_broadcast(&broadcast, &opts),
         }
     }
 

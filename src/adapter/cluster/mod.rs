@@ -20,7 +20,7 @@ pub(crate) mod message;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -32,7 +32,7 @@ use crate::ack::{AckError, AckWaiter, RawAckStream};
 use crate::adapter::redis::wire::WirePacket;
 use crate::adapter::{
     Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalAdapter, LocalNamespace,
-    NamespaceHandle, Room,
+    NamespaceHandle, PersistedSession, Room, is_stored,
 };
 use crate::engine::Sid;
 use crate::protocol::{BroadcastPacket, Value};
@@ -43,11 +43,25 @@ use crate::util::lock;
 pub(crate) type Published =
     Pin<Box<dyn Future<Output = Result<Option<String>, AdapterError>> + Send + 'static>>;
 
+/// Delivers a stored broadcast to this server's sockets without its offset, when the
+/// backend cannot give it one now (see [`Transport::publish_stored`]).
+pub(crate) type Early = Box<dyn FnOnce() + Send + Sync>;
+
 /// Where the messages of one namespace go, and how many servers share it.
 pub(crate) trait Transport: Send + Sync + Clone + 'static {
     /// Queues `msg` for the other servers at once (in call order) and returns a future of
     /// its outcome, which callers may drop.
     fn publish(&self, msg: Message) -> Published;
+
+    /// Publishes a broadcast that connection state recovery stores. The transport gives it
+    /// its offset and delivers it to this server's sockets itself, in offset order (through
+    /// [`ClusterAdapter::deliver_stored`]); if it cannot do that soon, it calls `early`,
+    /// which delivers it at once without an offset. Default: `early` now, then
+    /// [`publish`](Self::publish).
+    fn publish_stored(&self, msg: Message, early: Early) -> Published {
+        early();
+        self.publish(msg)
+    }
 
     /// Sends a response to the server `requester` only.
     fn publish_response(&self, requester: &str, msg: Message);
@@ -70,6 +84,35 @@ pub(crate) trait Transport: Send + Sync + Clone + 'static {
 
     /// The namespace is closing.
     fn close(&self) -> AdapterFuture<'_, ()>;
+
+    /// [`Adapter::persist_session`]. Default: not supported.
+    fn persist_session(
+        &self,
+        session: PersistedSession,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        let _ = session;
+        Box::pin(async { Err(AdapterError::Unsupported("connection state recovery")) })
+    }
+
+    /// [`Adapter::restore_session`]. Default: nothing to restore.
+    fn restore_session<'a>(
+        &'a self,
+        pid: Sid,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<PersistedSession>, AdapterError>> {
+        let _ = (pid, offset);
+        Box::pin(async { Ok(None) })
+    }
+
+    /// [`Adapter::missed_packets`] of the namespace `nsp`. Default: not supported.
+    fn missed_packets<'a>(
+        &'a self,
+        session: &'a PersistedSession,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<Vec<BroadcastPacket>>, AdapterError>> {
+        let _ = (session, offset);
+        Box::pin(async { Err(AdapterError::Unsupported("connection state recovery")) })
+    }
 }
 
 /// Which room changes the transport hears about.
@@ -92,6 +135,8 @@ pub(crate) struct ClusterSettings {
     pub(crate) room_events: RoomEvents,
     /// The adapter's name in logs.
     pub(crate) name: &'static str,
+    /// Connection state recovery is on: stored broadcasts carry offsets.
+    pub(crate) recovery: bool,
 }
 
 /// The longest a broadcast with acknowledgements from another server is served here.
@@ -99,6 +144,8 @@ const MAX_REMOTE_ACK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The adapter of one namespace.
 pub(crate) struct ClusterAdapter<T: Transport> {
+    /// The adapter itself (for what is delivered later, from a transport's task).
+    me: Weak<Self>,
     local: LocalAdapter,
     ns: NamespaceHandle,
     nsp: String,
@@ -138,28 +185,47 @@ fn encode_error(e: impl std::fmt::Display) -> AdapterError {
 }
 
 impl<T: Transport> ClusterAdapter<T> {
-    /// The adapter of the namespace `ns` for the server `uid`.
-    pub(crate) fn new(
+    /// The adapter of the namespace `ns` for the server `uid`, with the transport that
+    /// `transport` makes (given the adapter's own weak reference, for its subscriptions).
+    pub(crate) fn create(
         ns: NamespaceHandle,
         uid: String,
-        transport: T,
         settings: ClusterSettings,
-    ) -> Self {
-        ClusterAdapter {
+        transport: impl FnOnce(&Weak<Self>) -> T,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| ClusterAdapter {
+            me: me.clone(),
             local: LocalAdapter::new(ns.clone()),
             nsp: ns.name().to_owned(),
             ns,
             uid,
-            transport,
+            transport: transport(me),
             settings,
             requests: Mutex::default(),
             ack_requests: Arc::default(),
-        }
+        })
     }
 
     /// The namespace's name.
     pub(crate) fn nsp(&self) -> &str {
         &self.nsp
+    }
+
+    /// Whether connection state recovery is on.
+    pub(crate) fn recovery(&self) -> bool {
+        self.settings.recovery
+    }
+
+    /// Delivers a stored broadcast (this server's or another's) to this server's sockets
+    /// with its offset (read from the backend's log, in order).
+    pub(crate) fn deliver_stored(
+        &self,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+        offset: &str,
+    ) {
+        self.local
+            .apply_broadcast(&packet.with_offset(offset.to_owned()), opts);
     }
 
     /// This server's id.
@@ -300,6 +366,23 @@ impl<T: Transport> Adapter for ClusterAdapter<T> {
         packet: &'a BroadcastPacket,
         opts: &'a BroadcastOptions,
     ) -> AdapterFuture<'a, Result<(), AdapterError>> {
+        if self.settings.recovery && !opts.flags.local && is_stored(packet, opts) {
+            // Delivered here from the log, with its offset, in log order (or at once
+            // without one when the backend cannot take it now).
+            let wp = WirePacket::from_broadcast(packet);
+            let result = Message::broadcast(&self.uid, &self.nsp, &wp, opts, None)
+                .map(|msg| {
+                    let (me, packet, opts) = (self.me.clone(), packet.clone(), opts.clone());
+                    let early: Early = Box::new(move || {
+                        if let Some(me) = me.upgrade() {
+                            me.local.apply_broadcast(&packet, &opts);
+                        }
+                    });
+                    drop(self.transport.publish_stored(msg, early));
+                })
+                .map_err(encode_error);
+            return Box::pin(async move { result });
+        }
         self.local.apply_broadcast(packet, opts);
         let result = if opts.flags.local {
             Ok(())
@@ -495,6 +578,29 @@ impl<T: Transport> Adapter for ClusterAdapter<T> {
 
     fn is_healthy(&self) -> bool {
         self.transport.is_healthy()
+    }
+
+    fn persist_session(
+        &self,
+        session: PersistedSession,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        self.transport.persist_session(session)
+    }
+
+    fn restore_session<'a>(
+        &'a self,
+        pid: Sid,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<PersistedSession>, AdapterError>> {
+        self.transport.restore_session(pid, offset)
+    }
+
+    fn missed_packets<'a>(
+        &'a self,
+        session: &'a PersistedSession,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<Vec<BroadcastPacket>>, AdapterError>> {
+        self.transport.missed_packets(session, offset)
     }
 
     fn close(&self) -> AdapterFuture<'_, ()> {

@@ -315,21 +315,18 @@ impl AdapterFactory for ShardedAdapterFactory {
             requests_timeout: shared.config.requests_timeout,
             room_events,
             name: "sharded",
+            // Pub/sub keeps nothing: the factory refuses recovery (the builder checks).
+            recovery: false,
         };
         let uid = shared.uid.clone();
-        let adapter = Arc::new_cyclic(|weak: &Weak<ClusterAdapter<ShardedTransport>>| {
+        let adapter = ClusterAdapter::create(ns, uid, settings, |weak| {
             let sink: Weak<dyn ChannelSink> = weak.clone();
-            ClusterAdapter::new(
-                ns,
-                uid,
-                ShardedTransport {
-                    shared: shared.clone(),
-                    main,
-                    response,
-                    sink,
-                },
-                settings,
-            )
+            ShardedTransport {
+                shared: shared.clone(),
+                main,
+                response,
+                sink,
+            }
         });
         let t = adapter.transport();
         t.shared

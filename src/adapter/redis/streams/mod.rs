@@ -74,12 +74,18 @@ use super::driver::{Health, Ready, Waiter};
 use super::publisher::{Publisher, PublisherConfig};
 use super::subscriber::{ChannelKind, ChannelSink, Subscriber, SubscriberConfig};
 use crate::adapter::cluster::{
-    ClusterAdapter, ClusterSettings, Message, Published, RoomEvents, Transport, kind, random_hex_id,
+    ClusterAdapter, ClusterSettings, Early, Message, Published, RoomEvents, Transport, kind,
+    random_hex_id,
 };
-use crate::adapter::{Adapter, AdapterError, AdapterFactory, AdapterFuture, NamespaceHandle};
+use crate::adapter::{
+    Adapter, AdapterError, AdapterFactory, AdapterFuture, NamespaceHandle, PersistedSession,
+};
+use crate::engine::Sid;
+use crate::protocol::BroadcastPacket;
 use crate::util::lock;
 use entries::{Entry, MESSAGE_ID_FIELD, stream_of};
 use reader::{EntrySink, ReaderConfig, Readers};
+use session::StoredSession;
 use writer::{Writer, WriterConfig};
 
 /// Settings of the Streams adapter, with the names and defaults of Node's.
@@ -418,6 +424,10 @@ impl StreamsAdapterFactory {
 }
 
 impl AdapterFactory for StreamsAdapterFactory {
+    fn supports_connection_state_recovery(&self) -> bool {
+        true
+    }
+
     fn create(&self, ns: NamespaceHandle) -> Arc<dyn Adapter> {
         let shared = self.shared.clone();
         let c = &shared.config;
@@ -426,29 +436,29 @@ impl AdapterFactory for StreamsAdapterFactory {
         lock(&shared.streams).insert(nsp.clone(), stream.clone());
         let public = format!("{}#{nsp}#", c.channel_prefix);
         let private = format!("{public}{}#", shared.uid);
+        let recovery = ns
+            .connection_state_recovery()
+            .map(|r| r.get_max_disconnection_duration());
         let settings = ClusterSettings {
             requests_timeout: c.requests_timeout,
             room_events: RoomEvents::None,
             name: "streams",
+            recovery: recovery.is_some(),
         };
         let uid = shared.uid.clone();
-        let adapter = Arc::new_cyclic(|weak: &Weak<ClusterAdapter<StreamsTransport>>| {
+        let adapter = ClusterAdapter::create(ns, uid, settings, |weak| {
             let sink: Weak<dyn ChannelSink> = weak.clone();
             let entries: Weak<dyn EntrySink> = weak.clone();
-            ClusterAdapter::new(
-                ns,
-                uid,
-                StreamsTransport {
-                    shared: shared.clone(),
-                    nsp: nsp.clone(),
-                    stream,
-                    public,
-                    private,
-                    sink,
-                    entries,
-                },
-                settings,
-            )
+            StreamsTransport {
+                shared: shared.clone(),
+                nsp: nsp.clone(),
+                stream,
+                public,
+                private,
+                sink,
+                entries,
+                session_ttl: recovery.unwrap_or_default(),
+            }
         });
         let t = adapter.transport();
         t.shared
@@ -473,6 +483,8 @@ pub(crate) struct StreamsTransport {
     private: String,
     sink: Weak<dyn ChannelSink>,
     entries: Weak<dyn EntrySink>,
+    /// How long a session is kept (`max_disconnection_duration`).
+    session_ttl: Duration,
 }
 
 /// Whether a message travels over pub/sub rather than the stream (Node's `isEphemeral`).
@@ -496,7 +508,7 @@ impl StreamsTransport {
         })
     }
 
-    fn append(&self, msg: &Message, early: Option<writer::Early>) -> Published {
+    fn append(&self, msg: &Message, early: Option<Early>) -> Published {
         let fields = msg.stream_fields(self.shared.config.only_plaintext);
         let rx = self
             .shared
@@ -519,6 +531,10 @@ impl Transport for StreamsTransport {
         } else {
             self.append(&msg, None)
         }
+    }
+
+    fn publish_stored(&self, msg: Message, early: Early) -> Published {
+        self.append(&msg, Some(early))
     }
 
     fn publish_response(&self, requester: &str, msg: Message) {
@@ -551,6 +567,51 @@ impl Transport for StreamsTransport {
         self.shared.health.is_healthy()
     }
 
+    fn persist_session(
+        &self,
+        session: PersistedSession,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            let stored = StoredSession {
+                sid: session.sid,
+                pid: session.pid,
+                rooms: session.rooms,
+                data: session.data,
+            };
+            self.shared.persist(&stored, self.session_ttl).await
+        })
+    }
+
+    fn restore_session<'a>(
+        &'a self,
+        pid: Sid,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<PersistedSession>, AdapterError>> {
+        Box::pin(async move {
+            let pid = pid.to_string();
+            let session = self.shared.take_session(&self.stream, &pid, offset).await?;
+            Ok(session.map(|s| PersistedSession::new(s.sid, s.pid, s.rooms, s.data)))
+        })
+    }
+
+    fn missed_packets<'a>(
+        &'a self,
+        session: &'a PersistedSession,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<Vec<BroadcastPacket>>, AdapterError>> {
+        Box::pin(async move {
+            let Some(entries) = self.shared.entries_after(&self.stream, offset).await? else {
+                return Ok(None);
+            };
+            Ok(Some(
+                entries
+                    .iter()
+                    .filter_map(|e| self.missed(e, session))
+                    .collect(),
+            ))
+        })
+    }
+
     fn close(&self) -> AdapterFuture<'_, ()> {
         self.shared
             .subscriber
@@ -558,6 +619,32 @@ impl Transport for StreamsTransport {
         self.shared.readers.unregister(&self.nsp);
         lock(&self.shared.streams).remove(&self.nsp);
         Box::pin(async {})
+    }
+}
+
+impl StreamsTransport {
+    /// A stored broadcast of this namespace that a socket in the session's rooms missed,
+    /// with its offset (volatile broadcasts are not replayed).
+    fn missed(&self, entry: &Entry, session: &PersistedSession) -> Option<BroadcastPacket> {
+        if entry.text("nsp") != Some(self.nsp.as_str()) || entry.text("type") != Some("3") {
+            return None;
+        }
+        let msg = Message::from_stream_fields(
+            entry.text("uid").unwrap_or_default(),
+            &self.nsp,
+            "3",
+            entry.get("data"),
+        )
+        .ok()?;
+        if msg.request_id().is_some() {
+            return None;
+        }
+        let opts = msg.opts();
+        if opts.flags.volatile || !session.missed(&opts) {
+            return None;
+        }
+        let packet = msg.packet().ok()?.to_broadcast(None);
+        Some(packet.with_offset(entry.id.to_string()))
     }
 }
 
@@ -580,9 +667,23 @@ impl EntrySink for ClusterAdapter<StreamsTransport> {
             return;
         };
         if uid == self.uid() {
-            // Delivered here already.
-            if let Some(mid) = entry.text(MESSAGE_ID_FIELD) {
-                self.transport().shared.writer.take_delivered_early(mid);
+            // Ours: delivered here already, unless it is a stored broadcast (recovery on),
+            // which reaches this server's sockets now, in stream order, with its offset
+            // (unless it had to go without one while Redis was away).
+            if !self.recovery() || ty != "3" {
+                return;
+            }
+            let mine = entry
+                .text(MESSAGE_ID_FIELD)
+                .is_some_and(|mid| self.transport().shared.writer.claim(mid));
+            if !mine {
+                return;
+            }
+            match Message::from_stream_fields(uid, nsp, ty, entry.get("data")) {
+                Ok(msg) if msg.nsp == self.nsp() && !msg.opts().flags.volatile => {
+                    self.deliver(&msg, Some(&entry.id.to_string()));
+                }
+                _ => {}
             }
             return;
         }

@@ -43,7 +43,18 @@ struct Shared {
     sinks: RwLock<HashMap<String, Weak<dyn EntrySink>>>,
     /// Streams read, and whether each knows its starting position.
     started: Mutex<HashMap<String, bool>>,
+    /// Where each reader is.
+    positions: Mutex<HashMap<String, Arc<Position>>>,
     changed: Notify,
+}
+
+/// How far a reader has delivered its stream: every entry up to `at` went to the
+/// namespaces of this server. Held while a batch is delivered, so that whoever reads it
+/// knows that every entry after it reaches the sockets live.
+#[derive(Default)]
+pub(crate) struct Position {
+    at: Mutex<Option<EntryId>>,
+    moved: Notify,
 }
 
 /// The readers of one server; their tasks end when it is dropped.
@@ -83,8 +94,11 @@ impl Readers {
         }
         started.insert(stream.to_owned(), false);
         drop(started);
+        let position: Arc<Position> = Arc::default();
+        lock(&self.shared.positions).insert(stream.to_owned(), position.clone());
         tokio::spawn(read(
             Arc::downgrade(&self.shared),
+            position,
             stream.to_owned(),
             self.target.clone(),
             self.config.clone(),
@@ -99,6 +113,30 @@ impl Readers {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(nsp);
+    }
+
+    /// Where the reader of `stream` has delivered up to, once it is at `at` or further;
+    /// `None` when it did not get there within `timeout` (it is disconnected, or the
+    /// stream is not read here).
+    pub(crate) async fn delivered_up_to(
+        &self,
+        stream: &str,
+        at: EntryId,
+        timeout: Duration,
+    ) -> Option<EntryId> {
+        let position = lock(&self.shared.positions).get(stream).cloned()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let moved = position.moved.notified();
+            if let Some(p) = *lock(&position.at) {
+                if p >= at {
+                    return Some(p);
+                }
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// Waits until every reader knows where it starts; `false` after `timeout`.
@@ -136,6 +174,7 @@ impl Shared {
 
 async fn read(
     shared: Weak<Shared>,
+    progress: Arc<Position>,
     stream: String,
     target: Target,
     config: ReaderConfig,
@@ -180,6 +219,8 @@ async fn read(
         };
         if last.is_none() {
             let Some(s) = shared.upgrade() else { return };
+            *lock(&progress.at) = Some(at);
+            progress.moved.notify_waiters();
             lock(&s.started).insert(stream.clone(), true);
             s.changed.notify_waiters();
         }
@@ -210,12 +251,22 @@ async fn read(
                 }
             };
             let Some(s) = shared.upgrade() else { return };
-            for entry in read_entries(reply) {
-                if entry.id > at {
-                    at = entry.id;
-                }
-                s.dispatch(&entry);
+            let entries = read_entries(reply);
+            if entries.is_empty() {
+                continue;
             }
+            {
+                // Delivered and recorded together (see `Position`).
+                let mut delivered = lock(&progress.at);
+                for entry in entries {
+                    if entry.id > at {
+                        at = entry.id;
+                    }
+                    s.dispatch(&entry);
+                }
+                *delivered = Some(at);
+            }
+            progress.moved.notify_waiters();
             last = Some(at);
         }
         tokio::time::sleep(backoff).await;

@@ -168,8 +168,14 @@ impl Shared {
         }
     }
 
-    /// Every entry of `stream` after `offset`, in order; `None` when `offset` itself is no
-    /// longer there (trimmed).
+    /// The entries of `stream` after `offset` that a socket which just rejoined its rooms
+    /// here missed, in order; `None` when `offset` itself is no longer there (trimmed).
+    ///
+    /// The socket is back in its rooms (held): every entry this server's reader delivers
+    /// from now on reaches it live. So the list stops where the reader is (waiting for it
+    /// to get at least to `offset`, which the client saw elsewhere): what comes after, the
+    /// reader delivers, and nothing is both listed and delivered after the hold (an entry
+    /// delivered during it is dropped by the core, by its offset).
     pub(crate) async fn entries_after(
         &self,
         stream: &str,
@@ -178,15 +184,26 @@ impl Shared {
         let Some(mut at) = EntryId::parse(offset) else {
             return Ok(None);
         };
+        let upto = self
+            .readers
+            .delivered_up_to(stream, at, self.config.command_timeout)
+            .await;
+        if upto.is_none() {
+            tracing::debug!(
+                stream,
+                "redis streams adapter: the stream reader is behind the restored offset; replaying to the end"
+            );
+        }
         let mut out = Vec::new();
         let mut first = true;
         loop {
             // The first read starts at the offset itself, to see that it is still there.
             let from = if first { at } else { at.next() };
+            let end = upto.map_or_else(|| "+".to_owned(), |u| u.to_string());
             let cmd = redis::cmd("XRANGE")
                 .arg(stream)
                 .arg(from.to_string())
-                .arg("+")
+                .arg(end)
                 .arg("COUNT")
                 .arg(RESTORE_PAGE)
                 .to_owned();

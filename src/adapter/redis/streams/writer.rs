@@ -12,9 +12,10 @@
 //! - **Local delivery never stops.** With recovery on, a stored broadcast reaches this
 //!   server's sockets from the stream (in stream order, with its offset); when the writer
 //!   cannot write, it delivers the waiting ones at once without an offset (the "early"
-//!   callback), and remembers their ids so that the reader does not deliver them again.
+//!   callback). Each such broadcast is delivered by whichever comes first, the reader or the
+//!   writer's early delivery, never both: they claim it in [`Writer::claim`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,8 +30,7 @@ use crate::adapter::redis::conn::{Conn, Lazy, MIN_BACKOFF, is_connection_error};
 use crate::adapter::redis::driver::Health;
 use crate::util::lock;
 
-/// Delivers a stored broadcast locally without its offset (Redis is unreachable).
-pub(crate) type Early = Box<dyn FnOnce() + Send + Sync>;
+pub(crate) use crate::adapter::cluster::Early;
 
 /// What an append resolves to: the entry id, or why the entry was dropped.
 pub(crate) type Appended = oneshot::Receiver<Result<EntryId, String>>;
@@ -50,9 +50,17 @@ struct Pending {
     stream: Arc<str>,
     fields: Vec<(&'static str, Bytes)>,
     mid: String,
+    seq: u64,
     size: usize,
     done: Option<oneshot::Sender<Result<EntryId, String>>>,
-    early: Option<Early>,
+}
+
+/// Who delivers a stored broadcast of ours to this server's sockets.
+enum Claim {
+    /// Nobody yet: the reader will (with the offset), or the writer (without it, early).
+    Open(Early),
+    /// Delivered early, without its offset: the reader leaves it.
+    Early,
 }
 
 #[derive(Default)]
@@ -66,8 +74,11 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     notify: Arc<Notify>,
-    /// Message ids of our entries delivered locally already (see [`Early`]).
-    delivered_early: Mutex<HashSet<String>>,
+    /// Our stored broadcasts not delivered here yet (or delivered early), by sequence.
+    claims: Mutex<BTreeMap<u64, Claim>>,
+    /// Held while delivering early (outside the other locks), so that early deliveries
+    /// keep their order.
+    delivering: Mutex<()>,
     seq: AtomicU64,
     config: WriterConfig,
     health: Arc<Health>,
@@ -97,7 +108,8 @@ impl Writer {
         let shared = Arc::new(Shared {
             queue: Mutex::default(),
             notify: Arc::new(Notify::new()),
-            delivered_early: Mutex::default(),
+            claims: Mutex::default(),
+            delivering: Mutex::new(()),
             seq: AtomicU64::new(0),
             config,
             health,
@@ -107,8 +119,10 @@ impl Writer {
         Writer { shared }
     }
 
-    /// Queues an entry for `stream` (after every earlier one). `early` delivers it locally
-    /// if Redis cannot take it now. Returns the entry's id when written.
+    /// Queues an entry for `stream` (after every earlier one). With `early`, the entry is
+    /// a stored broadcast: the reader delivers it here when it reads it back, unless the
+    /// writer cannot write it soon, which then calls `early`. Returns the entry's id when
+    /// written.
     pub(crate) fn append(
         &self,
         stream: Arc<str>,
@@ -126,37 +140,62 @@ impl Writer {
             self.shared.health.count_dropped(1);
             self.warn_dropped();
             if let Some(early) = early {
+                let _order = lock(&self.shared.delivering);
                 early();
             }
             let _ = done.send(Err("the stream write buffer is full".to_owned()));
             return rx;
         }
-        let early = match (q.degraded, early) {
-            (true, Some(early)) => {
-                lock(&self.shared.delivered_early).insert(mid.clone());
-                early();
-                None
+        let mut deliver_now = None;
+        if let Some(early) = early {
+            let mut claims = lock(&self.shared.claims);
+            if q.degraded {
+                claims.insert(seq, Claim::Early);
+                deliver_now = Some(early);
+            } else {
+                claims.insert(seq, Claim::Open(early));
             }
-            (_, early) => early,
-        };
+            if claims.len() > MAX_CLAIMS {
+                // Entries the reader never saw (trimmed before it read them): forget the
+                // oldest.
+                claims.pop_first();
+            }
+        }
         q.bytes += size;
         q.entries.push_back(Pending {
             stream,
             fields,
             mid,
+            seq,
             size,
             done: Some(done),
-            early,
         });
         drop(q);
+        if let Some(early) = deliver_now {
+            let _order = lock(&self.shared.delivering);
+            early();
+        }
         self.shared.notify.notify_one();
         rx
     }
 
-    /// Whether our entry `mid` was delivered locally already; forgets it.
-    pub(crate) fn take_delivered_early(&self, mid: &str) -> bool {
-        let mut set = lock(&self.shared.delivered_early);
-        !set.is_empty() && set.remove(mid)
+    /// The reader read back our entry `mid`: whether it should deliver it here now (with
+    /// its offset), i.e. it was not delivered early.
+    pub(crate) fn claim(&self, mid: &str) -> bool {
+        let Some(seq) = mid
+            .strip_prefix(self.shared.config.uid.as_str())
+            .and_then(|r| r.strip_prefix(':'))
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            return false;
+        };
+        match lock(&self.shared.claims).remove(&seq) {
+            Some(Claim::Open(early)) => {
+                drop(early);
+                true
+            }
+            Some(Claim::Early) | None => false,
+        }
     }
 
     fn warn_dropped(&self) {
@@ -175,15 +214,22 @@ impl Writer {
 impl Shared {
     /// Redis cannot be written to: deliver locally what waits (in order), and what comes
     /// next at once, until a write succeeds.
-    fn degrade(&self, batch: &mut [Pending]) {
-        let mut q = lock(&self.queue);
-        q.degraded = true;
-        let mut early = lock(&self.delivered_early);
-        for p in batch.iter_mut().chain(q.entries.iter_mut()) {
-            if let Some(f) = p.early.take() {
-                early.insert(p.mid.clone());
-                f();
-            }
+    fn degrade(&self) {
+        let _order = lock(&self.delivering);
+        let waiting: Vec<Early> = {
+            let mut q = lock(&self.queue);
+            q.degraded = true;
+            let mut claims = lock(&self.claims);
+            claims
+                .values_mut()
+                .filter_map(|claim| match std::mem::replace(claim, Claim::Early) {
+                    Claim::Open(f) => Some(f),
+                    Claim::Early => None,
+                })
+                .collect()
+        };
+        for f in waiting {
+            f();
         }
     }
 
@@ -194,7 +240,12 @@ impl Shared {
     fn release(&self, p: &mut Pending, result: Result<EntryId, String>) {
         lock(&self.queue).bytes -= p.size;
         if result.is_err() {
-            lock(&self.delivered_early).remove(&p.mid);
+            // Never in the stream: delivered here now if it was not yet.
+            let open = lock(&self.claims).remove(&p.seq);
+            if let Some(Claim::Open(f)) = open {
+                let _order = lock(&self.delivering);
+                f();
+            }
         }
         if let Some(done) = p.done.take() {
             let _ = done.send(result);
@@ -204,6 +255,9 @@ impl Shared {
 
 /// How many entries go in one pipeline.
 const BATCH: usize = 256;
+
+/// The most stored broadcasts of ours waiting to be read back.
+const MAX_CLAIMS: usize = 1 << 20;
 
 async fn run(shared: std::sync::Weak<Shared>, conn: Arc<Lazy>) {
     // The last id known to precede every entry of ours not yet confirmed, per stream.
@@ -249,7 +303,7 @@ async fn run(shared: std::sync::Weak<Shared>, conn: Arc<Lazy>) {
         let c = match conn.get().await {
             Ok(c) => c,
             Err(e) => {
-                fail(&s, &mut batch, &e);
+                fail(&s, &e);
                 drop(s);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(s_max_backoff);
@@ -266,7 +320,7 @@ async fn run(shared: std::sync::Weak<Shared>, conn: Arc<Lazy>) {
         };
         if let Err(e) = attempt.await {
             conn.reset().await;
-            fail(&s, &mut batch, &e);
+            fail(&s, &e);
             drop(s);
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(s_max_backoff);
@@ -318,7 +372,7 @@ async fn run(shared: std::sync::Weak<Shared>, conn: Arc<Lazy>) {
                 } else {
                     refused_rounds += 1;
                 }
-                fail(&s, &mut batch, &format!("XADD failed: {e}"));
+                fail(&s, &format!("XADD failed: {e}"));
                 drop(s);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(s_max_backoff);
@@ -330,9 +384,9 @@ async fn run(shared: std::sync::Weak<Shared>, conn: Arc<Lazy>) {
 /// The longest wait between two write attempts (or `max_backoff`, when shorter).
 const MAX_WRITE_BACKOFF: Duration = Duration::from_millis(500);
 
-fn fail(s: &Shared, batch: &mut [Pending], why: &str) {
+fn fail(s: &Shared, why: &str) {
     s.health.set_publish(false, Some(why));
-    s.degrade(batch);
+    s.degrade();
 }
 
 /// One `XADD`'s outcome.
