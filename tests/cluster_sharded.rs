@@ -415,3 +415,22 @@ async fn delivery_resumes_after_a_master_fails_over() {
     assert_eq!(r1.io.sockets().adapter().server_count().await.unwrap(), 2);
     assert_eq!(r1.io.fetch_sockets().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_builder_refuses_recovery_with_sharded_pub_sub() {
+    // Pub/sub keeps nothing: no recovery, said at build time (Redis need not be up).
+    let factory = ShardedAdapterFactory::new(ShardedAdapterConfig::new("redis://127.0.0.1:1/"))
+        .expect("the adapter starts");
+    let refused = tower_socketio::SocketIo::builder()
+        .adapter(factory)
+        .connection_state_recovery(tower_socketio::ConnectionStateRecovery::new())
+        .try_build_svc();
+    assert!(
+        matches!(
+            refused,
+            Err(tower_socketio::BuildError::RecoveryUnsupported { .. })
+        ),
+        "{:?}",
+        refused.err()
+    );
+}
