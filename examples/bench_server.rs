@@ -10,6 +10,11 @@
 //! - `join` (room) → joins it, and acknowledges when asked;
 //! - `room-broadcast` (room, data) → `room-msg` with `data` to everyone in the room.
 //!
+//! With `ADAPTER` set (`pubsub`, `streams`, `sharded`; built with the `redis`,
+//! `redis-streams` or `redis-cluster` feature) the server joins a cluster through the Redis
+//! at `REDIS_URL` (for `sharded`, a Redis Cluster node), for the cluster benchmark
+//! (`sio-bench cluster`).
+//!
 //! Built with the `admin-ui` feature, `ADMIN_UI=development` or `ADMIN_UI=production`
 //! instruments the server for the Admin UI in that mode (no authentication, no admin
 //! connected: what instrumentation costs the server itself).
@@ -41,7 +46,7 @@ async fn serve(port: u16) -> std::io::Result<()> {
         Ok("msgpack") => Parser::MsgPack,
         _ => Parser::Json,
     };
-    let mut builder = instrument(SocketIo::builder().parser(parser));
+    let mut builder = instrument(builder().parser(parser));
     if env_num("RECOVERY", 0) == 1 {
         builder = builder.connection_state_recovery(ConnectionStateRecovery::new());
     }
@@ -80,6 +85,46 @@ async fn serve(port: u16) -> std::io::Result<()> {
             let _ = tcp.set_nodelay(true);
         });
     axum::serve(listener, app).await
+}
+
+/// The server's builder: in memory, or joined to a cluster by the adapter `ADAPTER` names.
+fn builder() -> tower_socketio::SocketIoBuilder {
+    let builder = SocketIo::builder();
+    let Ok(adapter) = std::env::var("ADAPTER") else {
+        return builder;
+    };
+    #[allow(unused_variables)]
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    match adapter.as_str() {
+        #[cfg(feature = "redis")]
+        "pubsub" => {
+            use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisAdapterFactory};
+            builder.adapter(
+                RedisAdapterFactory::new(RedisAdapterConfig::new(url)).expect("the Redis adapter"),
+            )
+        }
+        #[cfg(feature = "redis-streams")]
+        "streams" => {
+            use tower_socketio::adapter::redis::streams::{
+                StreamsAdapterConfig, StreamsAdapterFactory,
+            };
+            builder.adapter(
+                StreamsAdapterFactory::new(StreamsAdapterConfig::new(url))
+                    .expect("the Streams adapter"),
+            )
+        }
+        #[cfg(feature = "redis-cluster")]
+        "sharded" => {
+            use tower_socketio::adapter::redis::sharded::{
+                ShardedAdapterConfig, ShardedAdapterFactory,
+            };
+            builder.adapter(
+                ShardedAdapterFactory::new(ShardedAdapterConfig::cluster([url]))
+                    .expect("the sharded adapter"),
+            )
+        }
+        other => panic!("ADAPTER={other}: not an adapter of this build"),
+    }
 }
 
 #[cfg(feature = "admin-ui")]

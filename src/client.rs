@@ -21,8 +21,7 @@ use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
 use crate::io::IoInner;
 use crate::observe::observe;
 use crate::protocol::{
-    Args, BroadcastPacket, Codec, ConnectReply, Encoded, Packet, PacketData, PacketReader,
-    Revision,
+    Args, BroadcastPacket, Codec, ConnectReply, Encoded, Packet, PacketData, PacketReader, Revision,
 };
 use crate::socket::{DisconnectReason, SocketRef};
 use crate::util::lock;

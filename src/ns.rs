@@ -416,6 +416,7 @@ impl Namespace {
     /// Registers a socket whose middleware passed: broadcasts reach it from now on.
     pub(crate) fn register(&self, socket: &SocketRef) {
         write(&self.0.sockets).insert(socket.id(), socket.clone());
+        self.adapter().socket_connected(socket.id());
         socket.set_connected();
         crate::observe::observe!(socket.events() => |e| e.socket_connected(socket));
     }

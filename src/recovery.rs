@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::ConnectError;
 use crate::adapter::PersistedSession;
 use crate::client::ConnState;
-use crate::engine::{self, Sid, Str};
+use crate::engine::{self, Sid};
 use crate::ns::Namespace;
 use crate::protocol::{Args, BroadcastPacket, Encoded};
 use crate::socket::{Socket, SocketRef};

@@ -9,11 +9,10 @@ mod cluster_support;
 mod common;
 mod sio_support;
 
-use std::time::Duration;
-
-use cluster_support::{RedisServer, node_server, rust_server, rust_server_with, test_config};
+use cluster_support::{
+    RedisServer, node_server, run_interop, rust_server, rust_server_with, test_config,
+};
 use common::{Peer, require_peer};
-use tokio::process::Command;
 
 #[tokio::test]
 async fn rust_and_node_servers_and_the_emitter_form_one_cluster() {
@@ -34,16 +33,7 @@ async fn rust_and_node_servers_and_the_emitter_form_one_cluster() {
         "R3": r3.url(),
         "N": n_url,
     });
-    let mut cmd = Command::new(common::node());
-    cmd.arg(common::js_dir().join("cluster/interop.mjs"))
-        .current_dir(common::js_dir())
-        .env("TSIO_CLUSTER", cluster.to_string())
-        .env("TSIO_REDIS_URL", &url);
-    let out = common::expect_success(
-        common::run_command(cmd, "node cluster/interop.mjs", Duration::from_secs(120)).await,
-        "the mixed cluster driver",
-    );
-    assert!(out.contains("cluster_interop: ok"), "{out}");
+    let out = run_interop("cluster_interop", &cluster, &[("TSIO_REDIS_URL", url)]).await;
     eprintln!("{out}");
 }
 
@@ -68,20 +58,10 @@ async fn the_same_cluster_with_the_msgpack_parser_on_every_server() {
         "R3": r3.url(),
         "N": n_url,
     });
-    let mut cmd = Command::new(common::node());
-    cmd.arg(common::js_dir().join("cluster/interop.mjs"))
-        .current_dir(common::js_dir())
-        .env("TSIO_CLUSTER", cluster.to_string())
-        .env("TSIO_REDIS_URL", &url)
-        .env("TSIO_PARSER", "msgpack");
-    let out = common::expect_success(
-        common::run_command(
-            cmd,
-            "node cluster/interop.mjs (msgpack)",
-            Duration::from_secs(120),
-        )
-        .await,
-        "the mixed cluster driver with the msgpack parser",
-    );
-    assert!(out.contains("cluster_interop: ok"), "{out}");
+    let env = [
+        ("TSIO_REDIS_URL", url),
+        ("TSIO_PARSER", "msgpack".to_owned()),
+    ];
+    let out = run_interop("cluster_interop", &cluster, &env).await;
+    eprintln!("{out}");
 }

@@ -31,6 +31,9 @@ pub struct Params {
     pub broadcasts: usize,
     /// Broadcasts on their way at once.
     pub window: usize,
+    /// Where the broadcast trigger connects, when not to `port` (another server of a
+    /// cluster: `sio-bench cluster`).
+    pub trigger_port: Option<u16>,
 }
 
 fn err(msg: impl Into<String>) -> io::Error {
@@ -496,8 +499,9 @@ pub async fn broadcast(p: &Params) -> io::Result<Value> {
         .into_iter()
         .map(|c| tokio::task::spawn_local(member(c, room.clone(), join.clone(), msgpack)))
         .collect();
-    let upgrade = wire::upgrade_request(p.port, path(p.handshake));
-    let mut trigger = wire::connect(p.port, p.handshake, &upgrade).await?;
+    let trigger_port = p.trigger_port.unwrap_or(p.port);
+    let upgrade = wire::upgrade_request(trigger_port, path(p.handshake));
+    let mut trigger = wire::connect(trigger_port, p.handshake, &upgrade).await?;
     let result = async {
         // Every member has joined once a probe reaches them all.
         let mut probes = 0;

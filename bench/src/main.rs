@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]
+//! sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]
 //! sio-bench serve socketioxide|ws-echo          (PORT, WORKERS from the environment)
 //! sio-bench load SCENARIO --port P --pid PID [--raw|--msgpack] [--clients N] [--inflight N]
 //!                [--members N] [--broadcasts N] [--window N] [--duration S] [--warmup S]
@@ -11,6 +12,7 @@
 //!
 //! `bench/run.sh` builds everything and calls `run`; see `docs/benchmarks.md`.
 
+mod cluster;
 mod load;
 mod procstat;
 mod run;
@@ -23,6 +25,7 @@ use std::time::Duration;
 fn usage() -> ! {
     eprintln!(
         "usage: sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]\n\
+         \x20      sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]\n\
          \x20      sio-bench serve socketioxide|ws-echo   (PORT, WORKERS from the environment)\n\
          \x20      sio-bench load conn|echo|ack|broadcast|idle|polling|unstable --port P --pid PID [options]"
     );
@@ -63,6 +66,7 @@ fn main() {
     let Some(cmd) = args.first() else { usage() };
     match cmd.as_str() {
         "run" => std::process::exit(run::main(Flags(args[1..].to_vec()))),
+        "cluster" => std::process::exit(cluster::main(Flags(args[1..].to_vec()))),
         "serve" => {
             let port = env_num("PORT", 3000) as u16;
             let workers = env_num("WORKERS", 1).max(1);
@@ -104,6 +108,7 @@ fn main() {
                 members: f.num("--members", 1000),
                 broadcasts: f.num("--broadcasts", 200),
                 window: f.num("--window", 1),
+                trigger_port: f.value("--trigger-port").and_then(|v| v.parse().ok()),
             };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -361,14 +361,14 @@ fn bench_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(3999)
 }
 
-fn wait_port(port: u16, limit: Duration) -> bool {
+pub(crate) fn wait_port(port: u16, limit: Duration) -> bool {
     let end = Instant::now() + limit;
     while Instant::now() < end {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -473,7 +473,7 @@ fn run_load(
     serde_json::from_slice(&out.stdout).map_err(|e| format!("load output: {e}"))
 }
 
-fn median_min_max(v: &[f64]) -> (f64, f64, f64) {
+pub(crate) fn median_min_max(v: &[f64]) -> (f64, f64, f64) {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let n = s.len();
@@ -485,7 +485,7 @@ fn median_min_max(v: &[f64]) -> (f64, f64, f64) {
     (med, s[0], s[n - 1])
 }
 
-fn fmt_num(x: f64) -> String {
+pub(crate) fn fmt_num(x: f64) -> String {
     let a = x.abs();
     if a >= 100_000.0 {
         let s = format!("{:.0}", x);
@@ -517,7 +517,7 @@ fn sh(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()

@@ -21,6 +21,8 @@
 //! [`AdapterFactory::supports_connection_state_recovery`]. The builder refuses recovery
 //! with a factory that does not.
 
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+mod cluster;
 mod local;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -114,6 +116,12 @@ impl std::error::Error for AdapterError {}
 pub trait Adapter: Send + Sync + 'static {
     /// A local socket joins rooms.
     fn add_all(&self, sid: Sid, rooms: &[Room]);
+    /// A local socket joined the namespace: its own room (named by its id) exists from now
+    /// until [`del_all`](Self::del_all). For adapters that subscribe to a channel per room
+    /// (the sharded adapter's `dynamic-private` mode); the default does nothing.
+    fn socket_connected(&self, sid: Sid) {
+        let _ = sid;
+    }
     /// A local socket leaves rooms.
     fn del(&self, sid: Sid, rooms: &[Room]);
     /// A local socket leaves every room (it is disconnecting).

@@ -315,9 +315,7 @@ impl Codec {
             // Socket.IO 2 has no recovery: its clients never get an offset (a broadcast
             // encodes without it for them, see `BroadcastPacket::encoded`).
             Kind::JsonV4 => v5::encode_event_args(ns, event, args, None),
-            Kind::MsgPackV5 => {
-                msgpack::encode_event_args_tail(ns, event, args, None, Some(offset))
-            }
+            Kind::MsgPackV5 => msgpack::encode_event_args_tail(ns, event, args, None, Some(offset)),
             Kind::MsgPackV4 => msgpack::encode_event_args(ns, event, args, None),
         }
     }

@@ -568,7 +568,7 @@ async fn away(io: &SocketIo, ctl: &Ctl, sid: Sid, hold: Duration) -> String {
     io.volatile().emit("volatile", &7).await.unwrap();
     let acks = io
         .timeout(Duration::from_millis(50))
-        .emit_with_ack::<_, Value>("with-ack", &8)
+        .emit_with_ack::<Value>("with-ack", &8)
         .await;
     tokio::spawn(async move { drop(acks.await) });
     io.emit("bin", &Bytes::from_static(&[1, 2, 3]))

@@ -210,10 +210,30 @@ impl LocalAdapter {
             s.disconnect(close);
         }
     }
-}
 
-impl Adapter for LocalAdapter {
-    fn add_all(&self, sid: Sid, rooms: &[Room]) {
+    /// A local socket joins rooms; returns the rooms that had no member here before (for
+    /// adapters that subscribe per room).
+    pub(crate) fn add_all_reporting(&self, sid: Sid, rooms: &[Room]) -> Vec<Room> {
+        let mut created = Vec::new();
+        self.join(sid, rooms, Some(&mut created));
+        created
+    }
+
+    /// A local socket leaves rooms; returns the rooms left without members here.
+    pub(crate) fn del_reporting(&self, sid: Sid, rooms: &[Room]) -> Vec<Room> {
+        let mut deleted = Vec::new();
+        self.leave(sid, rooms, Some(&mut deleted));
+        deleted
+    }
+
+    /// A local socket leaves every room; returns the rooms left without members here.
+    pub(crate) fn del_all_reporting(&self, sid: Sid) -> Vec<Room> {
+        let mut deleted = Vec::new();
+        self.leave_all(sid, Some(&mut deleted));
+        deleted
+    }
+
+    fn join(&self, sid: Sid, rooms: &[Room], mut created: Option<&mut Vec<Room>>) {
         let mut r = write(&self.rooms);
         let r = &mut *r;
         for room in rooms {
@@ -221,13 +241,19 @@ impl Adapter for LocalAdapter {
                 continue;
             }
             if r.sids.entry(sid).or_default().insert(room.clone()) {
-                r.rooms.entry(room.clone()).or_default().insert(sid);
+                let members = r.rooms.entry(room.clone()).or_default();
+                if members.is_empty() {
+                    if let Some(created) = created.as_deref_mut() {
+                        created.push(room.clone());
+                    }
+                }
+                members.insert(sid);
                 observe!(&self.ns.events => |e| e.room_joined(self.ns.name_str(), room, sid));
             }
         }
     }
 
-    fn del(&self, sid: Sid, rooms: &[Room]) {
+    fn leave(&self, sid: Sid, rooms: &[Room], mut deleted: Option<&mut Vec<Room>>) {
         let mut r = write(&self.rooms);
         let r = &mut *r;
         let Some(mine) = r.sids.get_mut(&sid) else {
@@ -240,6 +266,9 @@ impl Adapter for LocalAdapter {
                     members.remove(&sid);
                     if members.is_empty() {
                         r.rooms.remove(room);
+                        if let Some(deleted) = deleted.as_deref_mut() {
+                            deleted.push(room.clone());
+                        }
                     }
                 }
             }
@@ -249,7 +278,7 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn del_all(&self, sid: Sid) {
+    fn leave_all(&self, sid: Sid, mut deleted: Option<&mut Vec<Room>>) {
         let mut r = write(&self.rooms);
         let r = &mut *r;
         if let Some(mine) = r.sids.remove(&sid) {
@@ -259,10 +288,27 @@ impl Adapter for LocalAdapter {
                     members.remove(&sid);
                     if members.is_empty() {
                         r.rooms.remove(&room);
+                        if let Some(deleted) = deleted.as_deref_mut() {
+                            deleted.push(room);
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+impl Adapter for LocalAdapter {
+    fn add_all(&self, sid: Sid, rooms: &[Room]) {
+        self.join(sid, rooms, None);
+    }
+
+    fn del(&self, sid: Sid, rooms: &[Room]) {
+        self.leave(sid, rooms, None);
+    }
+
+    fn del_all(&self, sid: Sid) {
+        self.leave_all(sid, None);
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {

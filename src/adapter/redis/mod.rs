@@ -56,6 +56,22 @@ mod adapter;
 pub(crate) mod driver;
 pub(crate) mod wire;
 
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+mod conn;
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+mod publisher;
+#[cfg(feature = "redis-cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+pub mod sharded;
+#[cfg(feature = "redis-streams")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-streams")))]
+pub mod streams;
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+mod subscriber;
+
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+pub(crate) use adapter::remote::remote_socket_of;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -251,6 +267,11 @@ pub struct RedisAdapterHandle {
 }
 
 impl RedisAdapterHandle {
+    #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+    pub(crate) fn new(health: Arc<driver::Health>, waiter: driver::Waiter) -> Self {
+        RedisAdapterHandle { health, waiter }
+    }
+
     /// Whether both connections to Redis work (subscribed, and the last publish went out).
     pub fn is_healthy(&self) -> bool {
         self.health.is_healthy()
@@ -270,5 +291,34 @@ impl RedisAdapterHandle {
     /// `false` when that did not happen within `timeout`.
     pub async fn ready(&self, timeout: Duration) -> bool {
         self.waiter.ready(timeout).await
+    }
+}
+
+/// The count of `channel` in a `PUBSUB NUMSUB`/`SHARDNUMSUB` answer: `[channel, n, ...]` from
+/// one server, a map from a Redis Cluster (summed over its nodes by the `redis` crate).
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+pub(crate) fn numsub_count(v: &redis::Value, channel: &str) -> usize {
+    use redis::Value;
+    let is = |k: &Value| match k {
+        Value::BulkString(b) => b.as_slice() == channel.as_bytes(),
+        Value::SimpleString(s) => s == channel,
+        _ => false,
+    };
+    let n = |v: &Value| match v {
+        Value::Int(n) => usize::try_from(*n).unwrap_or(0),
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    match v {
+        Value::Array(items) => items
+            .chunks(2)
+            .filter(|p| p.len() == 2 && is(&p[0]))
+            .map(|p| n(&p[1]))
+            .sum(),
+        Value::Map(pairs) => pairs.iter().filter(|(k, _)| is(k)).map(|(_, v)| n(v)).sum(),
+        _ => 0,
     }
 }

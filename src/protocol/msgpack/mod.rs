@@ -24,7 +24,8 @@ mod encode;
 pub(crate) use decode::{decode, decode_v4};
 pub(crate) use encode::{
     encode_ack, encode_ack_args, encode_connect, encode_connect_error, encode_connect_error_v4,
-    encode_connect_v4, encode_disconnect, encode_event, encode_event_args, encode_packet,
+    encode_connect_v4, encode_disconnect, encode_event, encode_event_args, encode_event_args_tail,
+    encode_packet,
 };
 
 #[cfg(test)]

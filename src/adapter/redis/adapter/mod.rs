@@ -4,7 +4,7 @@
 //! describe.
 
 mod incoming;
-mod remote;
+pub(crate) mod remote;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

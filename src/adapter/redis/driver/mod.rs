@@ -50,13 +50,45 @@ pub(crate) struct DriverConfig {
 pub(crate) struct Health {
     subscribed: AtomicBool,
     publish_ok: AtomicBool,
+    /// A stream reader of the Streams adapter is disconnected.
+    reading_lost: AtomicBool,
     dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
 impl Health {
     pub(crate) fn is_healthy(&self) -> bool {
-        self.subscribed.load(Ordering::Acquire) && self.publish_ok.load(Ordering::Acquire)
+        self.subscribed.load(Ordering::Acquire)
+            && self.publish_ok.load(Ordering::Acquire)
+            && !self.reading_lost.load(Ordering::Acquire)
+    }
+
+    /// Counts `n` messages to the cluster that were dropped.
+    pub(crate) fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether the publishing side works.
+    pub(crate) fn publish_ok(&self) -> bool {
+        self.publish_ok.load(Ordering::Acquire)
+    }
+
+    /// A stream reader connected (`ok`) or failed (`why`).
+    pub(crate) fn set_reading(&self, ok: bool, why: Option<&str>) {
+        let was_lost = self.reading_lost.swap(!ok, Ordering::AcqRel);
+        match (was_lost, ok, why) {
+            (true, true, _) => tracing::info!("redis adapter: stream reader connected"),
+            (false, false, Some(why)) => {
+                tracing::error!(error = %why, "redis adapter: stream reader lost its connection; local delivery goes on, reconnecting");
+            }
+            (true, false, Some(why)) => {
+                tracing::debug!(error = %why, "redis adapter: stream reader still disconnected");
+            }
+            _ => {}
+        }
+        if let Some(why) = why {
+            self.record_error(format!("stream reader: {why}"));
+        }
     }
 
     pub(crate) fn last_error(&self) -> Option<String> {
@@ -70,11 +102,11 @@ impl Health {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    fn record_error(&self, e: String) {
+    pub(crate) fn record_error(&self, e: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
     }
 
-    fn set_subscribed(&self, ok: bool, why: Option<&str>) {
+    pub(crate) fn set_subscribed(&self, ok: bool, why: Option<&str>) {
         let was = self.subscribed.swap(ok, Ordering::AcqRel);
         match (was, ok, why) {
             (false, true, _) => tracing::info!("redis adapter: subscriber connected"),
@@ -91,7 +123,7 @@ impl Health {
         }
     }
 
-    fn set_publish(&self, ok: bool, why: Option<&str>) {
+    pub(crate) fn set_publish(&self, ok: bool, why: Option<&str>) {
         let was = self.publish_ok.swap(ok, Ordering::AcqRel);
         match (was, ok, why) {
             (false, true, _) => tracing::info!("redis adapter: publisher connected"),
@@ -110,7 +142,7 @@ impl Health {
 }
 
 /// Commands to the subscriber task.
-enum SubCmd {
+pub(crate) enum SubCmd {
     Subscribe {
         patterns: Vec<String>,
         channels: Vec<String>,
@@ -156,15 +188,42 @@ impl std::fmt::Debug for Driver {
     }
 }
 
+/// Something that can tell when an adapter listens to the cluster.
+pub(crate) trait Ready: Send + Sync + 'static {
+    /// Waits until every subscription (and stream reader) asked for so far is active;
+    /// `false` after `timeout`.
+    fn ready(&self, timeout: Duration) -> futures_util::future::BoxFuture<'_, bool>;
+}
+
 /// A weak way to wait for the subscriptions, for the public handle.
-#[derive(Debug, Clone)]
-pub(crate) struct Waiter(mpsc::WeakUnboundedSender<SubCmd>);
+#[derive(Clone)]
+pub(crate) enum Waiter {
+    /// The pub/sub adapter's subscriber task.
+    PubSub(mpsc::WeakUnboundedSender<SubCmd>),
+    /// The Streams or sharded adapter.
+    Other(Weak<dyn Ready>),
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waiter")
+    }
+}
 
 impl Waiter {
     /// Waits until every subscription asked for so far is active; `false` after `timeout`
     /// or when the server is gone.
     pub(crate) async fn ready(&self, timeout: Duration) -> bool {
-        let Some(tx) = self.0.upgrade() else {
+        let tx = match self {
+            Waiter::PubSub(tx) => tx,
+            Waiter::Other(r) => {
+                return match r.upgrade() {
+                    Some(r) => r.ready(timeout).await,
+                    None => false,
+                };
+            }
+        };
+        let Some(tx) = tx.upgrade() else {
             return false;
         };
         let (done, rx) = oneshot::channel();
@@ -280,7 +339,7 @@ impl Driver {
     }
 
     pub(crate) fn waiter(&self) -> Waiter {
-        Waiter(self.sub_tx.downgrade())
+        Waiter::PubSub(self.sub_tx.downgrade())
     }
 
     /// Routes a pattern and channels to `sink` and subscribes to them.
