@@ -6,7 +6,18 @@
 //! PORT=3002 REDIS_URL=redis://127.0.0.1:6379/ cargo run --features redis --example cluster &
 //! ```
 //!
-//! Environment: `PORT` (default 3000), `REDIS_URL` (default `redis://127.0.0.1:6379/`),
+//! The other adapters (all servers of a cluster must use the same one):
+//!
+//! ```sh
+//! ADAPTER=streams PORT=3001 cargo run --features redis-streams --example cluster
+//! # a Redis Cluster: the URL of any of its nodes
+//! ADAPTER=sharded REDIS_URL=redis://127.0.0.1:7000/ PORT=3001 \
+//!     cargo run --features redis-cluster --example cluster
+//! ```
+//!
+//! Environment: `ADAPTER` (`pubsub`, the default; `streams`, with the `redis-streams`
+//! feature; `sharded`, with the `redis-cluster` feature), `PORT` (default 3000),
+//! `REDIS_URL` (default `redis://127.0.0.1:6379/`; for `sharded`, a Redis Cluster node),
 //! `HOST` (default `127.0.0.1`; `0.0.0.0` behind a load balancer).
 //!
 //! Namespace `/`, for clients on any server of the cluster:
@@ -15,10 +26,10 @@
 //! - `to-room` (room, data): the room's members, on every server, get `room-msg` with the data;
 //! - `count` (ack): acknowledged with the number of sockets in the cluster.
 
-use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisAdapterFactory};
+use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisAdapterFactory, RedisAdapterHandle};
 use tower_socketio::extract::{AckSender, Data};
 use tower_socketio::protocol::{Args, Value};
-use tower_socketio::{SocketIo, SocketRef};
+use tower_socketio::{SocketIo, SocketIoBuilder, SocketRef};
 use tracing_subscriber::EnvFilter;
 
 /// The handlers of the cluster example.
@@ -59,6 +70,44 @@ pub fn setup(io: &SocketIo) {
     });
 }
 
+/// The builder with the adapter named `adapter` (`pubsub`, `streams`, `sharded`) on the
+/// Redis at `redis_url`, and the adapter's health handle.
+pub fn with_adapter(
+    builder: SocketIoBuilder,
+    adapter: &str,
+    redis_url: &str,
+) -> Result<(SocketIoBuilder, RedisAdapterHandle), Box<dyn std::error::Error>> {
+    match adapter {
+        "pubsub" => {
+            let factory = RedisAdapterFactory::new(RedisAdapterConfig::new(redis_url))?;
+            let handle = factory.handle();
+            Ok((builder.adapter(factory), handle))
+        }
+        #[cfg(feature = "redis-streams")]
+        "streams" => {
+            use tower_socketio::adapter::redis::streams::{
+                StreamsAdapterConfig, StreamsAdapterFactory,
+            };
+            let factory = StreamsAdapterFactory::new(StreamsAdapterConfig::new(redis_url))?;
+            let handle = factory.handle();
+            Ok((builder.adapter(factory), handle))
+        }
+        #[cfg(feature = "redis-cluster")]
+        "sharded" => {
+            use tower_socketio::adapter::redis::sharded::{
+                ShardedAdapterConfig, ShardedAdapterFactory,
+            };
+            let factory = ShardedAdapterFactory::new(ShardedAdapterConfig::cluster([redis_url]))?;
+            let handle = factory.handle();
+            Ok((builder.adapter(factory), handle))
+        }
+        other => Err(format!(
+            "ADAPTER={other}: expected pubsub, streams (feature redis-streams) or sharded (feature redis-cluster)"
+        )
+        .into()),
+    }
+}
+
 #[allow(dead_code)]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -75,9 +124,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(3000);
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
 
-    let factory = RedisAdapterFactory::new(RedisAdapterConfig::new(&redis_url))?;
-    let redis = factory.handle();
-    let (svc, io) = SocketIo::builder().adapter(factory).build_svc();
+    let adapter = std::env::var("ADAPTER").unwrap_or_else(|_| "pubsub".to_owned());
+    let (builder, redis) = with_adapter(SocketIo::builder(), &adapter, &redis_url)?;
+    let (svc, io) = builder.build_svc();
     setup(&io);
 
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
@@ -87,7 +136,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "Redis is not reachable yet: serving local clients, joining the cluster when it is"
         );
     }
-    tracing::info!("cluster example listening on {}", listener.local_addr()?);
+    tracing::info!(
+        adapter,
+        "cluster example listening on {}",
+        listener.local_addr()?
+    );
     tower_socketio::serve(listener, svc).await?;
     Ok(())
 }

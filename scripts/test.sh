@@ -12,7 +12,8 @@
 #   .venv                   Python venv with tests/python/requirements.txt
 #   .venv-sio4              Python venv with tests/python/requirements-v4.txt (python-socketio
 #                           4.x, the Socket.IO 2 protocol; it cannot share a venv with 5.x)
-#   redis-server            Debian's package, installed with apt-get only when missing
+#   redis-server, redis-cli Debian's packages (redis-server, redis-tools), installed with
+#                           apt-get only when missing; 7.0 or newer
 #   chromium                Debian's package (and fonts-liberation, so pages render text),
 #                           installed with apt-get only when missing; playwright-core drives it
 #
@@ -103,13 +104,25 @@ ensure_python_venv() {
 }
 
 # --- Redis (cluster adapter tests start their own redis-server on a free port) ------------
+# Streams need Redis 5, sharded pub/sub and the Redis Cluster tests Redis 7 (Debian 12: 7.0);
+# the Redis Cluster tests also need redis-cli (`--cluster create`, in redis-tools).
 ensure_redis() {
-  if ! command -v redis-server >/dev/null 2>&1; then
-    apt_install redis-server
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
   fi
   TSIO_REDIS_SERVER="$(command -v redis-server)" || die "redis-server still not found after installing it"
+  command -v redis-cli >/dev/null 2>&1 || die "redis-cli still not found after installing redis-tools"
   export TSIO_REDIS_SERVER
-  say "redis-server: $("$TSIO_REDIS_SERVER" --version | head -n1)"
+  local version major
+  version="$("$TSIO_REDIS_SERVER" --version | head -n1)"
+  major="$(printf '%s' "$version" | sed -n 's/.*v=\([0-9]*\)\..*/\1/p')"
+  if [ -z "$major" ] || [ "$major" -lt 7 ]; then
+    die "redis-server 7 or newer is needed (streams: 5, sharded pub/sub: 7); found: $version"
+  fi
+  say "redis-server: $version"
 }
 
 # --- Chromium (browser tests: the chat example in two browser contexts) ----------------------

@@ -28,7 +28,7 @@ pub enum AckError {
     /// The socket disconnected before answering.
     Disconnected,
     /// The reply did not deserialize into the expected type.
-    Decode(serde_json::Error),
+    Decode(crate::protocol::DataError),
     /// The packet could not be queued.
     Send(SendError),
     /// The packet could not be encoded.

@@ -20,7 +20,9 @@ use crate::engine::{self, EngineHandler, Message, ProtocolVersion, Sid, Str, Tra
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts};
 use crate::io::IoInner;
 use crate::observe::observe;
-use crate::protocol::{Codec, ConnectReply, Encoded, Packet, PacketData, PacketReader, Revision};
+use crate::protocol::{
+    Args, BroadcastPacket, Codec, ConnectReply, Encoded, Packet, PacketData, PacketReader, Revision,
+};
 use crate::socket::{DisconnectReason, SocketRef};
 use crate::util::lock;
 
@@ -327,28 +329,57 @@ async fn run_dispatcher(
     }
 }
 
-/// Registers a socket whose middleware passed, answers CONNECT, then runs its handler.
+/// Puts a registered socket on its connection, answers CONNECT (after the packets a
+/// recovered socket missed, and before the live ones held for it), then runs its handler.
 pub(crate) async fn finish_connect(
     socket: SocketRef,
     handler: Option<BoxedHandler<ConnectParts, ()>>,
-    auth: Option<Str>,
+    auth: Option<Args>,
+    missed: Vec<BroadcastPacket>,
 ) -> SocketRef {
     let conn = socket.conn_arc().clone();
     let hold = OrderHold::new(&conn);
-    {
+    let placed = {
         let mut nsps = lock(&conn.data().nsps);
-        if let Some((_, slot)) = nsps.iter_mut().find(|(n, _)| n.as_str() == socket.ns()) {
-            *slot = NsSlot::Connected(socket.clone());
+        match nsps.iter_mut().find(|(n, _)| n.as_str() == socket.ns()) {
+            Some((_, slot)) => {
+                *slot = NsSlot::Connected(socket.clone());
+                true
+            }
+            None => false,
         }
+    };
+    if !placed {
+        // The connection ended while the socket was being connected, and its sockets were
+        // closed without this one: close it here (with recovery, its session is persisted
+        // as for any other drop).
+        drop(hold);
+        // Or the client left the namespace before its CONNECT was answered.
+        let reason = conn
+            .close_reason()
+            .map(DisconnectReason::from)
+            .unwrap_or(DisconnectReason::ClientNamespaceDisconnect);
+        socket.close(reason);
+        return socket;
     }
     if let Some(t) = lock(&conn.data().connect_timer).take() {
         t.abort();
     }
-    let packet = socket
-        .codec()
-        .encode_connect(socket.ns(), ConnectReply::new(socket.id().as_str()));
-    let _ = send_packet(&conn, &packet);
-    tracing::debug!(sid = %socket.id(), ns = %socket.ns(), "socket connected");
+    let (sid, pid) = (socket.id(), socket.pid());
+    let mut reply = ConnectReply::new(sid.as_str());
+    if let Some(pid) = &pid {
+        reply = reply.with_pid(pid.as_str());
+    }
+    let packet = socket.codec().encode_connect(socket.ns(), reply);
+    if socket.recovery().is_some_and(|r| lock(&r.held).is_some()) {
+        // A recovered socket: missed packets, CONNECT, held packets (boxed, so that its
+        // state stays out of every other connect's future).
+        Box::pin(crate::recovery::release(&socket, &missed, &packet)).await;
+    } else {
+        let _ = send_packet(&conn, &packet);
+    }
+    drop(missed);
+    tracing::debug!(sid = %socket.id(), ns = %socket.ns(), recovered = socket.recovered(), "socket connected");
     let running = handler.and_then(|h| {
         h.call(ConnectParts {
             socket: socket.clone(),
@@ -364,6 +395,16 @@ pub(crate) async fn finish_connect(
         }
     }
     socket
+}
+
+/// `s` in a buffer of its own. A `Str` or `Bytes` cut from a received frame keeps the
+/// transport's whole read buffer alive (tungstenite and hyper hand out slices of it): what
+/// outlives the packet is copied.
+fn own(s: &Str) -> Str {
+    match s.as_str() {
+        "/" => Str::from_static("/"),
+        text => Str::from(text.to_owned()),
+    }
 }
 
 /// The core's Engine.IO handler.
@@ -408,7 +449,11 @@ impl Client {
         }
     }
 
-    fn on_connect_packet(&self, ns_name: Str, auth: Option<Str>, conn: &Conn_) {
+    fn on_connect_packet(&self, ns_name: Str, auth: Option<Args>, conn: &Conn_) {
+        // Both are kept for the connection's life: in buffers of their own, not as slices of
+        // the frame (which would keep the transport's whole read buffer alive).
+        let ns_name = own(&ns_name);
+        let auth = auth.as_ref().map(Args::detached);
         {
             let mut nsps = lock(&conn.data().nsps);
             if nsps.iter().any(|(n, _)| *n == ns_name) {
@@ -476,7 +521,8 @@ impl EngineHandler for Client {
         if codec.revision() == Revision::V4 {
             // A Socket.IO 2 client is in `/` as soon as its connection opens (it never
             // sends CONNECT for it); its auth there is `{}`.
-            self.on_connect_packet(Str::from_static("/"), Some(Str::from_static("{}")), &conn);
+            let auth = Args::json_value(Str::from_static("{}"));
+            self.on_connect_packet(Str::from_static("/"), Some(auth), &conn);
         }
     }
 

@@ -11,6 +11,7 @@
 //! | [`Extension<T>`] | yes | yes | yes |
 //! | [`Handshake`] | yes | yes | yes |
 //! | [`DisconnectReason`] | no | no | yes |
+//! | [`Recovered`] | yes | yes | yes |
 //! | [`SocketIo`] | yes | yes | yes |
 //!
 //! How event arguments map onto `T` in [`Data<T>`]: when `T` is a tuple, it takes the
@@ -25,7 +26,7 @@ use serde::de::DeserializeOwned;
 use crate::SocketIo;
 pub use crate::ack::AckSender;
 use crate::handler::{ConnectParts, DisconnectParts, HandlerParts, MessageParts};
-pub use crate::protocol::Args;
+pub use crate::protocol::{Args, DataError};
 pub use crate::socket::{DisconnectReason, Handshake, SocketRef};
 
 /// Takes a value of a handler's argument from the handler's parts.
@@ -59,24 +60,27 @@ impl<P: HandlerParts> FromParts<P> for SocketRef {
 }
 
 /// The deserialized payload: the CONNECT `auth` object in a connect handler, the event's
-/// arguments in an event handler. A payload that does not fit `T` is logged with the event
-/// name and the serde error, and the handler is not called.
+/// arguments in an event handler, with either parser. A payload that does not fit `T` is
+/// logged with the event name and the [`DataError`], and the handler is not called.
 #[derive(Debug, Clone)]
 pub struct Data<T>(pub T);
 
 /// Like [`Data`] but never refuses: the handler gets the deserialization result.
 #[derive(Debug)]
-pub struct TryData<T>(pub Result<T, serde_json::Error>);
+pub struct TryData<T>(pub Result<T, DataError>);
 
-fn connect_payload<T: DeserializeOwned>(parts: &ConnectParts) -> Result<T, serde_json::Error> {
-    match &parts.auth {
-        Some(raw) => serde_json::from_str(raw),
-        None => serde_json::from_str("{}"),
+/// The CONNECT payload as `T` (an empty object when the client sent none).
+fn connect_payload<T: DeserializeOwned>(parts: &ConnectParts) -> Result<T, DataError> {
+    if let Some(auth) = &parts.auth {
+        if let Some(value) = auth.deserialize_payload()? {
+            return Ok(value);
+        }
     }
+    Ok(serde_json::from_str("{}")?)
 }
 
 impl<T: DeserializeOwned> FromParts<ConnectParts> for Data<T> {
-    type Rejection = serde_json::Error;
+    type Rejection = DataError;
     fn from_parts(parts: &mut ConnectParts) -> Result<Self, Self::Rejection> {
         connect_payload(parts).map(Data)
     }
@@ -89,7 +93,7 @@ impl<T: DeserializeOwned> FromParts<ConnectParts> for TryData<T> {
     }
 }
 
-fn event_payload<T: DeserializeOwned>(parts: &mut MessageParts) -> Result<T, serde_json::Error> {
+fn event_payload<T: DeserializeOwned>(parts: &mut MessageParts) -> Result<T, DataError> {
     match parts.args.take() {
         Some(args) => args.deserialize(),
         None => Err(serde::de::Error::custom(
@@ -99,7 +103,7 @@ fn event_payload<T: DeserializeOwned>(parts: &mut MessageParts) -> Result<T, ser
 }
 
 impl<T: DeserializeOwned> FromParts<MessageParts> for Data<T> {
-    type Rejection = serde_json::Error;
+    type Rejection = DataError;
     fn from_parts(parts: &mut MessageParts) -> Result<Self, Self::Rejection> {
         event_payload(parts).map(Data)
     }
@@ -219,5 +223,29 @@ impl FromParts<MessageParts> for Args {
     type Rejection = Infallible;
     fn from_parts(parts: &mut MessageParts) -> Result<Self, Infallible> {
         Ok(parts.args.take().unwrap_or_default())
+    }
+}
+
+/// Whether the socket was brought back by connection state recovery
+/// ([`Socket::recovered`](crate::Socket::recovered)): in a connection handler, whether to
+/// set the socket up (rooms, data) or find it as it was.
+///
+/// ```no_run
+/// # use tower_socketio::{SocketIo, SocketRef, extract::Recovered};
+/// # fn f(io: SocketIo) {
+/// io.ns("/", async |socket: SocketRef, Recovered(recovered): Recovered| {
+///     if !recovered {
+///         socket.join("lobby");
+///     }
+/// });
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered(pub bool);
+
+impl<P: HandlerParts> FromParts<P> for Recovered {
+    type Rejection = Infallible;
+    fn from_parts(parts: &mut P) -> Result<Self, Infallible> {
+        Ok(Recovered(parts.socket().recovered()))
     }
 }

@@ -29,6 +29,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __private_fuzz;
 pub mod ack;
 pub mod adapter;
 #[cfg(feature = "admin-ui")]
@@ -42,10 +45,12 @@ pub mod handler;
 mod io;
 mod layer;
 mod message;
+mod msgpack;
 mod ns;
 mod observe;
 mod operators;
 pub mod protocol;
+mod recovery;
 mod rooms;
 mod serve;
 pub mod server_side;
@@ -61,10 +66,12 @@ pub use ack::{AckError, AckFuture, AckStream};
 pub use adapter::Room;
 pub use client::Conn;
 pub use engine::{AllowOrigin, CookieConfig, RequestRefusal, Sid, TransportType};
-pub use io::{DynNamespace, NsPattern, SocketIo, SocketIoBuilder};
+pub use io::{BuildError, DynNamespace, NsPattern, SocketIo, SocketIoBuilder};
 pub use layer::{SocketIoLayer, SocketIoService};
 pub use ns::{Namespace, WeakNamespace};
 pub use operators::BroadcastOperators;
+pub use protocol::{DataError, Parser};
+pub use recovery::ConnectionStateRecovery;
 pub use rooms::IntoRooms;
 pub use serve::{ServeOptions, serve, serve_with, serve_with_shutdown};
 pub use server_side::{ServerSideAck, ServerSideEvent};
@@ -79,7 +86,7 @@ pub use socket::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectError {
     message: String,
-    data: Option<serde_json::Value>,
+    data: Option<protocol::Value>,
     closed: bool,
 }
 
@@ -93,9 +100,13 @@ impl ConnectError {
         }
     }
 
-    /// Adds `data`, which the client reads as `err.data`.
-    pub fn with_data<T: serde::Serialize>(mut self, data: &T) -> Self {
-        self.data = serde_json::to_value(data).ok();
+    /// Adds `data`, which the client reads as `err.data` (binary stays binary with the
+    /// MessagePack parser). Data that does not serialize is left out, with a warning.
+    pub fn with_data<T: serde::Serialize + ?Sized>(mut self, data: &T) -> Self {
+        match protocol::Value::from_serialize(data) {
+            Ok(v) => self.data = Some(v),
+            Err(e) => tracing::warn!(error = %e, "connect error data left out"),
+        }
         self
     }
 
@@ -105,7 +116,7 @@ impl ConnectError {
     }
 
     /// The data, if any.
-    pub fn data(&self) -> Option<&serde_json::Value> {
+    pub fn data(&self) -> Option<&protocol::Value> {
         self.data.as_ref()
     }
 

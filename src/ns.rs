@@ -9,13 +9,16 @@ use serde::Serialize;
 
 use crate::ack::AckStream;
 use crate::adapter::{
-    Adapter, AdapterError, AdapterFactory, LocalNamespace, LocalSocketRef, NamespaceHandle, Room,
+    Adapter, AdapterError, AdapterFactory, LocalNamespace, LocalSocketRef, NamespaceHandle,
+    RecoveryStats, Room,
 };
 use crate::client::ConnState;
 use crate::engine::{self, Sid, Str};
 use crate::handler::{BoxFuture, BoxedHandler, ConnectParts, Handler, IntoConnectError, erase};
 use crate::io::IoInner;
 use crate::operators::BroadcastOperators;
+use crate::protocol::Args;
+use crate::recovery::{ConnectionStateRecovery, Recovery, SocketRecovery, recovery_request};
 use crate::rooms::IntoRooms;
 use crate::server_side::{ServerSideAck, ServerSideEvent, ServerSideListener};
 use crate::socket::{EmitError, RemoteSocket, Socket, SocketRef};
@@ -40,6 +43,8 @@ pub(crate) struct NsInner {
     adapter: OnceLock<Arc<dyn Adapter>>,
     ack_ids: AtomicU64,
     server_listeners: RwLock<HashMap<String, Vec<ServerSideListener>>>,
+    /// The server's connection state recovery settings, when it is on.
+    recovery: Option<ConnectionStateRecovery>,
 }
 
 pub(crate) fn push_middleware<H, T, E>(handlers: &NsHandlers, middleware: H)
@@ -94,6 +99,7 @@ impl Namespace {
         io: Weak<IoInner>,
         handlers: Arc<NsHandlers>,
         factory: &dyn AdapterFactory,
+        recovery: Option<ConnectionStateRecovery>,
     ) -> Self {
         let ns = Namespace(Arc::new(NsInner {
             name,
@@ -103,10 +109,13 @@ impl Namespace {
             adapter: OnceLock::new(),
             ack_ids: AtomicU64::new(0),
             server_listeners: RwLock::default(),
+            recovery,
         }));
         let weak: Weak<NsInner> = Arc::downgrade(&ns.0);
-        #[allow(unused_mut)]
         let mut handle = NamespaceHandle::new(ns.0.name.clone(), weak);
+        if let Some(config) = &ns.0.recovery {
+            handle = handle.with_connection_state_recovery(config.clone());
+        }
         #[cfg(feature = "admin-ui")]
         if let Some(io) = ns.0.io.upgrade() {
             handle.events = io.observe.as_ref().and_then(|o| o.events.clone());
@@ -171,14 +180,16 @@ impl Namespace {
 
     /// Adds connect middleware (Node's `namespace.use`). Middleware run in the order added,
     /// before the socket connects; an `Err` refuses the connection and reaches the client's
-    /// `connect_error` with its message (and `data`, with a [`ConnectError`]).
-    pub fn use_<H, T, E>(&self, middleware: H)
+    /// `connect_error` with its message (and `data`, with a [`ConnectError`]). Returns the
+    /// namespace, so that calls chain (as [`DynNamespace::use_`](crate::DynNamespace::use_)).
+    pub fn use_<H, T, E>(&self, middleware: H) -> &Self
     where
         H: Handler<ConnectParts, T, Result<(), E>>,
         T: Send + 'static,
         E: IntoConnectError + Send + 'static,
     {
         push_middleware(&self.0.handlers, middleware);
+        self
     }
 
     /// Sets the connection handler (Node's `connection` event).
@@ -242,10 +253,10 @@ impl Namespace {
         self.ops().send(data).await
     }
     /// Emits to every socket and gathers their acknowledgements.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub async fn emit_with_ack<R: crate::protocol::FromArgs>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> AckStream<R> {
         self.ops().emit_with_ack(event, data).await
     }
@@ -274,6 +285,13 @@ impl Namespace {
         self.adapter().rooms()
     }
 
+    /// What the adapter's connection state recovery store holds now (persisted sessions,
+    /// stored packets and their bytes), when recovery is on and the adapter keeps it in this
+    /// process (the in-memory adapter does); for metrics.
+    pub fn recovery_stats(&self) -> Option<RecoveryStats> {
+        self.adapter().recovery_stats()
+    }
+
     // ----- between servers -----
 
     /// Sends an event to the *other* servers of the cluster (Node's `serverSideEmit`); their
@@ -300,19 +318,18 @@ impl Namespace {
     /// [`AckError::Adapter`](crate::AckError::Adapter)) when some server did not answer in
     /// the adapter's request timeout; an answer that does not fit `R` is
     /// [`AckError::Decode`](crate::AckError::Decode).
-    pub async fn server_side_emit_with_ack<T, R>(
+    pub async fn server_side_emit_with_ack<R>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> Result<Vec<R>, crate::AckError>
     where
-        T: Serialize + ?Sized,
         R: serde::de::DeserializeOwned,
     {
         use crate::AckError;
         if crate::protocol::is_reserved_event(event) {
-            return Err(AckError::Encode(crate::protocol::EncodeError(
-                serde::ser::Error::custom(format!("\"{event}\" is a reserved event name")),
+            return Err(AckError::Encode(crate::protocol::EncodeError::custom(
+                format!("\"{event}\" is a reserved event name"),
             )));
         }
         let data = crate::server_side::json_args(event, data).map_err(AckError::Encode)?;
@@ -323,7 +340,7 @@ impl Namespace {
             .map_err(AckError::Adapter)?;
         replies
             .into_iter()
-            .map(|v| R::deserialize(v).map_err(AckError::Decode))
+            .map(|v| R::deserialize(v).map_err(|e| AckError::Decode(e.into())))
             .collect()
     }
 
@@ -375,19 +392,50 @@ impl Namespace {
         self.0.next_ack_id()
     }
 
-    pub(crate) fn remove_socket(&self, sid: Sid) {
-        write(&self.0.sockets).remove(&sid);
+    /// The server's parser (the wire form broadcasts are built in).
+    pub(crate) fn parser(&self) -> crate::protocol::Parser {
+        self.0
+            .io
+            .upgrade()
+            .map(|io| io.config.parser)
+            .unwrap_or_default()
     }
 
-    /// Runs the connect middleware, then registers the socket, answers CONNECT and runs the
-    /// connection handler. All of it in one ordered task of the connection, so that the
-    /// handler's listeners are in place before any event of the client is looked up.
-    pub(crate) async fn connect(
-        self,
-        conn: Arc<engine::Socket<ConnState>>,
-        auth: Option<Str>,
-    ) -> Result<SocketRef, ConnectError> {
-        let socket: SocketRef = Arc::new(Socket::new(self.clone(), conn.clone(), auth.clone()));
+    /// Takes `socket` out of the namespace, unless another socket with its id (a
+    /// recovered one) took its place.
+    pub(crate) fn remove_socket(&self, socket: &SocketRef) {
+        let mut sockets = write(&self.0.sockets);
+        if sockets
+            .get(&socket.id())
+            .is_some_and(|s| Arc::ptr_eq(s, socket))
+        {
+            sockets.remove(&socket.id());
+        }
+    }
+
+    /// Registers a socket whose middleware passed: broadcasts reach it from now on.
+    pub(crate) fn register(&self, socket: &SocketRef) {
+        write(&self.0.sockets).insert(socket.id(), socket.clone());
+        self.adapter().socket_connected(socket.id());
+        socket.set_connected();
+        crate::observe::observe!(socket.events() => |e| e.socket_connected(socket));
+    }
+
+    /// The server's connection state recovery settings, when it is on.
+    pub(crate) fn recovery_config(&self) -> Option<&ConnectionStateRecovery> {
+        self.0.recovery.as_ref()
+    }
+
+    pub(crate) fn connect_handler(&self) -> Option<BoxedHandler<ConnectParts, ()>> {
+        read(&self.0.handlers.handler).clone()
+    }
+
+    /// Runs the connect middleware in order; the first refusal ends it.
+    pub(crate) async fn run_middlewares(
+        &self,
+        socket: &SocketRef,
+        auth: &Option<Args>,
+    ) -> Result<(), ConnectError> {
         let middlewares = read(&self.0.handlers.middlewares).clone();
         for m in middlewares {
             let parts = ConnectParts {
@@ -399,14 +447,47 @@ impl Namespace {
                 None => return Err(ConnectError::new("connection refused by the server")),
             }
         }
+        Ok(())
+    }
+
+    /// Runs the connect middleware, then registers the socket, answers CONNECT and runs the
+    /// connection handler. All of it in one ordered task of the connection, so that the
+    /// handler's listeners are in place before any event of the client is looked up.
+    ///
+    /// With connection state recovery on, a client that presents a session (`pid` and
+    /// `offset` in its CONNECT payload) is first tried for a recovery (see
+    /// [`recover`](Self::recover)); a new socket gets a fresh private session id.
+    pub(crate) async fn connect(
+        self,
+        conn: Arc<engine::Socket<ConnState>>,
+        auth: Option<Args>,
+    ) -> Result<SocketRef, ConnectError> {
+        // Clients of a protocol without offsets (Socket.IO 2) never recover.
+        let recovery = self
+            .0
+            .recovery
+            .as_ref()
+            .filter(|_| crate::client::codec(&conn).carries_offsets());
+        if let Some(config) = recovery {
+            if let Some((pid, offset)) = recovery_request(auth.as_ref()) {
+                // Boxed: the recovery path's state stays out of every connect's future.
+                match Box::pin(self.recover(&conn, &auth, pid, &offset, config)).await {
+                    Recovery::Done(socket) => return Ok(socket),
+                    Recovery::Refused(e) => return Err(e),
+                    Recovery::Failed => {}
+                }
+            }
+        }
+        let pid = recovery.map(|_| SocketRecovery::new(Sid::new()));
+        let socket: SocketRef =
+            Arc::new(Socket::new(self.clone(), conn.clone(), auth.clone(), pid));
+        self.run_middlewares(&socket, &auth).await?;
         if conn.is_closed() {
             return Err(ConnectError::closed());
         }
-        write(&self.0.sockets).insert(socket.id(), socket.clone());
-        socket.set_connected();
-        crate::observe::observe!(socket.events() => |e| e.socket_connected(&socket));
-        let handler = read(&self.0.handlers.handler).clone();
-        Ok(crate::client::finish_connect(socket, handler, auth).await)
+        self.register(&socket);
+        let handler = self.connect_handler();
+        Ok(crate::client::finish_connect(socket, handler, auth, Vec::new()).await)
     }
 }
 

@@ -122,19 +122,24 @@ impl BroadcastOperators {
     /// and its bytes shared by every receiver.
     pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
         if let Some(socket) = self.direct() {
-            let packet = socket.encode_event(event, data, None)?;
-            if self.opts.flags.volatile {
-                crate::client::send_packet_volatile(socket.conn_arc(), &packet);
-                return Ok(());
+            if !self.opts.flags.volatile {
+                return socket.emit(event, data);
             }
-            return socket.send_encoded(&packet).map_err(EmitError::Send);
+            let packet = socket.encode_event(event, data, None)?;
+            crate::client::send_packet_volatile(socket.conn_arc(), &packet);
+            return Ok(());
         }
         if protocol::is_reserved_event(event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
-        let packet =
-            BroadcastPacket::event(self.ns.name_str().clone(), event.to_owned(), data, None)
-                .map_err(EmitError::Encode)?;
+        let packet = BroadcastPacket::event_with(
+            self.ns.parser(),
+            self.ns.name_str().clone(),
+            event.to_owned(),
+            data,
+            None,
+        )
+        .map_err(EmitError::Encode)?;
         let opts = self.final_opts();
         self.ns
             .adapter()
@@ -151,10 +156,10 @@ impl BroadcastOperators {
     /// Emits an event to every targeted socket and gathers their acknowledgements, up to
     /// the timeout (the server's `ack_timeout` unless [`timeout`](Self::timeout) was set).
     /// Stream it, or `.await` it for a `Vec` of every reply.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub async fn emit_with_ack<R: crate::protocol::FromArgs>(
         self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> AckStream<R> {
         let timeout = self.timeout.unwrap_or_else(|| self.ns.ack_timeout());
         if protocol::is_reserved_event(event) {
@@ -183,7 +188,8 @@ impl BroadcastOperators {
             }
             return AckStream::new(stream);
         }
-        let packet = match BroadcastPacket::event(
+        let packet = match BroadcastPacket::event_with(
+            self.ns.parser(),
             self.ns.name_str().clone(),
             event.to_owned(),
             data,

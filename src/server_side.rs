@@ -68,9 +68,9 @@ impl ServerSideEvent {
 
     /// The arguments as `T`, with the mapping of socket events: a tuple takes the
     /// arguments in order, anything else the first one.
-    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, crate::protocol::DataError> {
         let args = Args::from_serialize(&Spread(self.args.clone()))
-            .map_err(|e| serde::de::Error::custom(e.to_string()))?;
+            .map_err(|e| crate::protocol::DataError::message(e.inner()))?;
         args.deserialize()
     }
 
@@ -111,7 +111,7 @@ pub(crate) fn json_args<T: Serialize + ?Sized>(
     let mut out = Vec::with_capacity(values.len() + 1);
     out.push(serde_json::Value::String(event.to_owned()));
     for v in values {
-        out.push(serde_json::to_value(v).map_err(crate::protocol::EncodeError)?);
+        out.push(serde_json::to_value(v).map_err(crate::protocol::EncodeError::from)?);
     }
     Ok(out)
 }

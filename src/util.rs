@@ -80,7 +80,7 @@ pub(crate) fn http_date(secs: u64) -> String {
 
 /// A date as JavaScript's `Date#toISOString` writes it (`2026-11-25T09:41:56.123Z`), from
 /// milliseconds since the epoch; `None` outside the range of JavaScript dates (±8.64e15 ms).
-#[cfg(any(feature = "redis", feature = "admin-ui", test))]
+/// (Also what the MessagePack codec turns `notepack.io`'s dates into.)
 pub(crate) fn iso_date(ms: f64) -> Option<String> {
     if !ms.is_finite() || ms.abs() > 8.64e15 {
         return None;

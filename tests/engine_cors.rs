@@ -23,9 +23,17 @@ fn assert_cors(r: &Reply, origin: &str) {
     );
 }
 
+fn any_origin_config() -> EngineConfig {
+    EngineConfig::builder()
+        .ping_interval(std::time::Duration::from_secs(30))
+        .ping_timeout(std::time::Duration::from_secs(30))
+        .allow_origin(AllowOrigin::any())
+        .build()
+}
+
 #[tokio::test]
 async fn any_origin_gets_its_origin_back_with_credentials() {
-    let server = start(quiet_config()).await;
+    let server = start(any_origin_config()).await;
     let r = http(
         server.addr,
         Method::GET,
@@ -77,7 +85,7 @@ async fn any_origin_gets_its_origin_back_with_credentials() {
 
 #[tokio::test]
 async fn preflight_answers_204_with_methods_headers_and_max_age() {
-    let server = start(quiet_config()).await;
+    let server = start(any_origin_config()).await;
     let r = http(
         server.addr,
         Method::OPTIONS,

@@ -133,7 +133,10 @@ fn zero_arguments() {
     );
     assert!(args.deserialize::<u8>().is_err());
     assert!(args.deserialize::<String>().is_err());
-    assert_eq!(args.deserialize_all::<Vec<Value>>().unwrap(), vec![]);
+    assert_eq!(
+        args.deserialize_all::<Vec<Value>>().unwrap(),
+        Vec::<Value>::new()
+    );
     // `()` accepts any arguments.
     event_args(r#"2["ev",1,2]"#).deserialize::<()>().unwrap();
     assert_eq!(Args::new(), args);
@@ -226,6 +229,46 @@ fn encoding_spreads_tuples() {
             .to_string(),
         r#"31["a",2]"#
     );
+}
+
+#[test]
+fn a_null_value_is_one_argument_and_unit_none() {
+    let ack = |data: &dyn erased::Data| data.ack();
+    assert_eq!(ack(&Value::Null), "30[null]");
+    assert_eq!(ack(&serde_json::Value::Null), "30[null]");
+    assert_eq!(ack(&None::<u8>), "30[null]");
+    assert_eq!(ack(&None::<Value>), "30[null]");
+    assert_eq!(ack(&Some(Value::Null)), "30[null]");
+    assert_eq!(ack(&()), "30[]");
+    assert_eq!(text_of(&Value::Null), r#"2["ev",null]"#);
+    assert_eq!(text_of(&serde_json::Value::Null), r#"2["ev",null]"#);
+    assert_eq!(text_of(&()), r#"2["ev"]"#);
+    assert_eq!(text_of(&(Value::Null,)), r#"2["ev",null]"#);
+    assert_eq!(text_of(&(Value::Null, ())), r#"2["ev",null,null]"#);
+    #[derive(Serialize)]
+    struct Wrapper<T>(T);
+    assert_eq!(text_of(&Wrapper(Value::Null)), r#"2["ev",null]"#);
+    assert_eq!(text_of(&Wrapper(())), r#"2["ev"]"#);
+    // Read back: one argument that is null.
+    let (_, args) = through_the_wire(&Value::Null);
+    assert_eq!(args.len(), 1);
+    assert_eq!(args.deserialize::<Value>().unwrap(), Value::Null);
+}
+
+/// Object-safe helper so the assertions above read as one table.
+mod erased {
+    pub(super) trait Data {
+        fn ack(&self) -> String;
+    }
+    impl<T: serde::Serialize> Data for T {
+        fn ack(&self) -> String {
+            tower_socketio::protocol::encode_ack("/", 0, self)
+                .unwrap()
+                .text()
+                .unwrap()
+                .to_string()
+        }
+    }
 }
 
 #[test]

@@ -57,8 +57,8 @@ fn connect_with_auth_payload() {
     let PacketData::Connect(Some(auth)) = &p.inner else {
         panic!("no auth: {p:?}")
     };
-    assert_eq!(auth.to_string(), r#"{"token":"123"}"#);
-    let auth: serde_json::Value = serde_json::from_str(auth).unwrap();
+    assert_eq!(auth.raw(), r#"{"token":"123"}"#);
+    let auth: serde_json::Value = auth.deserialize().unwrap();
     assert_eq!(auth, json!({"token": "123"}));
     assert_eq!(reencoded(&p).to_string(), r#"0{"token":"123"}"#);
 }
@@ -75,7 +75,9 @@ fn connect_custom_namespace_with_and_without_comma() {
     assert_eq!(p.ns.to_string(), "/custom");
     assert_eq!(
         p.inner,
-        PacketData::Connect(Some(Str::from(r#"{"token":"abc"}"#)))
+        PacketData::Connect(Some(
+            Args::from_serialize(&(json!({"token": "abc"}),)).unwrap()
+        ))
     );
     assert_eq!(
         encode_connect("/custom", "xyz").to_string(),
@@ -146,7 +148,7 @@ fn connect_error() {
         p.inner,
         PacketData::ConnectError {
             message: "Not authorized".into(),
-            data: Some(Str::from(r#"{"retry":3}"#)),
+            data: Some(Args::from_serialize(&(json!({"retry": 3}),)).unwrap()),
         }
     );
     assert_eq!(reencoded(&p), s.as_str());

@@ -90,7 +90,7 @@ async fn pending_ack_fails_when_the_client_leaves() {
             io.ns("/", move |socket: SocketRef| {
                 let outcome = outcome.clone();
                 async move {
-                    let fut = socket.emit_with_ack::<_, String>("question", &1);
+                    let fut = socket.emit_with_ack::<String>("question", &1);
                     tokio::spawn(async move {
                         let r = fut.await;
                         *outcome.lock().unwrap() = Some(match r {
@@ -487,10 +487,10 @@ async fn reserved_names_are_refused_for_acks_too() {
         io.ns(
             "/",
             async |socket: SocketRef, State(o): State<Arc<Mutex<Vec<String>>>>| {
-                let one = socket.emit_with_ack::<_, ()>("disconnect", &1).await;
+                let one = socket.emit_with_ack::<()>("disconnect", &1).await;
                 let many = socket
                     .broadcast()
-                    .emit_with_ack::<_, ()>("connect", &1)
+                    .emit_with_ack::<()>("connect", &1)
                     .await
                     .await;
                 o.lock().unwrap().push(format!("{one:?}"));

@@ -1,12 +1,13 @@
 // The benchmark server on Node's socket.io, with the handlers of examples/bench_server.rs.
-// PORT from the environment (default 3000). `ws` uses `bufferutil` when it is installed.
+// PORT from the environment (default 3000); RECOVERY=1 turns connection state recovery on
+// (its defaults). `ws` uses `bufferutil` when it is installed.
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 
 const port = Number(process.env.PORT ?? 3000);
 // No Nagle delay on small frames (Node's default for http servers; said explicitly).
 const http = createServer({ noDelay: true });
-const io = new Server(http);
+const io = new Server(http, process.env.RECOVERY === '1' ? { connectionStateRecovery: {} } : {});
 
 io.on('connection', (socket) => {
   socket.on('message', (...args) => {
@@ -16,8 +17,9 @@ io.on('connection', (socket) => {
     const ack = args.pop();
     if (typeof ack === 'function') ack(...args);
   });
-  socket.on('join', (room) => {
+  socket.on('join', (room, ack) => {
     socket.join(room);
+    if (typeof ack === 'function') ack();
   });
   socket.on('room-broadcast', (room, data) => {
     io.to(room).emit('room-msg', data);

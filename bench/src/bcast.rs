@@ -11,14 +11,16 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-use crate::load::{Params, Window, connect_upto, err, path};
-use crate::wire::{self, Conn, text_frame};
+use crate::load::{Params, Window, connect_upto, err, mp, path};
+use crate::wire::{self, Conn, Handshake, binary_frame, text_frame};
 
 /// Sequence numbers of the probes that check that every member joined.
 const WARM_SEQ: u64 = 1 << 40;
 
 pub(crate) struct Room {
     members: usize,
+    /// The members and the trigger speak the MessagePack parser.
+    msgpack: bool,
     /// When each broadcast was emitted.
     sent_at: RefCell<Vec<Instant>>,
     delivered: RefCell<Vec<u32>>,
@@ -33,9 +35,10 @@ pub(crate) struct Room {
 }
 
 impl Room {
-    pub(crate) fn new(members: usize, broadcasts: usize) -> Rc<Room> {
+    pub(crate) fn new(members: usize, broadcasts: usize, msgpack: bool) -> Rc<Room> {
         Rc::new(Room {
             members,
+            msgpack,
             sent_at: RefCell::new(vec![Instant::now(); broadcasts]),
             delivered: RefCell::new(vec![0; broadcasts]),
             last_us: RefCell::new(vec![0; broadcasts]),
@@ -84,7 +87,17 @@ pub(crate) fn parse_seq(data: &[u8]) -> Option<u64> {
     std::str::from_utf8(&data[i..i + digits]).ok()?.parse().ok()
 }
 
-fn broadcast_frame(seq: u64) -> Vec<u8> {
+fn broadcast_frame(seq: u64, msgpack: bool) -> Vec<u8> {
+    if msgpack {
+        let mut args = Vec::new();
+        mp::str(&mut args, "bench");
+        args.push(0x82);
+        mp::str(&mut args, "seq");
+        mp::uint(&mut args, seq);
+        mp::str(&mut args, "text");
+        mp::str(&mut args, "a broadcast to every member");
+        return binary_frame(&mp::event("room-broadcast", &args, 2, None));
+    }
     text_frame(
         format!(
             "42[\"room-broadcast\",\"bench\",{{\"seq\":{seq},\"text\":\"a broadcast to every member\"}}]"
@@ -130,10 +143,18 @@ async fn member(mut c: Conn, room: Rc<Room>, join: Rc<Vec<u8>>) {
                     ping = true;
                     continue;
                 }
-                if !data.starts_with(b"42[\"room-msg\"") {
+                let (is_msg, seq) = if room.msgpack {
+                    (
+                        mp::contains(data, b"\xa8room-msg"),
+                        mp::find_uint(data, "seq"),
+                    )
+                } else {
+                    (data.starts_with(b"42[\"room-msg\""), parse_seq(data))
+                };
+                if !is_msg {
                     continue;
                 }
-                let Some(seq) = parse_seq(data) else {
+                let Some(seq) = seq else {
                     return Err(err("a room message without seq"));
                 };
                 room.received(seq, &mut first_probe);
@@ -193,7 +214,7 @@ pub(crate) async fn probe(trigger: &mut Conn, room: &Room, n: usize) -> io::Resu
     loop {
         trigger
             .stream
-            .write_all(&broadcast_frame(WARM_SEQ + probes))
+            .write_all(&broadcast_frame(WARM_SEQ + probes, room.msgpack))
             .await?;
         probes += 1;
         if wait_for(trigger, room, limit, |r| r.warmed.get() == n).await? {
@@ -246,7 +267,10 @@ async fn phase(
             break;
         }
         room.sent_at.borrow_mut()[seq as usize] = Instant::now();
-        trigger.stream.write_all(&broadcast_frame(seq)).await?;
+        trigger
+            .stream
+            .write_all(&broadcast_frame(seq, room.msgpack))
+            .await?;
     }
     let (secs, cpu) = w.end();
     let deliveries = (n as u64 * count) as f64;
@@ -273,7 +297,14 @@ async fn phase(
 /// with `held` (how many it took) and `stopped` (why), and no broadcast runs.
 pub async fn broadcast(p: &Params) -> io::Result<Value> {
     let n = p.members;
-    let join = text_frame(b"42[\"join\",\"bench\"]");
+    let msgpack = p.handshake == Handshake::MsgPack;
+    let join = if msgpack {
+        let mut arg = Vec::new();
+        mp::str(&mut arg, "bench");
+        binary_frame(&mp::event("join", &arg, 1, None))
+    } else {
+        text_frame(b"42[\"join\",\"bench\"]")
+    };
     let t0 = Instant::now();
     let (conns, failure) = connect_upto(p, n, p.parallel, Some(join.clone())).await;
     if let Some(e) = failure {
@@ -284,13 +315,15 @@ pub async fn broadcast(p: &Params) -> io::Result<Value> {
     }
     let join = Rc::new(join);
     let total: usize = p.broadcasts * p.windows.len().max(1);
-    let room = Room::new(n, total);
+    let room = Room::new(n, total, msgpack);
     let tasks: Vec<_> = conns
         .into_iter()
         .map(|c| tokio::task::spawn_local(member(c, room.clone(), join.clone())))
         .collect();
-    let upgrade = wire::upgrade_request(p.port, path(p.handshake));
-    let mut trigger = wire::connect(p.port, p.handshake, &upgrade).await?;
+    // The trigger may sit on another server of a cluster (`sio-bench cluster`).
+    let trigger_port = p.trigger_port.unwrap_or(p.port);
+    let upgrade = wire::upgrade_request(trigger_port, path(p.handshake));
+    let mut trigger = wire::connect(trigger_port, p.handshake, &upgrade).await?;
     let result = async {
         probe(&mut trigger, &room, n).await?;
         let mut out = Map::new();
@@ -347,7 +380,10 @@ pub(crate) async fn paced(
         let at = start + interval * seq as u32;
         wait_for(trigger, room, at - tokio::time::Instant::now(), |_| false).await?;
         room.sent_at.borrow_mut()[seq as usize] = Instant::now();
-        trigger.stream.write_all(&broadcast_frame(seq)).await?;
+        trigger
+            .stream
+            .write_all(&broadcast_frame(seq, room.msgpack))
+            .await?;
     }
     let limit = wire::STEP_TIMEOUT + Duration::from_micros(50 * n as u64);
     if !wait_for(trigger, room, limit, |r| r.completed.get() >= count).await? {

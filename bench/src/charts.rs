@@ -15,6 +15,9 @@ const ROW: u32 = 22;
 const PANEL_EXTRA: u32 = 58;
 const LABEL_AREA: u32 = 250;
 
+/// One bar: label, median, min, max, colour.
+type Bar = (String, f64, f64, f64, RGBColor);
+
 fn color(label: &str) -> RGBColor {
     if label.starts_with("tower-socketio 1w") {
         RGBColor(31, 94, 180)
@@ -36,12 +39,7 @@ fn color(label: &str) -> RGBColor {
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
 /// A horizontal bar per row: (label, median, min, max, colour).
-fn panel(
-    area: &Area<'_>,
-    title: &str,
-    rows: &[(String, f64, f64, f64, RGBColor)],
-    reference: Option<f64>,
-) -> Result<(), String> {
+fn panel(area: &Area<'_>, title: &str, rows: &[Bar], reference: Option<f64>) -> Result<(), String> {
     let n = rows.len();
     let top = rows
         .iter()
@@ -86,15 +84,20 @@ fn panel(
         }))
         .map_err(|e| format!("{e:?}"))?;
     chart
-        .draw_series(rows.iter().enumerate().filter(|(_, r)| r.3 > r.2).map(|(i, r)| {
-            PathElement::new(
-                vec![
-                    (r.2, SegmentValue::CenterOf(at(i))),
-                    (r.3, SegmentValue::CenterOf(at(i))),
-                ],
-                BLACK.stroke_width(1),
-            )
-        }))
+        .draw_series(
+            rows.iter()
+                .enumerate()
+                .filter(|(_, r)| r.3 > r.2)
+                .map(|(i, r)| {
+                    PathElement::new(
+                        vec![
+                            (r.2, SegmentValue::CenterOf(at(i))),
+                            (r.3, SegmentValue::CenterOf(at(i))),
+                        ],
+                        BLACK.stroke_width(1),
+                    )
+                }),
+        )
         .map_err(|e| format!("{e:?}"))?;
     chart
         .draw_series(rows.iter().enumerate().map(|(i, r)| {
@@ -134,8 +137,7 @@ pub fn write(
             continue;
         }
         // Panels: every metric with a sample, then the ratios.
-        let mut panels: Vec<(String, Vec<(String, f64, f64, f64, RGBColor)>, Option<f64>)> =
-            Vec::new();
+        let mut panels: Vec<(String, Vec<Bar>, Option<f64>)> = Vec::new();
         for metric in &sc.metrics {
             let rows: Vec<_> = labels
                 .iter()
@@ -154,7 +156,12 @@ pub fn write(
             panels.push((format!("{} ({better})", metric.label), rows, None));
         }
         let mut ratios = Vec::new();
-        for metric in sc.metrics.iter().filter(|m| !m.key.starts_with("held")) {
+        // The unstable network's servers differ in recovery: no ratios.
+        let ratio_metrics = sc
+            .metrics
+            .iter()
+            .filter(|m| !m.key.starts_with("held") && !sc.unstable);
+        for metric in ratio_metrics {
             for (o, p) in &pairs {
                 if let Some(x) = report::ratio(r, sc.name, metric.key, metric.better, o, p) {
                     let short = metric.label.split(" (").next().unwrap_or(metric.label);
@@ -164,8 +171,7 @@ pub fn write(
         }
         if !ratios.is_empty() {
             panels.push((
-                "tower-socketio ÷ peer (×, above 1 = tower-socketio is better; red line: 1)"
-                    .into(),
+                "tower-socketio ÷ peer (×, above 1 = tower-socketio is better; red line: 1)".into(),
                 ratios,
                 Some(1.0),
             ));
@@ -231,7 +237,8 @@ fn servers_from(labels: &[String]) -> Vec<Server> {
 
 /// `sio-bench charts SAMPLES DIR`: the charts of an earlier run, from its samples.
 pub fn from_samples_file(samples: &Path, dir: &Path) -> Result<usize, String> {
-    let text = std::fs::read_to_string(samples).map_err(|e| format!("{}: {e}", samples.display()))?;
+    let text =
+        std::fs::read_to_string(samples).map_err(|e| format!("{}: {e}", samples.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     let r = Results::from_json(&v);
     let mut labels: Vec<String> = Vec::new();
@@ -240,5 +247,10 @@ pub fn from_samples_file(samples: &Path, dir: &Path) -> Result<usize, String> {
             labels.push(b.clone());
         }
     }
-    write(&r, &scenarios(false, true, usize::MAX), &servers_from(&labels), dir)
+    write(
+        &r,
+        &scenarios(false, true, usize::MAX),
+        &servers_from(&labels),
+        dir,
+    )
 }

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::procstat::{cpu_ns, rss_bytes};
-use crate::wire::{self, Conn, Handshake, Http, text_frame};
+use crate::wire::{self, Conn, Handshake, Http, binary_frame, text_frame};
 
 /// Parameters of one load run.
 #[derive(Debug, Clone)]
@@ -41,6 +41,9 @@ pub struct Params {
     pub idle: Duration,
     /// Time between the broadcasts of `polling-bcast`.
     pub interval: Duration,
+    /// Where the broadcast trigger connects, when not to `port` (another server of a
+    /// cluster: `sio-bench cluster`).
+    pub trigger_port: Option<u16>,
 }
 
 impl Params {
@@ -127,8 +130,74 @@ pub(crate) async fn connect_upto(
 
 pub(crate) fn path(h: Handshake) -> &'static str {
     match h {
-        Handshake::SocketIo => "/socket.io/?EIO=4&transport=websocket",
+        Handshake::SocketIo | Handshake::MsgPack => "/socket.io/?EIO=4&transport=websocket",
         Handshake::Raw => "/",
+    }
+}
+
+/// MessagePack packets as socket.io-msgpack-parser clients send them.
+pub(crate) mod mp {
+    /// A MessagePack string.
+    pub fn str(out: &mut Vec<u8>, s: &str) {
+        assert!(s.len() < 256);
+        if s.len() < 32 {
+            out.push(0xa0 | s.len() as u8);
+        } else {
+            out.extend_from_slice(&[0xd9, s.len() as u8]);
+        }
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// A MessagePack unsigned integer.
+    pub fn uint(out: &mut Vec<u8>, n: u64) {
+        if n < 128 {
+            out.push(n as u8);
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+
+    /// `{type: 2, data: [event, ..args], id?, nsp: "/"}`; `args` are `n` encoded values.
+    pub fn event(event: &str, args: &[u8], n: usize, id: Option<u64>) -> Vec<u8> {
+        let mut out = vec![if id.is_some() { 0x84 } else { 0x83 }];
+        str(&mut out, "type");
+        out.push(2);
+        str(&mut out, "data");
+        out.push(0x91 + n as u8);
+        str(&mut out, event);
+        out.extend_from_slice(args);
+        if let Some(id) = id {
+            str(&mut out, "id");
+            uint(&mut out, id);
+        }
+        str(&mut out, "nsp");
+        str(&mut out, "/");
+        out
+    }
+
+    /// The integer after `key` (a fixstr key) in a MessagePack message, if any.
+    pub fn find_uint(data: &[u8], key: &str) -> Option<u64> {
+        let mut k = vec![0xa0 | key.len() as u8];
+        k.extend_from_slice(key.as_bytes());
+        let i = data.windows(k.len()).position(|w| w == k.as_slice())? + k.len();
+        let rest = &data[i..];
+        let be = |n: usize| {
+            rest.get(1..1 + n)
+                .map(|b| b.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
+        };
+        match *rest.first()? {
+            b @ 0x00..=0x7f => Some(u64::from(b)),
+            0xcc => be(1),
+            0xcd => be(2),
+            0xce => be(4),
+            0xcf => be(8),
+            _ => None,
+        }
+    }
+
+    pub fn contains(data: &[u8], needle: &[u8]) -> bool {
+        data.windows(needle.len()).any(|w| w == needle)
     }
 }
 
@@ -216,8 +285,18 @@ pub async fn echo(p: &Params, ack: bool) -> io::Result<Value> {
         (Handshake::Raw, _) => payload.as_bytes().to_vec(),
         (Handshake::SocketIo, false) => b"42[\"message-back\",".to_vec(),
         (Handshake::SocketIo, true) => b"431[".to_vec(),
+        (Handshake::MsgPack, false) => b"\xacmessage-back".to_vec(),
+        (Handshake::MsgPack, true) => b"\xa4type\x03".to_vec(),
     };
-    let frame = text_frame(payload.as_bytes());
+    let msgpack = p.handshake == Handshake::MsgPack;
+    let frame = if msgpack {
+        let mut arg = Vec::new();
+        mp::str(&mut arg, ECHO_ARG.trim_matches('"'));
+        let event = if ack { "message-with-ack" } else { "message" };
+        binary_frame(&mp::event(event, &arg, 1, ack.then_some(1)))
+    } else {
+        text_frame(payload.as_bytes())
+    };
     let batch = Rc::new(wire::repeated(&frame, p.inflight));
     let frame_len = frame.len();
     let conns = connect_many(p, p.clients, 50, None).await?;
@@ -234,7 +313,7 @@ pub async fn echo(p: &Params, ack: bool) -> io::Result<Value> {
             answer.clone(),
             pong.clone(),
         );
-        let eio = p.handshake == Handshake::SocketIo;
+        let eio = p.handshake.eio();
         tasks.push(tokio::task::spawn_local(async move {
             let r: io::Result<()> = async {
                 c.stream.write_all(&batch).await?;
@@ -249,7 +328,7 @@ pub async fn echo(p: &Params, ack: bool) -> io::Result<Value> {
                         if f.opcode == 0x8 {
                             return Err(err("the server closed the WebSocket"));
                         }
-                        if data.starts_with(&answer) {
+                        if data.starts_with(&answer) || (msgpack && mp::contains(data, &answer)) {
                             k += 1;
                         } else if eio && data == b"2" {
                             ping = true;

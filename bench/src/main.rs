@@ -4,17 +4,20 @@
 //! ```text
 //! sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]
 //!               [--charts DIR] [--extra-ours label=path,...]
+//! sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]
 //! sio-bench charts SAMPLES.json DIR             (the charts again, from a run's samples)
 //! sio-bench serve socketioxide|ws-echo|ws-floor (PORT, WORKERS from the environment)
-//! sio-bench load SCENARIO --port P --pid PID [--raw] [--clients N] [--inflight N]
+//! sio-bench load SCENARIO --port P --pid PID [--raw|--msgpack] [--clients N] [--inflight N]
 //!                [--members N] [--broadcasts N] [--window N[,N]] [--duration S]
 //!                [--warmup S] [--sources N] [--parallel N] [--idle S] [--interval S]
+//!                [--rate R] [--trigger-port P]
 //! ```
 //!
 //! `bench/run.sh` builds everything and calls `run`; see `docs/benchmarks.md`.
 
 mod bcast;
 mod charts;
+mod cluster;
 mod load;
 mod procstat;
 mod report;
@@ -23,6 +26,7 @@ mod scale;
 mod scenarios;
 mod servers;
 mod system;
+mod unstable;
 mod wire;
 
 use std::time::Duration;
@@ -30,9 +34,10 @@ use std::time::Duration;
 fn usage() -> ! {
     eprintln!(
         "usage: sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE] [--charts DIR]\n\
+         \x20      sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]\n\
          \x20      sio-bench charts SAMPLES.json DIR\n\
          \x20      sio-bench serve socketioxide|ws-echo|ws-floor   (PORT, WORKERS from the environment)\n\
-         \x20      sio-bench load conn|echo|ack|broadcast|idle|polling|idle-storm|polling-bcast --port P --pid PID [options]"
+         \x20      sio-bench load conn|echo|ack|broadcast|idle|polling|idle-storm|polling-bcast|unstable --port P --pid PID [options]"
     );
     std::process::exit(2)
 }
@@ -83,6 +88,7 @@ fn main() {
                 }
             }
         }
+        "cluster" => std::process::exit(cluster::main(Flags(args[1..].to_vec()))),
         "serve" => {
             let port = env_num("PORT", 3000) as u16;
             let workers = env_num("WORKERS", 1).max(1);
@@ -113,6 +119,8 @@ fn main() {
                 pid: f.num("--pid", 0),
                 handshake: if f.has("--raw") {
                     wire::Handshake::Raw
+                } else if f.has("--msgpack") {
+                    wire::Handshake::MsgPack
                 } else {
                     wire::Handshake::SocketIo
                 },
@@ -137,6 +145,7 @@ fn main() {
                 parallel: f.num("--parallel", 100),
                 idle: secs("--idle", 25.0),
                 interval: secs("--interval", 1.0),
+                trigger_port: f.value("--trigger-port").and_then(|v| v.parse().ok()),
             };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -153,6 +162,7 @@ fn main() {
                     "polling" => load::polling(&p).await,
                     "idle-storm" => scale::idle_storm(&p).await,
                     "polling-bcast" => scale::polling_bcast(&p).await,
+                    "unstable" => unstable::unstable(&p, f.num("--rate", 20.0)).await,
                     _ => usage(),
                 }
             });

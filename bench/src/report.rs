@@ -139,6 +139,9 @@ pub fn fmt_num(x: f64) -> String {
         format!("{x:.0}")
     } else if a >= 10.0 {
         format!("{x:.1}")
+    } else if x == x.trunc() {
+        // Counts (duplicates, reconnections): no decimals to suggest a fraction.
+        format!("{x:.0}")
     } else {
         format!("{x:.2}")
     }
@@ -281,7 +284,9 @@ pub fn tables(md: &mut String, r: &Results, scs: &[Scenario], servers: &[Server]
     }
 
     let pairs = ratio_pairs(servers);
-    if pairs.is_empty() {
+    // Not for the unstable network: its servers differ in what they do (recovery on or
+    // off), so it has no such rows.
+    if pairs.is_empty() || scs.iter().all(|sc| sc.unstable) {
         return;
     }
     let _ = writeln!(
@@ -297,7 +302,7 @@ pub fn tables(md: &mut String, r: &Results, scs: &[Scenario], servers: &[Server]
         let _ = write!(md, " --- |");
     }
     md.push('\n');
-    for sc in scs {
+    for sc in scs.iter().filter(|sc| !sc.unstable) {
         for metric in &sc.metrics {
             if metric.key.starts_with("held") {
                 continue;
@@ -326,9 +331,12 @@ pub fn tables(md: &mut String, r: &Results, scs: &[Scenario], servers: &[Server]
 /// Ours against each peer at the same worker count (Node against the 1-worker build).
 pub fn ratio_pairs(servers: &[Server]) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
-    for ours in servers.iter().filter(|s| s.kind == Kind::Ours) {
+    for ours in servers
+        .iter()
+        .filter(|s| s.kind == Kind::Ours && !s.recovery)
+    {
         for s in servers {
-            if matches!(s.kind, Kind::Ours | Kind::OursAt(..)) {
+            if s.recovery || matches!(s.kind, Kind::Ours | Kind::OursAt(..)) {
                 continue;
             }
             let same = if s.kind == Kind::Node {

@@ -19,14 +19,14 @@ fn bench_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(3999)
 }
 
-fn wait_port(port: u16, limit: Duration) -> bool {
+pub(crate) fn wait_port(port: u16, limit: Duration) -> bool {
     let end = Instant::now() + limit;
     while Instant::now() < end {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -37,7 +37,13 @@ fn wait_port(port: u16, limit: Duration) -> bool {
     false
 }
 
-fn start_server(s: &Server, port: u16, exe_dir: &Path, log: &Path) -> std::io::Result<Child> {
+fn start_server(
+    s: &Server,
+    port: u16,
+    exe_dir: &Path,
+    log: &Path,
+    msgpack: bool,
+) -> std::io::Result<Child> {
     let mut cmd = Command::new("taskset");
     cmd.arg("-c").arg("0");
     match &s.kind {
@@ -70,7 +76,9 @@ fn start_server(s: &Server, port: u16, exe_dir: &Path, log: &Path) -> std::io::R
         .open(log)?;
     cmd.env("PORT", port.to_string())
         .env("WORKERS", s.workers.to_string())
+        .env("RECOVERY", if s.recovery { "1" } else { "0" })
         .env("RUST_LOG", "error")
+        .env("PARSER", if msgpack { "msgpack" } else { "json" })
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -102,6 +110,9 @@ fn run_load(
         .stderr(Stdio::piped());
     if s.kind.raw() {
         cmd.arg("--raw");
+    }
+    if sc.msgpack {
+        cmd.arg("--msgpack");
     }
     let mut child = cmd.spawn().map_err(|e| format!("load generator: {e}"))?;
     let end = Instant::now() + limit;
@@ -164,10 +175,17 @@ pub fn main(f: Flags) -> i32 {
     for &w in worker_counts {
         servers.push(Server::new(Kind::WsEcho, w));
     }
+    // With connection state recovery: the unstable network's servers only.
+    servers.insert(1, Server::with_recovery(Kind::Ours, 1));
+    servers.push(Server::with_recovery(Kind::Node, 1));
     if let Some(only) = f.value("--servers") {
         let wanted: Vec<&str> = only.split(',').collect();
         servers.retain(|s| {
-            let name = s.kind.key();
+            let name = if s.recovery {
+                format!("{}+recovery", s.kind.key())
+            } else {
+                s.kind.key().to_owned()
+            };
             wanted
                 .iter()
                 .any(|w| *w == name || *w == format!("{name}-{}w", s.workers))
@@ -191,9 +209,13 @@ pub fn main(f: Flags) -> i32 {
     // everything else they open.
     let cap = (crate::system::open_files_limit() as usize).saturating_sub(1500);
     let mut scs = scenarios(quick, f.has("--full-size"), cap);
-    if let Some(only) = f.value("--scenarios") {
-        let wanted: Vec<&str> = only.split(',').collect();
-        scs.retain(|s| wanted.contains(&s.name));
+    match f.value("--scenarios") {
+        Some(only) => {
+            let wanted: Vec<&str> = only.split(',').collect();
+            scs.retain(|s| wanted.contains(&s.name));
+        }
+        // The unstable network takes minutes: only when named.
+        None => scs.retain(|s| !s.unstable),
     }
 
     // What the largest scenario needs of the machine.
@@ -289,13 +311,15 @@ fn run_one(
     results: &mut Results,
 ) {
     let port = free_port();
-    let mut child = match start_server(s, port, exe_dir, log) {
+    let mut child = match start_server(s, port, exe_dir, log, sc.msgpack) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cannot start {}: {e}", s.label);
-            results
-                .notes
-                .push((sc.name.into(), s.label.clone(), format!("FAILED to start: {e}")));
+            results.notes.push((
+                sc.name.into(),
+                s.label.clone(),
+                format!("FAILED to start: {e}"),
+            ));
             return;
         }
     };

@@ -164,7 +164,11 @@ async fn poller_open(p: &Params, i: usize) -> io::Result<Poller> {
             break;
         }
     }
-    post_once(p.port, &wire::poll_post(p.port, &sid, b"42[\"join\",\"bench\"]")).await?;
+    post_once(
+        p.port,
+        &wire::poll_post(p.port, &sid, b"42[\"join\",\"bench\"]"),
+    )
+    .await?;
     Ok(Poller {
         get,
         get_req,
@@ -241,7 +245,7 @@ pub async fn polling_bcast(p: &Params) -> io::Result<Value> {
             "stopped": format!("took {held} of {n} polling clients ({connect_secs:.0} s): {e}"),
         }));
     }
-    let room = Room::new(n, p.broadcasts);
+    let room = Room::new(n, p.broadcasts, false);
     let tasks: Vec<_> = pollers
         .into_iter()
         .map(|c| tokio::task::spawn_local(poller_run(c, room.clone())))

@@ -40,9 +40,19 @@ pub struct Server {
     pub kind: Kind,
     pub workers: usize,
     pub label: String,
+    /// Connection state recovery on (`RECOVERY=1`); such servers run the `unstable`
+    /// scenario only.
+    pub recovery: bool,
 }
 
 impl Server {
+    pub fn with_recovery(kind: Kind, workers: usize) -> Self {
+        let mut s = Server::new(kind, workers);
+        s.recovery = true;
+        s.label.push_str(" +recovery");
+        s
+    }
+
     pub fn new(kind: Kind, workers: usize) -> Self {
         let name = match &kind {
             Kind::Ours => "tower-socketio",
@@ -60,6 +70,7 @@ impl Server {
             kind,
             workers,
             label,
+            recovery: false,
         }
     }
 }
@@ -90,11 +101,28 @@ pub struct Scenario {
     pub one_worker: bool,
     /// How long the load generator may take.
     pub limit_secs: u64,
+    /// Clients and servers speak the MessagePack parser (ours and socketioxide only).
+    pub msgpack: bool,
+    /// The unstable-network scenario: one worker thread, and the servers with connection
+    /// state recovery (ours and Node's) beside ours and socketioxide without; run only
+    /// when asked for by name.
+    pub unstable: bool,
     pub metrics: Vec<Metric>,
 }
 
 impl Scenario {
     pub fn takes_part(&self, s: &Server) -> bool {
+        if self.unstable {
+            return s.workers == 1
+                && match s.kind {
+                    Kind::Ours | Kind::OursAt(..) | Kind::Socketioxide => true,
+                    Kind::Node => s.recovery,
+                    Kind::WsEcho | Kind::WsFloor => false,
+                };
+        }
+        if s.recovery || (self.msgpack && s.kind == Kind::Node) {
+            return false;
+        }
         if self.one_worker && s.workers > 1 && s.kind != Kind::Node {
             return false;
         }
@@ -128,9 +156,21 @@ fn broadcast_metrics() -> Vec<Metric> {
 fn pipelined_metrics() -> Vec<Metric> {
     use Better::*;
     vec![
-        m("w4_deliveries_per_s", "4 on their way: deliveries/s", Higher),
-        m("w4_last_p50_ms", "4 on their way: p50 emit→last receipt ms", Lower),
-        m("w4_last_p99_ms", "4 on their way: p99 emit→last receipt ms", Lower),
+        m(
+            "w4_deliveries_per_s",
+            "4 on their way: deliveries/s",
+            Higher,
+        ),
+        m(
+            "w4_last_p50_ms",
+            "4 on their way: p50 emit→last receipt ms",
+            Lower,
+        ),
+        m(
+            "w4_last_p99_ms",
+            "4 on their way: p99 emit→last receipt ms",
+            Lower,
+        ),
         m(
             "w4_cpu_us_per_delivery",
             "4 on their way: server CPU µs per delivery",
@@ -202,13 +242,23 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
         raw: Some(Kind::WsFloor),
         one_worker: false,
         limit_secs: 180,
+        msgpack: false,
+        unstable: false,
         metrics: broadcast_metrics(),
     };
     let mut bcast100k_metrics = vec![m("held", "members connected", Higher)];
     bcast100k_metrics.extend([
         m("deliveries_per_s", "one at a time: deliveries/s", Higher),
-        m("last_p50_ms", "one at a time: p50 emit→last receipt ms", Lower),
-        m("last_p99_ms", "one at a time: p99 emit→last receipt ms", Lower),
+        m(
+            "last_p50_ms",
+            "one at a time: p50 emit→last receipt ms",
+            Lower,
+        ),
+        m(
+            "last_p99_ms",
+            "one at a time: p99 emit→last receipt ms",
+            Lower,
+        ),
         m(
             "cpu_us_per_delivery",
             "one at a time: server CPU µs per delivery",
@@ -225,6 +275,8 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             raw: Some(Kind::WsEcho),
             one_worker: false,
             limit_secs: 180,
+            msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("conn_per_s", "connections/s", Higher),
                 m("cpu_us_per_conn", "server CPU µs per connection", Lower),
@@ -238,6 +290,8 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             raw: Some(Kind::WsEcho),
             one_worker: false,
             limit_secs: 180,
+            msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
@@ -251,9 +305,27 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             raw: None,
             one_worker: false,
             limit_secs: 180,
+            msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "acks/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per ack", Lower),
+            ],
+        },
+        Scenario {
+            name: "echo-mp",
+            title: "echo over WebSocket with the MessagePack parser (100 clients, 4 in flight)"
+                .into(),
+            load: "echo",
+            args: timed(&["--clients", "100", "--inflight", "4"]),
+            raw: None,
+            one_worker: false,
+            limit_secs: 180,
+            msgpack: true,
+            unstable: false,
+            metrics: vec![
+                m("msgs_per_s", "messages/s", Higher),
+                m("cpu_us_per_msg", "server CPU µs per message", Lower),
             ],
         },
         bcast(
@@ -266,6 +338,19 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             format!("broadcast to a room of 1 000 ({b1k} broadcasts, 4 on their way at once)"),
             &["--members", "1000", "--broadcasts", b1k, "--window", "4"],
         ),
+        Scenario {
+            name: "bcast1k-mp",
+            title: format!(
+                "broadcast to a room of 1 000 with the MessagePack parser ({b1k} broadcasts, one at a time)"
+            ),
+            raw: None,
+            msgpack: true,
+            ..bcast(
+                "bcast1k-mp",
+                String::new(),
+                &["--members", "1000", "--broadcasts", b1k],
+            )
+        },
         bcast(
             "bcast10k",
             format!("broadcast to a room of 10 000 ({b10k} broadcasts, one at a time)"),
@@ -279,11 +364,54 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             raw: Some(Kind::WsEcho),
             one_worker: false,
             limit_secs: 180,
+            msgpack: false,
+            unstable: false,
             metrics: vec![m(
                 "rss_kib_per_conn",
                 "server RSS KiB per connection",
                 Lower,
             )],
+        },
+        Scenario {
+            name: "unstable",
+            title: format!(
+                "unstable network (1 000 members of one room, each connection cut every 5-15 s; \
+                 {rate} broadcasts/s for {secs} s)",
+                rate = 20,
+                secs = if quick { 20 } else { 60 }
+            ),
+            load: "unstable",
+            args: args(&[
+                "--clients",
+                "1000",
+                "--rate",
+                "20",
+                "--duration",
+                if quick { "20" } else { "60" },
+            ]),
+            raw: None,
+            one_worker: true,
+            limit_secs: 300,
+            msgpack: false,
+            unstable: true,
+            metrics: vec![
+                m(
+                    "delivered_pct",
+                    "messages delivered, % (mean of members)",
+                    Higher,
+                ),
+                m(
+                    "worst_member_pct",
+                    "messages delivered, % (worst member)",
+                    Higher,
+                ),
+                m("duplicates", "duplicates (all members)", Lower),
+                m("p50_ms", "p50 publish→receipt ms", Lower),
+                m("p99_ms", "p99 publish→receipt ms", Lower),
+                m("recovered", "reconnections recovered", Higher),
+                m("not_recovered", "reconnections not recovered", Lower),
+                m("cpu_s", "server CPU s", Lower),
+            ],
         },
         Scenario {
             name: "polling",
@@ -293,6 +421,8 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             raw: None,
             one_worker: false,
             limit_secs: 180,
+            msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
@@ -305,11 +435,20 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             ),
             load: "idle-storm",
             args: args(&[
-                "--clients", big, "--sources", "16", "--parallel", "64", "--idle", idle_s,
+                "--clients",
+                big,
+                "--sources",
+                "16",
+                "--parallel",
+                "64",
+                "--idle",
+                idle_s,
             ]),
             raw: Some(Kind::WsFloor),
             one_worker: true,
             limit_secs: 900,
+            msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("held", "connections held", Higher),
                 m("held_end", "connections held after the idle time", Higher),
@@ -335,12 +474,22 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             ),
             load: "broadcast",
             args: args(&[
-                "--members", big, "--broadcasts", b100k, "--window", "1,4", "--sources", "16",
-                "--parallel", "64",
+                "--members",
+                big,
+                "--broadcasts",
+                b100k,
+                "--window",
+                "1,4",
+                "--sources",
+                "16",
+                "--parallel",
+                "64",
             ]),
             raw: Some(Kind::WsFloor),
             one_worker: true,
             limit_secs: 1200,
+            msgpack: false,
+            unstable: false,
             metrics: bcast100k_metrics,
         },
         Scenario {
@@ -350,12 +499,24 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             ),
             load: "polling-bcast",
             args: args(&[
-                "--clients", polls, "--sources", "4", "--parallel", "64", "--idle", poll_idle,
-                "--broadcasts", poll_b, "--interval", "1",
+                "--clients",
+                polls,
+                "--sources",
+                "4",
+                "--parallel",
+                "64",
+                "--idle",
+                poll_idle,
+                "--broadcasts",
+                poll_b,
+                "--interval",
+                "1",
             ]),
             raw: None,
             one_worker: true,
             limit_secs: 600,
+            msgpack: false,
+            unstable: false,
             metrics: vec![
                 m("held", "clients connected", Higher),
                 m("rss_kib_per_conn", "server RSS KiB per client", Lower),
@@ -363,11 +524,7 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
                 m("p50_ms", "p50 emit→receipt ms", Lower),
                 m("p99_ms", "p99 emit→receipt ms", Lower),
                 m("last_p99_ms", "p99 emit→last receipt ms", Lower),
-                m(
-                    "cpu_us_per_delivery",
-                    "server CPU µs per delivery",
-                    Lower,
-                ),
+                m("cpu_us_per_delivery", "server CPU µs per delivery", Lower),
             ],
         },
     ]

@@ -7,13 +7,20 @@ use std::net::SocketAddr;
 use axum::serve::ListenerExt as _;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
-use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef};
+use socketioxide::{ParserConfig, SocketIo};
 use tokio::net::TcpListener;
 
-/// The bench handlers (see `examples/bench_server.rs`) on socketioxide, under axum.
+/// The bench handlers (see `examples/bench_server.rs`) on socketioxide, under axum; its
+/// MessagePack parser with `PARSER=msgpack`.
 pub async fn socketioxide(port: u16) -> std::io::Result<()> {
-    let (layer, io) = SocketIo::new_layer();
+    let builder = SocketIo::builder();
+    let builder = if std::env::var("PARSER").as_deref() == Ok("msgpack") {
+        builder.with_parser(ParserConfig::msgpack())
+    } else {
+        builder
+    };
+    let (layer, io) = builder.build_layer();
     io.ns("/", async |socket: SocketRef| {
         socket.on(
             "message",
@@ -29,8 +36,9 @@ pub async fn socketioxide(port: u16) -> std::io::Result<()> {
         );
         socket.on(
             "join",
-            async |socket: SocketRef, Data(room): Data<String>| {
+            async |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
                 socket.join(room);
+                ack.send(&()).ok();
             },
         );
         socket.on(
@@ -94,7 +102,8 @@ pub async fn ws_floor(port: u16) -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
         let room = room.clone();
         tokio::spawn(async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await
+            let Ok(mut ws) =
+                tokio_tungstenite::accept_async_with_config(stream, Some(config)).await
             else {
                 return;
             };

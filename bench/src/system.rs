@@ -19,14 +19,11 @@ fn files_limit(field: usize) -> Option<u64> {
 }
 
 fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u32>().ok())
-        })
-        == Some(0)
+    fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u32>().ok())
+    }) == Some(0)
 }
 
 fn read(key: &str) -> Option<String> {

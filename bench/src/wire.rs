@@ -14,8 +14,17 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A client WebSocket text frame carrying `payload`, masked with the key `0000`.
 pub fn text_frame(payload: &[u8]) -> Vec<u8> {
+    frame(0x81, payload)
+}
+
+/// A client WebSocket binary frame carrying `payload` (a MessagePack packet).
+pub fn binary_frame(payload: &[u8]) -> Vec<u8> {
+    frame(0x82, payload)
+}
+
+fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(payload.len() + 14);
-    f.push(0x81);
+    f.push(first);
     let len = payload.len();
     if len < 126 {
         f.push(0x80 | len as u8);
@@ -207,6 +216,16 @@ pub enum Handshake {
     SocketIo,
     /// A bare WebSocket (the transport floor).
     Raw,
+    /// Engine.IO over WebSocket, then a CONNECT to `/` with the MessagePack parser (every
+    /// Socket.IO packet a binary frame).
+    MsgPack,
+}
+
+impl Handshake {
+    /// Whether Engine.IO runs underneath (the client answers pings).
+    pub fn eio(self) -> bool {
+        self != Handshake::Raw
+    }
 }
 
 /// A TCP connection to the server on 127.0.0.1, from `src` when given (bound before the
@@ -277,6 +296,23 @@ pub async fn connect_from(
             conn.stream.write_all(&text_frame(b"40")).await?;
             let ok = conn.read_message(true).await?;
             if !ok.starts_with(b"40") {
+                return Err(err(format!(
+                    "namespace connection refused: {}",
+                    String::from_utf8_lossy(&ok)
+                )));
+            }
+        }
+        if handshake == Handshake::MsgPack {
+            let open = conn.read_message(true).await?;
+            if open.first() != Some(&b'0') {
+                return Err(err("no Engine.IO open packet"));
+            }
+            // {type: 0, nsp: "/"}
+            conn.stream
+                .write_all(&binary_frame(b"\x82\xa4type\x00\xa3nsp\xa1/"))
+                .await?;
+            let ok = conn.read_message(true).await?;
+            if find(&ok, b"\xa4type\x00").is_none() {
                 return Err(err(format!(
                     "namespace connection refused: {}",
                     String::from_utf8_lossy(&ok)

@@ -9,11 +9,25 @@
 //! the core: its namespace as a [`LocalNamespace`] (reached through the
 //! [`NamespaceHandle`] its factory gets) and this server's sockets as [`LocalSocket`]s;
 //! broadcasts arrive as [`BroadcastPacket`]s that each socket encodes for its connection.
+//!
+//! # Connection state recovery
+//!
+//! With [`ConnectionStateRecovery`](crate::ConnectionStateRecovery) on, the adapter is also
+//! where sessions and missed packets are kept. [`LocalAdapter`] does it in memory (its
+//! factory enables it); a cluster adapter that can keep them for every server (a Redis
+//! Streams adapter) implements [`Adapter::persist_session`], [`Adapter::restore_session`]
+//! and [`Adapter::missed_packets`], gives stored broadcasts an offset in
+//! [`Adapter::broadcast`], and says so with
+//! [`AdapterFactory::supports_connection_state_recovery`]. The builder refuses recovery
+//! with a factory that does not.
 
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+mod cluster;
 mod local;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+mod session;
 mod sockets;
 
 use std::borrow::Cow;
@@ -23,11 +37,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use local::LocalAdapter;
+pub use session::{PersistedSession, RecoveryStats, is_stored};
 pub use sockets::{LocalNamespace, LocalSocket, LocalSocketRef, NamespaceHandle};
 
 use crate::RemoteSocket;
 use crate::ack::RawAckStream;
 use crate::engine::Sid;
+
 use crate::protocol::BroadcastPacket;
 
 /// A room name. A socket is always in the room named by its own id.
@@ -76,6 +92,9 @@ pub enum AdapterError {
     Timeout,
     /// The adapter's backing service (e.g. Redis) failed.
     Backend(String),
+    /// The adapter does not do this (e.g. connection state recovery with an adapter that
+    /// cannot keep sessions).
+    Unsupported(&'static str),
 }
 
 impl std::fmt::Display for AdapterError {
@@ -83,6 +102,7 @@ impl std::fmt::Display for AdapterError {
         match self {
             AdapterError::Timeout => f.write_str("the other servers did not answer in time"),
             AdapterError::Backend(e) => write!(f, "adapter backend error: {e}"),
+            AdapterError::Unsupported(what) => write!(f, "the adapter does not support {what}"),
         }
     }
 }
@@ -96,6 +116,12 @@ impl std::error::Error for AdapterError {}
 pub trait Adapter: Send + Sync + 'static {
     /// A local socket joins rooms.
     fn add_all(&self, sid: Sid, rooms: &[Room]);
+    /// A local socket joined the namespace: its own room (named by its id) exists from now
+    /// until [`del_all`](Self::del_all). For adapters that subscribe to a channel per room
+    /// (the sharded adapter's `dynamic-private` mode); the default does nothing.
+    fn socket_connected(&self, sid: Sid) {
+        let _ = sid;
+    }
     /// A local socket leaves rooms.
     fn del(&self, sid: Sid, rooms: &[Room]);
     /// A local socket leaves every room (it is disconnecting).
@@ -107,6 +133,24 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// Sends a packet to every targeted socket (each encodes it for its connection, once
     /// per wire format).
+    ///
+    /// With connection state recovery on (the factory got
+    /// [`NamespaceHandle::connection_state_recovery`] `Some`), an adapter that supports it
+    /// also stores every packet for which [`is_stored`] holds (no ack, not volatile; rooms,
+    /// `except`, `local` and zero receivers do not matter) with an offset: it makes the
+    /// stored copy with [`BroadcastPacket::with_offset`] and delivers *that copy* to the
+    /// local targets, so each receiver gets the offset as the event's last argument, in one
+    /// encoding shared by all. Offsets are opaque to the core, which only compares them for
+    /// equality: a short, JSON-safe ASCII string (no `"`, `\` or control characters),
+    /// unique in the namespace, never reused (not even by another process: a client may
+    /// present one from before a restart). Each socket must receive stored packets in
+    /// offset order: the client resumes from the last offset it saw.
+    ///
+    /// A broadcast takes its place in that order when the returned future is first
+    /// polled: the core polls a direct emit's future once, right away, and lets one that is
+    /// still pending (a store across the network) finish in the background, so successive
+    /// emits keep their order only if the adapter fixes it in that first poll (e.g. by
+    /// queueing the write on an ordered connection).
     fn broadcast<'a>(
         &'a self,
         packet: &'a BroadcastPacket,
@@ -189,20 +233,115 @@ pub trait Adapter: Send + Sync + 'static {
     fn close(&self) -> AdapterFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    // ----- connection state recovery -----
+
+    /// Keeps the session of a socket that left for a recoverable reason (Node's
+    /// `persistSession`), until its client restores it or
+    /// [`max_disconnection_duration`](crate::ConnectionStateRecovery::max_disconnection_duration)
+    /// has passed (it may be dropped earlier to honour the adapter's bounds, oldest first).
+    /// A session with the pid of one already kept replaces it.
+    ///
+    /// The core calls it once per recoverable disconnection, after the socket left its rooms
+    /// on this server and before its `disconnect` listeners run, and again with the same
+    /// value when a restore it got from [`restore_session`](Self::restore_session) did not
+    /// happen (the middleware refused it, or the connection ended first). An error is logged;
+    /// the client then cannot recover.
+    ///
+    /// Default: [`AdapterError::Unsupported`].
+    fn persist_session(
+        &self,
+        session: PersistedSession,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        let _ = session;
+        Box::pin(async { Err(AdapterError::Unsupported("connection state recovery")) })
+    }
+
+    /// Takes the session a reconnecting client asks for (Node's `restoreSession`, without
+    /// the packets: see [`missed_packets`](Self::missed_packets)).
+    ///
+    /// `Ok(Some(session))` when a session with that `pid` is kept, has not expired
+    /// (disconnected less than `max_disconnection_duration` ago), and `offset` (the last one
+    /// the client saw) is still stored, so that what it missed can be listed. The session is
+    /// then **removed**: a second restore of the same pid finds nothing (unlike Node's
+    /// in-memory adapter, two connections never share one socket id).
+    ///
+    /// `Ok(None)` otherwise (unknown or forged pid, expired, offset unknown or no longer
+    /// stored): the client connects as a new socket. The session may stay in the last case.
+    ///
+    /// An error is logged, and the client connects as a new socket.
+    ///
+    /// Default: `Ok(None)` (nothing was ever persisted).
+    fn restore_session<'a>(
+        &'a self,
+        pid: Sid,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<PersistedSession>, AdapterError>> {
+        let _ = (pid, offset);
+        Box::pin(async { Ok(None) })
+    }
+
+    /// The stored packets a restored socket missed: every one stored after `offset`, in
+    /// the order they were stored, that targeted the session's rooms
+    /// ([`PersistedSession::missed`]), each with its offset (as [`broadcast`](Self::broadcast)
+    /// delivered it; the core writes them to the client as they are). `Ok(None)` when
+    /// `offset` is no longer stored (the restore then fails and the session is put back).
+    ///
+    /// The core calls it after [`restore_session`](Self::restore_session) and after the
+    /// socket is back in its rooms on this server, with its live packets held: a broadcast
+    /// stored meanwhile may be both listed here and delivered live, and the core drops the
+    /// second copy by its offset. So the list must reach at least every packet stored
+    /// before the call; nothing is lost between the two, and nothing comes twice.
+    ///
+    /// Default: [`AdapterError::Unsupported`].
+    fn missed_packets<'a>(
+        &'a self,
+        session: &'a PersistedSession,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<Vec<BroadcastPacket>>, AdapterError>> {
+        let _ = (session, offset);
+        Box::pin(async { Err(AdapterError::Unsupported("connection state recovery")) })
+    }
+
+    /// What the recovery store holds now (sessions, packets, bytes), when this adapter
+    /// keeps one in this process; `None` otherwise (the default).
+    fn recovery_stats(&self) -> Option<RecoveryStats> {
+        None
+    }
 }
 
 /// Creates the adapter of each namespace.
 pub trait AdapterFactory: Send + Sync + 'static {
     /// The adapter for a new namespace, given the namespace's (weak) handle.
     fn create(&self, ns: NamespaceHandle) -> Arc<dyn Adapter>;
+
+    /// Whether its adapters can do connection state recovery: persist and restore
+    /// sessions and store broadcasts with offsets (the session methods of [`Adapter`]).
+    /// [`SocketIoBuilder`](crate::SocketIoBuilder) refuses to build a server with
+    /// recovery on and a factory that says no. Default: no.
+    fn supports_connection_state_recovery(&self) -> bool {
+        false
+    }
 }
 
-/// The factory of the in-memory [`LocalAdapter`] (the default).
+/// The factory of the in-memory [`LocalAdapter`] (the default). With connection state
+/// recovery on, its adapters keep the sessions and the stored packets in memory.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalAdapterFactory;
 
 impl AdapterFactory for LocalAdapterFactory {
     fn create(&self, ns: NamespaceHandle) -> Arc<dyn Adapter> {
-        Arc::new(LocalAdapter::new(ns))
+        let adapter = match ns.connection_state_recovery() {
+            Some(config) => {
+                let config = config.clone();
+                LocalAdapter::with_recovery(ns, config)
+            }
+            None => LocalAdapter::new(ns),
+        };
+        Arc::new(adapter)
+    }
+
+    fn supports_connection_state_recovery(&self) -> bool {
+        true
     }
 }

@@ -8,11 +8,11 @@
 
 use std::sync::{Arc, Weak};
 
-use crate::RemoteSocket;
 use crate::ack::AckWaiter;
 use crate::engine::{Sid, Str};
 use crate::protocol::BroadcastPacket;
 use crate::server_side::ServerSideAck;
+use crate::{ConnectionStateRecovery, RemoteSocket};
 
 /// A socket of this server, as its namespace's adapter sees it.
 pub type LocalSocketRef = Arc<dyn LocalSocket>;
@@ -83,6 +83,7 @@ pub trait LocalSocket: Send + Sync + 'static {
 pub struct NamespaceHandle {
     name: Str,
     ns: Weak<dyn LocalNamespace>,
+    recovery: Option<Arc<ConnectionStateRecovery>>,
     /// Room changes of this server's sockets go there when the server is instrumented
     /// (the in-memory adapter reports them; see `crate::observe`).
     #[cfg(feature = "admin-ui")]
@@ -95,14 +96,28 @@ impl NamespaceHandle {
         NamespaceHandle {
             name: name.into(),
             ns,
+            recovery: None,
             #[cfg(feature = "admin-ui")]
             events: None,
         }
     }
 
+    /// The same handle, for a server with connection state recovery on.
+    pub fn with_connection_state_recovery(mut self, config: ConnectionStateRecovery) -> Self {
+        self.recovery = Some(Arc::new(config));
+        self
+    }
+
     /// The namespace's name.
     pub fn name(&self) -> &str {
         self.name.as_str()
+    }
+
+    /// The server's connection state recovery settings, when it is on: the adapter then
+    /// stores broadcasts and keeps sessions (see [`Adapter`](super::Adapter)), within these
+    /// bounds.
+    pub fn connection_state_recovery(&self) -> Option<&ConnectionStateRecovery> {
+        self.recovery.as_deref()
     }
 
     /// The name as shared text.
@@ -121,6 +136,7 @@ impl std::fmt::Debug for NamespaceHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NamespaceHandle")
             .field("name", &self.name)
+            .field("recovery", &self.recovery)
             .finish_non_exhaustive()
     }
 }

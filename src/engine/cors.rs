@@ -1,11 +1,18 @@
 //! Which origins may use the server, and the CORS headers of its answers.
 //!
-//! A browser sends an `Origin` header with its cross-origin requests. The engine
-//! checks it against [`AllowOrigin`] on every request (WebSocket handshakes
-//! included): a refused origin gets HTTP 403 with `{"code":4,"message":"Forbidden"}`;
-//! an allowed one gets `Access-Control-Allow-Origin` set to that origin,
-//! `Access-Control-Allow-Credentials: true` and `Vary: Origin`. Requests without an
-//! `Origin` header (not from a browser page) are always allowed.
+//! A browser sends an `Origin` header with its cross-origin requests. Once origins are
+//! configured, the engine checks it against [`AllowOrigin`] on every request (WebSocket
+//! handshakes included): a refused origin gets HTTP 403 with
+//! `{"code":4,"message":"Forbidden"}`; an allowed one gets `Access-Control-Allow-Origin` set
+//! to that origin, `Access-Control-Allow-Credentials: true` and `Vary: Origin`. Requests
+//! without an `Origin` header (not from a browser page) are always allowed.
+//!
+//! By default (as Node's Socket.IO 3 and later) no origin is granted cross-origin access:
+//! no request is refused and no CORS header is written, so a page of another origin
+//! cannot read the server's polling answers, nor send it credentialed requests it could
+//! read (see CVE-2020-28481 in `docs/security.md`). Pages served from the server's own
+//! origin need nothing. Set [`AllowOrigin::list`] (or `SocketIoBuilder::origins`) for the
+//! origins of your pages; [`AllowOrigin::any`] grants every origin.
 
 use std::fmt;
 use std::future::Future;
@@ -19,13 +26,18 @@ type SyncPredicate = Arc<dyn Fn(&HeaderValue, &Parts) -> bool + Send + Sync>;
 type AsyncPredicate =
     Arc<dyn Fn(HeaderValue, &Parts) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
-/// Which origins may use the server. [`AllowOrigin::any`] is the default.
+/// Which origins may use the server.
+///
+/// The default grants no cross-origin access: nothing is refused, no CORS header is sent
+/// (see the [module docs](self)).
 #[derive(Clone, Default)]
 pub struct AllowOrigin(Inner);
 
 #[derive(Clone, Default)]
 enum Inner {
+    /// No CORS: nothing refused, no header written.
     #[default]
+    Unset,
     Any,
     Exact(HeaderValue),
     List(Vec<HeaderValue>),
@@ -34,7 +46,9 @@ enum Inner {
 }
 
 impl AllowOrigin {
-    /// Any origin.
+    /// Any origin, each answered with CORS headers that let its pages read the answers
+    /// with credentials (Node's `cors: { origin: true, credentials: true }`). Only for
+    /// servers whose clients authenticate by other means than cookies.
     pub fn any() -> Self {
         AllowOrigin(Inner::Any)
     }
@@ -73,10 +87,16 @@ impl AllowOrigin {
         })))
     }
 
+    /// Whether origins are checked and answered with CORS headers (false for the
+    /// default, which leaves cross-origin reads to the browser's refusal).
+    pub fn is_configured(&self) -> bool {
+        !matches!(self.0, Inner::Unset)
+    }
+
     /// Whether `origin` may use the server.
     pub async fn is_allowed(&self, origin: &HeaderValue, parts: &Parts) -> bool {
         match &self.0 {
-            Inner::Any => true,
+            Inner::Unset | Inner::Any => true,
             Inner::Exact(o) => o == origin,
             Inner::List(list) => list.iter().any(|o| o == origin),
             Inner::Predicate(f) => f(origin, parts),
@@ -88,6 +108,7 @@ impl AllowOrigin {
 impl fmt::Debug for AllowOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
+            Inner::Unset => f.write_str("AllowOrigin::default()"),
             Inner::Any => f.write_str("AllowOrigin::any()"),
             Inner::Exact(o) => f.debug_tuple("AllowOrigin::exact").field(o).finish(),
             Inner::List(l) => f.debug_tuple("AllowOrigin::list").field(l).finish(),
@@ -147,6 +168,9 @@ mod tests {
         let p = parts();
         block_on(async {
             assert!(AllowOrigin::any().is_allowed(&a, &p).await);
+            assert!(AllowOrigin::any().is_configured());
+            assert!(AllowOrigin::default().is_allowed(&a, &p).await);
+            assert!(!AllowOrigin::default().is_configured());
             assert!(AllowOrigin::exact(a.clone()).is_allowed(&a, &p).await);
             assert!(!AllowOrigin::exact(a.clone()).is_allowed(&b, &p).await);
             let list = AllowOrigin::list([a.clone()]);

@@ -142,7 +142,10 @@ async fn polling<H: EngineHandler>(
 
 /// Why the WebSocket part ended, and the connection to close with its close frame
 /// (none when the connection is already gone).
-type WsEnd = (DisconnectReason, Option<(Box<WsStream>, Option<CloseFrame>)>);
+type WsEnd = (
+    DisconnectReason,
+    Option<(Box<WsStream>, Option<CloseFrame>)>,
+);
 
 /// How many frames already read are handled before the replies go out.
 const READ_BATCH: usize = 64;

@@ -59,14 +59,14 @@ mod config;
 pub mod cors;
 mod driver;
 mod error;
-mod packet;
+pub(crate) mod packet;
 mod polling;
-mod query;
+pub(crate) mod query;
 mod server;
 mod service;
 mod sid;
 mod socket;
-mod version;
+pub(crate) mod version;
 mod ws;
 
 pub use crate::message::{Message, Str};

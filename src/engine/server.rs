@@ -199,7 +199,12 @@ impl<H: EngineHandler> EngineIo<H> {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let origin = req.headers().get(header::ORIGIN).cloned();
+        // Without configured origins nothing is checked and no CORS header is written.
+        let origin = if self.config.allow_origin().is_configured() {
+            req.headers().get(header::ORIGIN).cloned()
+        } else {
+            None
+        };
         let req = match &origin {
             Some(origin) => {
                 let (parts, body) = req.into_parts();

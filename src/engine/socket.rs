@@ -836,7 +836,10 @@ mod tests {
         }
         #[cfg(feature = "axum")]
         {
-            let original = parts.extensions.get::<axum::extract::OriginalUri>().unwrap();
+            let original = parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .unwrap();
             assert_eq!(original.0, uri);
             assert!(!inside(&buffer, original.0.path().as_bytes()));
         }

@@ -15,7 +15,7 @@ pub trait HandlerParts: Send + 'static {
 /// The parts of a namespace connection: the socket and the CONNECT payload (`auth`).
 pub struct ConnectParts {
     pub(crate) socket: SocketRef,
-    pub(crate) auth: Option<Str>,
+    pub(crate) auth: Option<Args>,
 }
 
 impl HandlerParts for ConnectParts {

@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use super::{IoInner, SocketIo};
+use crate::ConnectionStateRecovery;
 use crate::adapter::{AdapterFactory, LocalAdapterFactory};
 use crate::client::Client;
 use crate::engine::{
@@ -22,10 +23,40 @@ pub(crate) struct SocketIoConfig {
     /// Limits of every connection's packet reader.
     pub(crate) limits: DecoderConfig,
     pub(crate) serve_client: bool,
+    /// Connection state recovery, when on.
+    pub(crate) recovery: Option<ConnectionStateRecovery>,
     /// Where the Admin UI's page is served (normalized: no trailing slash), if it is.
     #[cfg(feature = "admin-ui")]
     pub(crate) admin_ui: Option<String>,
 }
+
+/// Why [`SocketIoBuilder`] could not build a server (see its `try_build_*` methods).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Connection state recovery is on, and the adapter factory cannot persist and restore
+    /// sessions ([`AdapterFactory::supports_connection_state_recovery`] is false), as
+    /// the Redis pub/sub adapter.
+    RecoveryUnsupported {
+        /// The factory's type name.
+        adapter: &'static str,
+    },
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::RecoveryUnsupported { adapter } => write!(
+                f,
+                "connection state recovery is on, but the adapter `{adapter}` cannot persist and \
+                 restore sessions: use the in-memory adapter (the default) or one that supports \
+                 recovery, or turn recovery off"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
 
 /// Builds a [`SocketIo`] server: Node's options, with Node's defaults.
 pub struct SocketIoBuilder {
@@ -33,8 +64,11 @@ pub struct SocketIoBuilder {
     ack_timeout: Duration,
     connect_timeout: Duration,
     max_attachments: usize,
+    parser: Parser,
     serve_client: bool,
     factory: Arc<dyn AdapterFactory>,
+    factory_name: &'static str,
+    recovery: Option<ConnectionStateRecovery>,
     state: http::Extensions,
     #[cfg(feature = "admin-ui")]
     admin: Option<crate::admin::AdminUi>,
@@ -63,8 +97,11 @@ impl SocketIoBuilder {
             ack_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(45),
             max_attachments: 10,
+            parser: Parser::Json,
             serve_client: true,
             factory: Arc::new(LocalAdapterFactory),
+            factory_name: std::any::type_name::<LocalAdapterFactory>(),
+            recovery: None,
             state: http::Extensions::new(),
             #[cfg(feature = "admin-ui")]
             admin: None,
@@ -124,7 +161,9 @@ impl SocketIoBuilder {
         self.engine = self.engine.http_compression(on);
         self
     }
-    /// Which origins may connect (default any).
+    /// Which origins may connect and read the answers (Node's `cors.origin`). By default none
+    /// is granted cross-origin access: nothing is refused and no CORS header is sent, so
+    /// only pages of the server's own origin can use long-polling (see [`AllowOrigin`]).
     pub fn allow_origin(mut self, origins: AllowOrigin) -> Self {
         self.engine = self.engine.allow_origin(origins);
         self
@@ -184,20 +223,56 @@ impl SocketIoBuilder {
         self.max_attachments = n;
         self
     }
+    /// The packet format (Node's `parser` option): [`Parser::Json`] by default, or
+    /// [`Parser::MsgPack`] for clients that use `socket.io-msgpack-parser` (the
+    /// `socket.io.msgpack.min.js` bundle, python-socketio's `serializer='msgpack'`). One
+    /// server speaks one parser, as in Node: a client with the other one cannot connect.
+    ///
+    /// ```
+    /// use tower_socketio::{Parser, SocketIo};
+    ///
+    /// let (_layer, io) = SocketIo::builder().parser(Parser::MsgPack).build_layer();
+    /// assert_eq!(io.parser(), Parser::MsgPack);
+    /// ```
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.parser = parser;
+        self
+    }
     /// Whether to serve the browser client under the path (default true).
     pub fn serve_client(mut self, on: bool) -> Self {
         self.serve_client = on;
         self
     }
     /// The adapter of every namespace (default in-memory).
-    pub fn adapter(mut self, factory: impl AdapterFactory) -> Self {
+    pub fn adapter<F: AdapterFactory>(mut self, factory: F) -> Self {
         self.factory = Arc::new(factory);
+        self.factory_name = std::any::type_name::<F>();
+        self
+    }
+    /// Turns on connection state recovery (Node's `connectionStateRecovery`; off by
+    /// default): a client that drops for a moment gets its socket back, with its id, rooms
+    /// and data, and every broadcast it missed. See [`ConnectionStateRecovery`] for the
+    /// settings, and `docs/guide.md` for what is and is not replayed.
+    ///
+    /// The adapter must support it (the default in-memory one does); building with one that
+    /// does not fails (see [`try_build_layer`](Self::try_build_layer)).
+    pub fn connection_state_recovery(mut self, config: ConnectionStateRecovery) -> Self {
+        self.recovery = Some(config);
         self
     }
     /// Typed state for the [`State`](crate::extract::State) extractor; call once per type.
     pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
         self.state.insert(state);
         self
+    }
+
+    fn check(&self) -> Result<(), BuildError> {
+        if self.recovery.is_some() && !self.factory.supports_connection_state_recovery() {
+            return Err(BuildError::RecoveryUnsupported {
+                adapter: self.factory_name,
+            });
+        }
+        Ok(())
     }
 
     /// Instruments the server for the Socket.IO Admin UI (Node's `instrument(io, options)`
@@ -244,9 +319,10 @@ impl SocketIoBuilder {
             config: SocketIoConfig {
                 ack_timeout: self.ack_timeout,
                 connect_timeout: self.connect_timeout,
-                parser: Parser::Json,
+                parser: self.parser,
                 limits: DecoderConfig::default().with_max_attachments(self.max_attachments),
                 serve_client: self.serve_client,
+                recovery: self.recovery,
                 #[cfg(feature = "admin-ui")]
                 admin_ui: self.admin_ui,
             },
@@ -278,9 +354,46 @@ impl SocketIoBuilder {
     }
 
     /// A layer to put on an axum `Router` (or any tower service), and the server handle.
+    ///
+    /// # Panics
+    /// When the settings cannot work together (see [`BuildError`]: connection state
+    /// recovery with an adapter that cannot do it). [`try_build_layer`](Self::try_build_layer)
+    /// returns the error instead.
     pub fn build_layer(self) -> (SocketIoLayer, SocketIo) {
+        self.try_build_layer().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`build_layer`](Self::build_layer), with an error instead of a panic when the
+    /// settings cannot work together.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_socketio::adapter::{Adapter, AdapterFactory, LocalAdapter, NamespaceHandle};
+    /// use tower_socketio::{BuildError, ConnectionStateRecovery, SocketIo};
+    ///
+    /// // The in-memory adapter (the default) keeps sessions: recovery is fine.
+    /// let built = SocketIo::builder()
+    ///     .connection_state_recovery(ConnectionStateRecovery::new())
+    ///     .try_build_layer();
+    /// assert!(built.is_ok());
+    ///
+    /// // A factory that cannot (as the Redis pub/sub adapter's) is refused.
+    /// struct RoomsOnly;
+    /// impl AdapterFactory for RoomsOnly {
+    ///     fn create(&self, ns: NamespaceHandle) -> Arc<dyn Adapter> {
+    ///         Arc::new(LocalAdapter::new(ns))
+    ///     }
+    /// }
+    /// let refused = SocketIo::builder()
+    ///     .adapter(RoomsOnly)
+    ///     .connection_state_recovery(ConnectionStateRecovery::new())
+    ///     .try_build_layer();
+    /// assert!(matches!(refused, Err(BuildError::RecoveryUnsupported { .. })));
+    /// ```
+    pub fn try_build_layer(self) -> Result<(SocketIoLayer, SocketIo), BuildError> {
+        self.check()?;
         let (engine, io) = self.build_engine();
-        (SocketIoLayer::new(engine, io.clone()), io)
+        Ok((SocketIoLayer::new(engine, io.clone()), io))
     }
 
     /// Node's `io(port)`: binds `addr`, serves the Socket.IO service alone on it in a
@@ -295,7 +408,12 @@ impl SocketIoBuilder {
     /// });
     /// # Ok(()) }
     /// ```
+    ///
+    /// Settings that cannot work together (see [`BuildError`]) fail with an error of kind
+    /// `InvalidInput`, before anything is bound.
     pub async fn listen(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<SocketIo> {
+        self.check()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let (svc, io) = self.build_svc();
         let handle = io.clone();
@@ -311,8 +429,19 @@ impl SocketIoBuilder {
     }
 
     /// A standalone service (404 outside the path), and the server handle.
+    ///
+    /// # Panics
+    /// As [`build_layer`](Self::build_layer); [`try_build_svc`](Self::try_build_svc)
+    /// returns the error instead.
     pub fn build_svc(self) -> (SocketIoService, SocketIo) {
+        self.try_build_svc().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`build_svc`](Self::build_svc), with an error instead of a panic when the settings
+    /// cannot work together.
+    pub fn try_build_svc(self) -> Result<(SocketIoService, SocketIo), BuildError> {
+        self.check()?;
         let (engine, io) = self.build_engine();
-        (SocketIoService::new(engine, io.clone()), io)
+        Ok((SocketIoService::new(engine, io.clone()), io))
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use builder::SocketIoBuilder;
 pub(crate) use builder::SocketIoConfig;
+pub use builder::{BuildError, SocketIoBuilder};
 use dynamic::DynNs;
 pub use dynamic::{DynNamespace, NsPattern};
 
@@ -68,6 +68,7 @@ impl IoInner {
             self.me.clone(),
             d.parent.handlers.clone(),
             self.factory.as_ref(),
+            self.config.recovery.clone(),
         );
         nsps.insert(name.to_owned(), ns.clone());
         write(&d.parent.children).push(ns.clone());
@@ -87,6 +88,7 @@ impl IoInner {
                     self.me.clone(),
                     Arc::new(NsHandlers::default()),
                     self.factory.as_ref(),
+                    self.config.recovery.clone(),
                 )
             })
             .clone()
@@ -179,6 +181,30 @@ impl SocketIo {
         self.0.of(name.as_ref())
     }
 
+    /// Adds connect middleware to the main namespace `/` (Node's `io.use`): the same as
+    /// `io.of("/").use_(middleware)`, before or after `io.ns("/", ..)`. Returns the server,
+    /// so that calls chain.
+    ///
+    /// ```
+    /// use serde_json::Value;
+    /// use tower_socketio::{SocketIo, SocketRef, extract::Data};
+    ///
+    /// let (_layer, io) = SocketIo::new_layer();
+    /// io.use_(async |Data(auth): Data<Value>| {
+    ///     if auth["token"] == "secret" { Ok(()) } else { Err("unauthorized") }
+    /// })
+    /// .ns("/", async |_socket: SocketRef| {});
+    /// ```
+    pub fn use_<H, T, E>(&self, middleware: H) -> &Self
+    where
+        H: Handler<ConnectParts, T, Result<(), E>>,
+        T: Send + 'static,
+        E: crate::handler::IntoConnectError + Send + 'static,
+    {
+        self.sockets().use_(middleware);
+        self
+    }
+
     /// The namespace of that name, if it exists.
     pub fn get_ns(&self, name: impl AsRef<str>) -> Option<Namespace> {
         read(&self.0.nsps)
@@ -224,6 +250,11 @@ impl SocketIo {
         &self.0.engine_config
     }
 
+    /// The packet format the server speaks (Node's `parser` option).
+    pub fn parser(&self) -> crate::protocol::Parser {
+        self.0.config.parser
+    }
+
     /// How long `emit_with_ack` waits by default.
     pub fn ack_timeout(&self) -> Duration {
         self.0.config.ack_timeout
@@ -232,6 +263,11 @@ impl SocketIo {
     /// How long a client may stay without joining a namespace.
     pub fn connect_timeout(&self) -> Duration {
         self.0.config.connect_timeout
+    }
+
+    /// The connection state recovery settings, when it is on.
+    pub fn connection_state_recovery(&self) -> Option<&crate::ConnectionStateRecovery> {
+        self.0.config.recovery.as_ref()
     }
 
     /// How many Engine.IO connections are open.
@@ -287,6 +323,14 @@ impl SocketIo {
             engine.close().await;
         }
         let nsps: Vec<Namespace> = read(&self.0.nsps).values().cloned().collect();
+        if self.0.config.recovery.is_some() {
+            // The sockets' disconnect sequences persist their sessions (reason `server
+            // shutting down`, recoverable): let them reach the adapters before they close.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while nsps.iter().any(|ns| !ns.is_empty()) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         for ns in nsps {
             ns.adapter().close().await;
         }
@@ -339,10 +383,10 @@ impl SocketIo {
         self.sockets().send(data).await
     }
     /// Emits to every socket of `/` and gathers their acknowledgements.
-    pub async fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub async fn emit_with_ack<R: crate::protocol::FromArgs>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> AckStream<R> {
         self.sockets().emit_with_ack(event, data).await
     }
@@ -373,13 +417,12 @@ impl SocketIo {
     }
     /// Sends a server-side event of `/` and gathers one acknowledgement per other server
     /// (see [`Namespace::server_side_emit_with_ack`]).
-    pub async fn server_side_emit_with_ack<T, R>(
+    pub async fn server_side_emit_with_ack<R>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> Result<Vec<R>, crate::AckError>
     where
-        T: Serialize + ?Sized,
         R: serde::de::DeserializeOwned,
     {
         self.sockets().server_side_emit_with_ack(event, data).await

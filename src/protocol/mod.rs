@@ -16,9 +16,9 @@
 //!   [`decode_text`]) for one text message, which gives a [`Packet`], or a
 //!   [`PartialPacket`] that collects the binary attachments announced by a binary
 //!   packet. Malformed input is a [`ProtocolError`], never a panic.
-//! - Arguments: [`Args`] keeps the received JSON as a zero-copy slice; handlers
-//!   deserialize their types straight from it (see [`args`](Args) for the mapping of
-//!   tuples to several arguments).
+//! - Arguments: [`Args`] keeps the received JSON (or MessagePack) as a zero-copy slice;
+//!   handlers deserialize their types straight from it (see [`args`](Args) for the mapping
+//!   of tuples to several arguments); errors are [`DataError`].
 //! - Encoding: [`Codec::encode_event`], [`Codec::encode_ack`] and friends serialize Rust
 //!   values in one pass, turning byte buffers into binary attachments;
 //!   [`Codec::encode_event_args`] re-emits received arguments without parsing them
@@ -53,15 +53,33 @@
 //! (`v5`), and what protocol 4 (Socket.IO 2 clients, [`Revision::V4`]) does differently
 //! in another (`v4`: CONNECT with the query as auth, a bare CONNECT answer, refusals as
 //! the error's data or message); the packet model, the argument mapping and the binary
-//! placeholder handling are shared. A MessagePack parser is a further codec behind
-//! [`Codec`] (see `parser.rs` and `docs/ARCHITECTURE.md`), not a change to the model or to
-//! the core.
+//! placeholder handling are shared. The MessagePack parser ([`Parser::MsgPack`],
+//! `socket.io-msgpack-parser` 3.x) is one more codec behind [`Codec`] (`msgpack`: one
+//! binary message per packet, binary inline, read through the crate's one MessagePack
+//! codec with its limits), not a change to the model or to the core.
+//!
+//! ```
+//! use tower_socketio::engine::Message;
+//! use tower_socketio::protocol::{Codec, DecoderConfig, PacketData, Parser, Revision};
+//!
+//! let codec = Codec::new(Parser::MsgPack, Revision::V5);
+//! // {type: 2, data: ["hi", 1], nsp: "/"}, as socket.io-msgpack-parser writes it.
+//! let frame = b"\x83\xa4type\x02\xa4data\x92\xa2hi\x01\xa3nsp\xa1/";
+//! let mut reader = codec.reader(DecoderConfig::default());
+//! let packet = reader.feed(Message::Binary(frame[..].to_vec().into())).unwrap().unwrap();
+//! let PacketData::Event { event, args, .. } = &packet.inner else { unreachable!() };
+//! assert_eq!((event.as_str(), args.deserialize::<u8>().unwrap()), ("hi", 1));
+//! // Echoed as it came: the arguments' bytes are copied, not parsed again.
+//! let back = codec.encode_event_args("/", "hi", args, None);
+//! assert_eq!(back.first(), &Message::Binary(frame[..].to_vec().into()));
+//! ```
 
 mod args;
 mod broadcast;
 mod de;
 mod decoder;
 mod error;
+mod msgpack;
 mod packet;
 mod parser;
 mod ser;
@@ -72,7 +90,7 @@ mod value;
 pub use args::{Args, FromArgs, Spread};
 pub use broadcast::BroadcastPacket;
 pub use decoder::{Decoded, Decoder, DecoderConfig, PartialPacket, decode_text};
-pub use error::{EncodeError, ProtocolError};
+pub use error::{DataError, EncodeError, ProtocolError};
 pub use packet::{Encoded, Messages, Packet, PacketData};
 pub use parser::{Codec, ConnectReply, PacketReader, Parser, Revision, WireFormat};
 pub use v5::{

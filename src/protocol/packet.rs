@@ -23,10 +23,11 @@ pub struct Packet {
 /// variants with attachments inside their [`Args`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum PacketData {
-    /// `CONNECT`: from a client, the optional auth payload as raw JSON (an object); the
-    /// server answers with its own payload (`{"sid":..}`), see
+    /// `CONNECT`: from a client, the optional auth payload (an object), as one argument in
+    /// the parser's form (read it with [`Args::deserialize`]); the server answers with its
+    /// own payload (`{"sid":..}`), see
     /// [`Codec::encode_connect`](super::Codec::encode_connect).
-    Connect(Option<Str>),
+    Connect(Option<Args>),
     /// `DISCONNECT` from the namespace.
     Disconnect,
     /// `EVENT` or `BINARY_EVENT`.
@@ -49,14 +50,14 @@ pub enum PacketData {
     ConnectError {
         /// The error message.
         message: String,
-        /// Extra data as raw JSON, if any.
-        data: Option<Str>,
+        /// Extra data, if any, as one argument in the parser's form.
+        data: Option<Args>,
     },
 }
 
 impl PacketData {
-    /// The packet type digit this data is encoded with (binary types when attachments
-    /// exist).
+    /// The packet type digit this data is encoded with by the JSON parser (binary types
+    /// when attachments exist; the MessagePack parser has no binary types).
     pub fn packet_type(&self) -> u8 {
         match self {
             PacketData::Connect(_) => 0,
@@ -71,8 +72,8 @@ impl PacketData {
 }
 
 impl Packet {
-    /// A `CONNECT` packet, with an optional raw JSON object payload.
-    pub fn connect(ns: impl Into<Str>, payload: Option<Str>) -> Self {
+    /// A `CONNECT` packet, with an optional payload (one argument, an object).
+    pub fn connect(ns: impl Into<Str>, payload: Option<Args>) -> Self {
         Packet {
             ns: ns.into(),
             inner: PacketData::Connect(payload),
@@ -111,7 +112,7 @@ impl Packet {
     pub fn connect_error(
         ns: impl Into<Str>,
         message: impl Into<String>,
-        data: Option<Str>,
+        data: Option<Args>,
     ) -> Self {
         Packet {
             ns: ns.into(),

@@ -21,10 +21,11 @@ use serde::Serialize;
 
 use super::decoder::{Decoded, DecoderConfig, PartialPacket};
 use super::error::{EncodeError, ProtocolError};
-use super::{Args, Encoded, Packet, v4, v5};
+use super::{Args, Encoded, Packet, msgpack, v4, v5};
 use crate::message::{Message, Str};
 
-/// The packet format a server speaks (Node's `parser` option). One server speaks one.
+/// The packet format a server speaks (Node's `parser` option). One server speaks one:
+/// its clients must use the same parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Parser {
@@ -32,6 +33,12 @@ pub enum Parser {
     /// referenced by placeholders.
     #[default]
     Json,
+    /// The MessagePack parser, compatible with `socket.io-msgpack-parser` 3.x (Node's
+    /// `parser: require("socket.io-msgpack-parser")`, the client's
+    /// `socket.io.msgpack.min.js`, python-socketio's `serializer='msgpack'`): each packet
+    /// is one binary message, a MessagePack map `{type, nsp, data, id}`; binary data
+    /// stays inline.
+    MsgPack,
 }
 
 impl Parser {
@@ -61,16 +68,19 @@ pub enum Revision {
 pub enum WireFormat {
     /// JSON text with binary attachments (the default parser, protocols 4 and 5).
     Json,
+    /// One MessagePack binary message (the MessagePack parser).
+    MsgPack,
 }
 
 impl WireFormat {
     /// How many wire formats exist (the size of a broadcast's cache).
-    pub(crate) const COUNT: usize = 1;
+    pub(crate) const COUNT: usize = 2;
 
     /// This format's slot in a broadcast's cache.
     pub(crate) fn index(self) -> usize {
         match self {
             WireFormat::Json => 0,
+            WireFormat::MsgPack => 1,
         }
     }
 }
@@ -106,6 +116,11 @@ enum Kind {
     JsonV5,
     /// Protocol 4, default (JSON) parser.
     JsonV4,
+    /// Protocol 5, MessagePack parser.
+    MsgPackV5,
+    /// Protocol 4, MessagePack parser (no client pairs them; framed as Engine.IO 3 frames
+    /// any binary message, with protocol 4's namespace rules).
+    MsgPackV4,
 }
 
 /// How one connection's packets are written and read: a [`Parser`] at a [`Revision`].
@@ -138,6 +153,8 @@ impl Codec {
         let kind = match (parser, revision) {
             (Parser::Json, Revision::V5) => Kind::JsonV5,
             (Parser::Json, Revision::V4) => Kind::JsonV4,
+            (Parser::MsgPack, Revision::V5) => Kind::MsgPackV5,
+            (Parser::MsgPack, Revision::V4) => Kind::MsgPackV4,
         };
         Codec { kind }
     }
@@ -146,14 +163,15 @@ impl Codec {
     pub fn parser(self) -> Parser {
         match self.kind {
             Kind::JsonV5 | Kind::JsonV4 => Parser::Json,
+            Kind::MsgPackV5 | Kind::MsgPackV4 => Parser::MsgPack,
         }
     }
 
     /// The protocol revision.
     pub fn revision(self) -> Revision {
         match self.kind {
-            Kind::JsonV5 => Revision::V5,
-            Kind::JsonV4 => Revision::V4,
+            Kind::JsonV5 | Kind::MsgPackV5 => Revision::V5,
+            Kind::JsonV4 | Kind::MsgPackV4 => Revision::V4,
         }
     }
 
@@ -162,6 +180,19 @@ impl Codec {
         match self.kind {
             // EVENT and ACK bytes are the same in protocols 4 and 5.
             Kind::JsonV5 | Kind::JsonV4 => WireFormat::Json,
+            Kind::MsgPackV5 | Kind::MsgPackV4 => WireFormat::MsgPack,
+        }
+    }
+
+    /// Whether this codec's clients take part in connection state recovery: they read a
+    /// trailing offset argument on stored broadcasts and send it back when they reconnect
+    /// (protocol 5). A codec without recovery (Socket.IO 2's protocol 4) gets broadcasts
+    /// without the offset, so one broadcast may need one encoding with it and one without
+    /// (see [`BroadcastPacket`](super::BroadcastPacket)).
+    pub fn carries_offsets(self) -> bool {
+        match self.kind {
+            Kind::JsonV5 | Kind::MsgPackV5 => true,
+            Kind::JsonV4 | Kind::MsgPackV4 => false,
         }
     }
 
@@ -183,19 +214,22 @@ impl Codec {
         match self.kind {
             Kind::JsonV5 => v5::decode(text, limits),
             Kind::JsonV4 => v4::decode(text, limits),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => Err(ProtocolError::UnexpectedText),
         }
     }
 
-    /// Decodes a binary message that is not an attachment. The JSON parser has none (every
-    /// binary message belongs to the text packet before it).
+    /// Decodes a binary message that is not an attachment: a whole packet with the
+    /// MessagePack parser. The JSON parser has none (every binary message belongs to the
+    /// text packet before it).
     pub(crate) fn decode_binary(
         self,
         data: Bytes,
         limits: &DecoderConfig,
     ) -> Result<Decoded, ProtocolError> {
-        let _ = (data, limits);
         match self.kind {
             Kind::JsonV5 | Kind::JsonV4 => Err(ProtocolError::UnexpectedAttachment),
+            Kind::MsgPackV5 => msgpack::decode(data, limits).map(Decoded::Packet),
+            Kind::MsgPackV4 => msgpack::decode_v4(data, limits).map(Decoded::Packet),
         }
     }
 
@@ -204,6 +238,7 @@ impl Codec {
     fn binary_is_attachment(self) -> bool {
         match self.kind {
             Kind::JsonV5 | Kind::JsonV4 => true,
+            Kind::MsgPackV5 | Kind::MsgPackV4 => false,
         }
     }
 
@@ -214,6 +249,7 @@ impl Codec {
         match self.kind {
             Kind::JsonV5 => v5::encode_packet(packet),
             Kind::JsonV4 => v4::encode_packet(packet),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_packet(packet),
         }
     }
 
@@ -229,6 +265,7 @@ impl Codec {
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
             Kind::JsonV5 | Kind::JsonV4 => v5::encode_event(ns, event, data, ack),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_event(ns, event, data, ack),
         }
     }
 
@@ -242,6 +279,7 @@ impl Codec {
     ) -> Result<Encoded, EncodeError> {
         match self.kind {
             Kind::JsonV5 | Kind::JsonV4 => v5::encode_ack(ns, ack, data),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_ack(ns, ack, data),
         }
     }
 
@@ -256,6 +294,29 @@ impl Codec {
     ) -> Encoded {
         match self.kind {
             Kind::JsonV5 | Kind::JsonV4 => v5::encode_event_args(ns, event, args, ack),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_event_args(ns, event, args, ack),
+        }
+    }
+
+    /// Encodes an EVENT with arguments already in packet form followed by one more, last,
+    /// string argument: the offset of connection state recovery, which the client keeps as
+    /// its position (`2["ev",1,"<offset>"]`). The operation every codec provides for a
+    /// stored broadcast: JSON writes one more string before the array's `]` (binary events
+    /// too); a MessagePack codec appends one `str` to the `data` array.
+    pub fn encode_event_args_with_offset(
+        self,
+        ns: &str,
+        event: &str,
+        args: &Args,
+        offset: &str,
+    ) -> Encoded {
+        match self.kind {
+            Kind::JsonV5 => v5::encode_event_args_tail(ns, event, args, None, Some(offset)),
+            // Socket.IO 2 has no recovery: its clients never get an offset (a broadcast
+            // encodes without it for them, see `BroadcastPacket::encoded`).
+            Kind::JsonV4 => v5::encode_event_args(ns, event, args, None),
+            Kind::MsgPackV5 => msgpack::encode_event_args_tail(ns, event, args, None, Some(offset)),
+            Kind::MsgPackV4 => msgpack::encode_event_args(ns, event, args, None),
         }
     }
 
@@ -263,6 +324,7 @@ impl Codec {
     pub fn encode_ack_args(self, ns: &str, ack: u64, args: &Args) -> Encoded {
         match self.kind {
             Kind::JsonV5 | Kind::JsonV4 => v5::encode_ack_args(ns, ack, args),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_ack_args(ns, ack, args),
         }
     }
 
@@ -272,6 +334,8 @@ impl Codec {
             Kind::JsonV5 => Encoded::from(v5::encode_connect_reply(ns, reply.sid, reply.pid)),
             // Protocol 4 answers with nothing but the namespace.
             Kind::JsonV4 => Encoded::from(v4::encode_connect(ns)),
+            Kind::MsgPackV5 => msgpack::encode_connect(ns, reply.sid, reply.pid),
+            Kind::MsgPackV4 => msgpack::encode_connect_v4(ns),
         }
     }
 
@@ -286,6 +350,8 @@ impl Codec {
         match self.kind {
             Kind::JsonV5 => v5::encode_connect_error(ns, message, data).map(Encoded::from),
             Kind::JsonV4 => v4::encode_connect_error(ns, message, data).map(Encoded::from),
+            Kind::MsgPackV5 => msgpack::encode_connect_error(ns, message, data),
+            Kind::MsgPackV4 => msgpack::encode_connect_error_v4(ns, message, data),
         }
     }
 
@@ -293,6 +359,7 @@ impl Codec {
     pub fn encode_disconnect(self, ns: &str) -> Encoded {
         match self.kind {
             Kind::JsonV5 | Kind::JsonV4 => Encoded::from(v5::encode_disconnect(ns)),
+            Kind::MsgPackV5 | Kind::MsgPackV4 => msgpack::encode_disconnect(ns),
         }
     }
 }
@@ -369,7 +436,17 @@ impl PacketReader {
                     self.pending = None;
                     return Err(ProtocolError::AttachmentsPending);
                 }
-                match self.codec.decode_text(text, &self.limits) {
+                match self.codec.decode_text(text.clone(), &self.limits) {
+                    Ok(Decoded::Partial(_)) => {
+                        // It waits for its attachments, maybe long: decoded again from a
+                        // copy, as a slice of the frame would keep the transport's whole
+                        // read buffer alive.
+                        let copy = Str::from(text.as_str().to_owned());
+                        match self.codec.decode_text(copy, &self.limits) {
+                            Ok(decoded) => Ok(self.settle(decoded)),
+                            Err(e) => Err(e),
+                        }
+                    }
                     Ok(decoded) => Ok(self.settle(decoded)),
                     Err(e) => Err(e),
                 }
@@ -402,6 +479,13 @@ impl PacketReader {
         }
         let Some(partial) = self.pending.as_mut() else {
             return Err(ProtocolError::UnexpectedAttachment);
+        };
+        // An attachment that waits for the next ones is copied out of the frame too; the
+        // last one completes the packet and goes to the handlers as it is.
+        let data = if partial.received() + 1 < partial.expected() {
+            Bytes::copy_from_slice(&data)
+        } else {
+            data
         };
         match partial.push(data) {
             Ok(Some(packet)) => {

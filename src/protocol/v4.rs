@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::decoder::{Decoded, DecoderConfig};
 use super::error::{EncodeError, ProtocolError};
 use super::packet::DEFAULT_NS;
-use super::{Encoded, Packet, PacketData, v5};
+use super::{Args, Encoded, Packet, PacketData, v5};
 use crate::message::{Message, Str};
 
 /// Decodes one text message of protocol 4.
@@ -35,7 +35,10 @@ fn decode_connect(text: &Str) -> Result<Packet, ProtocolError> {
     if b.len() == 1 {
         // `/` is joined by the server; a CONNECT for it is refused by the core as a
         // second CONNECT, like Node's.
-        return Ok(Packet::connect(DEFAULT_NS, Some(Str::from_static("{}"))));
+        return Ok(Packet::connect(
+            DEFAULT_NS,
+            Some(Args::json_value(Str::from_static("{}"))),
+        ));
     }
     if b[1] != b'/' {
         return Err(ProtocolError::InvalidPayload(
@@ -49,7 +52,10 @@ fn decode_connect(text: &Str) -> Result<Packet, ProtocolError> {
         None => (end, ""),
     };
     let ns = text.slice(1..ns_end);
-    Ok(Packet::connect(ns, Some(query_auth(query))))
+    Ok(Packet::connect(
+        ns,
+        Some(Args::json_value(query_auth(query))),
+    ))
 }
 
 /// A query string as a JSON object of strings (`application/x-www-form-urlencoded`:
@@ -132,14 +138,13 @@ pub(crate) fn encode_packet(packet: &Packet) -> Encoded {
     let ns = packet.ns.as_str();
     match &packet.inner {
         PacketData::Connect(_) => Encoded::from(encode_connect(ns)),
-        PacketData::ConnectError { message, data } => Encoded::new(
-            Message::Text(connect_error_text(
-                ns,
-                message,
-                data.as_ref().map(Str::as_str),
-            )),
-            Vec::new(),
-        ),
+        PacketData::ConnectError { message, data } => {
+            let data = data.as_ref().map(|d| d.to_json().raw().to_owned());
+            Encoded::new(
+                Message::Text(connect_error_text(ns, message, data.as_deref())),
+                Vec::new(),
+            )
+        }
         _ => v5::encode_packet(packet),
     }
 }

@@ -12,7 +12,7 @@ fn connect(s: &'static str) -> Packet {
 
 fn auth(p: &Packet) -> (&str, &str) {
     match &p.inner {
-        PacketData::Connect(Some(auth)) => (p.ns.as_str(), auth.as_str()),
+        PacketData::Connect(Some(auth)) => (p.ns.as_str(), auth.raw()),
         other => panic!("not a CONNECT with auth: {other:?}"),
     }
 }
@@ -141,7 +141,7 @@ fn the_codec_at_revision_4() {
         c.encode(&Packet::connect_error(
             "/n",
             "m",
-            Some(Str::from_static("[1]"))
+            Some(Args::json_value(Str::from_static("[1]")))
         ))
         .text()
         .unwrap()
@@ -149,10 +149,13 @@ fn the_codec_at_revision_4() {
         "4/n,[1]"
     );
     assert_eq!(
-        c.encode(&Packet::connect("/n", Some(Str::from_static("{}"))))
-            .text()
-            .unwrap()
-            .as_str(),
+        c.encode(&Packet::connect(
+            "/n",
+            Some(Args::json_value(Str::from_static("{}")))
+        ))
+        .text()
+        .unwrap()
+        .as_str(),
         "0/n,"
     );
     let mut reader = c.reader(DecoderConfig::default());

@@ -107,6 +107,78 @@ impl Value {
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.as_object().and_then(|o| o.get(key))
     }
+
+    /// Any serializable value as a `Value`, binary kept as [`Value::Binary`] (where
+    /// `serde_json::to_value` would make it an array of numbers).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_socketio::protocol::Value;
+    ///
+    /// let v = Value::from_serialize(&("a", Bytes::from_static(&[1]))).unwrap();
+    /// assert_eq!(v[0], "a");
+    /// assert_eq!(v[1].as_binary().map(|b| &b[..]), Some(&[1u8][..]));
+    /// ```
+    pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Value, super::DataError> {
+        let bytes = crate::msgpack::ser::to_vec(value)?;
+        crate::msgpack::read::from_slice(&bytes).map_err(super::DataError::msgpack)
+    }
+}
+
+static NULL: Value = Value::Null;
+
+/// `value["key"]`: the member, or `Null` when there is none (as `serde_json::Value`).
+impl std::ops::Index<&str> for Value {
+    type Output = Value;
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+/// `value[i]`: the element, or `Null` when there is none (as `serde_json::Value`).
+impl std::ops::Index<usize> for Value {
+    type Output = Value;
+    fn index(&self, i: usize) -> &Value {
+        self.as_array().and_then(|a| a.get(i)).unwrap_or(&NULL)
+    }
+}
+
+/// The same JSON value (a `Binary` equals nothing JSON holds).
+impl PartialEq<serde_json::Value> for Value {
+    fn eq(&self, other: &serde_json::Value) -> bool {
+        use serde_json::Value as J;
+        match (self, other) {
+            (Value::Null, J::Null) => true,
+            (Value::Bool(a), J::Bool(b)) => a == b,
+            (Value::Number(a), J::Number(b)) => a == b,
+            (Value::String(a), J::String(b)) => a == b,
+            (Value::Array(a), J::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+            }
+            (Value::Object(a), J::Object(b)) => {
+                a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| v == w))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl PartialEq<Value> for serde_json::Value {
+    fn eq(&self, other: &Value) -> bool {
+        other == self
+    }
+}
+
+impl PartialEq<str> for Value {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == Some(other)
+    }
+}
+
+impl PartialEq<&str> for Value {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == Some(*other)
+    }
 }
 
 impl From<bool> for Value {
@@ -175,6 +247,29 @@ impl From<serde_json::Value> for Value {
             serde_json::Value::Object(o) => {
                 Value::Object(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
             }
+        }
+    }
+}
+
+/// The JSON view: binary becomes an array of byte values (as serde_json writes bytes).
+impl From<Value> for serde_json::Value {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(b),
+            Value::Number(n) => serde_json::Value::Number(n),
+            Value::String(s) => serde_json::Value::String(s),
+            Value::Binary(b) => {
+                serde_json::Value::Array(b.iter().map(|&x| serde_json::Value::from(x)).collect())
+            }
+            Value::Array(a) => {
+                serde_json::Value::Array(a.into_iter().map(serde_json::Value::from).collect())
+            }
+            Value::Object(o) => serde_json::Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::from(v)))
+                    .collect(),
+            ),
         }
     }
 }

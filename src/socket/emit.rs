@@ -2,15 +2,18 @@
 
 use std::time::Duration;
 
+use std::task::{Context, Poll, Waker};
+
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::Socket;
 use crate::ack::{AckError, AckFuture, AckSlot};
+use crate::adapter::{AdapterFuture, BroadcastOptions, Room};
 use crate::engine::{self, SendError};
 use crate::observe::observe;
 use crate::protocol::{self, Args, BroadcastPacket, Encoded};
-use crate::util::read;
+use crate::util::{lock, read};
 
 /// An error from emitting an event.
 #[derive(Debug)]
@@ -46,7 +49,17 @@ impl Socket {
     /// Returns `SendError::Full` in [`EmitError::Send`] when the client reads too slowly
     /// and its queue is full (`max_buffered_bytes`); [`emit_wait`](Socket::emit_wait)
     /// waits for room instead.
+    ///
+    /// With [connection state recovery](crate::ConnectionStateRecovery) on, an emit to a
+    /// connected socket is stored and carries an offset like a broadcast, as in Node (it
+    /// goes through the adapter as a broadcast to the socket's own room): it is replayed if
+    /// the client drops and recovers, and a full queue is handled as for a broadcast (the
+    /// stalled connection is closed; the client gets the packet when it recovers).
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        if self.stores_emits() {
+            let packet = self.stored_packet(event, data)?;
+            return self.store(packet);
+        }
         let packet = self.encode_event(event, data, None)?;
         self.send_encoded(&packet).map_err(EmitError::Send)
     }
@@ -55,7 +68,8 @@ impl Socket {
     /// instead of failing: backpressure, as awaiting a Node stream's `drain`. (Node's
     /// `emit` buffers without bound; ours buffers up to `max_buffered_bytes`, then this
     /// waits while the client catches up.) Fails only when `data` cannot be encoded or
-    /// the connection closes.
+    /// the connection closes. With connection state recovery on, the packet is stored
+    /// (with an offset) as [`emit`](Socket::emit)'s, and written waiting for room as well.
     ///
     /// ```no_run
     /// # async fn f(socket: tower_socketio::SocketRef) {
@@ -71,13 +85,110 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> impl std::future::Future<Output = Result<(), EmitError>> + Send + '_ {
-        let packet = self.encode_event(event, data, None);
-        async move {
-            let packet = packet?;
-            crate::client::send_packet_wait(&self.conn, &packet)
-                .await
-                .map_err(EmitError::Send)
+        enum Prepared {
+            Plain(Result<Encoded, EmitError>),
+            Stored(Result<Box<BroadcastPacket>, EmitError>),
         }
+        let prepared = if self.stores_emits() {
+            Prepared::Stored(self.stored_packet(event, data).map(Box::new))
+        } else {
+            Prepared::Plain(self.encode_event(event, data, None))
+        };
+        async move {
+            match prepared {
+                Prepared::Plain(packet) => crate::client::send_packet_wait(&self.conn, &packet?)
+                    .await
+                    .map_err(EmitError::Send),
+                Prepared::Stored(packet) => self.store_wait(*packet?).await,
+            }
+        }
+    }
+
+    /// Whether a direct emit (no ack, not volatile) is stored for recovery: recovery is on,
+    /// the client speaks a protocol with offsets, and the socket has joined its namespace.
+    fn stores_emits(&self) -> bool {
+        self.recovery()
+            .is_some_and(|r| r.registered.load(std::sync::atomic::Ordering::Acquire))
+            && self.codec.carries_offsets()
+    }
+
+    /// The packet of a stored direct emit (the outgoing listeners see it).
+    fn stored_packet<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<BroadcastPacket, EmitError> {
+        if protocol::is_reserved_event(event) {
+            return Err(EmitError::ReservedEvent(event.to_owned()));
+        }
+        let packet =
+            BroadcastPacket::event(self.ns.name_str().clone(), event.to_owned(), data, None)
+                .map_err(EmitError::Encode)?;
+        self.notify_outgoing_args(event, packet.args());
+        Ok(packet)
+    }
+
+    /// A direct emit as Node sends it with recovery on: a broadcast to the socket's own
+    /// room, which the adapter stores with an offset before delivering it. The adapter's
+    /// future is polled once here (the in-memory adapter is done then); one that must wait
+    /// (a cluster store) ends in the background, its place in the order already taken.
+    fn store(&self, packet: BroadcastPacket) -> Result<(), EmitError> {
+        let opts = BroadcastOptions {
+            rooms: vec![Room::Owned(self.id.to_string())],
+            ..BroadcastOptions::default()
+        };
+        let adapter = self.ns.adapter().clone();
+        let mut fut: AdapterFuture<'static, Result<(), crate::adapter::AdapterError>> =
+            Box::pin(async move { adapter.broadcast(&packet, &opts).await });
+        let mut cx = Context::from_waker(Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => result.map_err(EmitError::Adapter),
+            Poll::Pending => {
+                let sid = self.id;
+                let finish = async move {
+                    if let Err(e) = fut.await {
+                        tracing::warn!(%sid, error = %e, "a stored emit failed in the adapter");
+                    }
+                };
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        rt.spawn(finish);
+                    }
+                    Err(_) => tracing::warn!(%sid, "a stored emit needs a Tokio runtime: dropped"),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// [`store`](Self::store), waiting for room in the queue: the socket is held while the
+    /// adapter delivers (so the stored copy, and any broadcast meanwhile, wait in the hold),
+    /// then the hold is written out waiting for room, in order, and switched off. When the
+    /// socket is already held (a recovery, or another `emit_wait`), the packet joins that
+    /// hold and its owner writes it.
+    async fn store_wait(&self, packet: BroadcastPacket) -> Result<(), EmitError> {
+        let Some(rec) = self.recovery() else {
+            return self.store(packet);
+        };
+        let owner = {
+            let mut held = lock(&rec.held);
+            match held.as_ref() {
+                Some(_) => false,
+                None => {
+                    let max = self
+                        .ns
+                        .recovery_config()
+                        .map_or(usize::MAX, |c| c.get_max_stored_bytes());
+                    *held = Some(crate::recovery::Held::new(max));
+                    true
+                }
+            }
+        };
+        let stored = self.store(packet);
+        if owner && !crate::recovery::drain_hold(self, &Default::default()).await {
+            return Err(EmitError::Send(SendError::Closed));
+        }
+        stored
     }
 
     /// Emits a `message` event (Node's `socket.send`).
@@ -87,20 +198,20 @@ impl Socket {
 
     /// Emits an event and waits for the client's acknowledgement, up to the server's
     /// `ack_timeout` (see [`timeout`](Socket::timeout) for another).
-    pub fn emit_with_ack<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub fn emit_with_ack<R: crate::protocol::FromArgs>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
     ) -> AckFuture<R> {
         self.emit_with_ack_inner(event, data, self.ns.ack_timeout(), false)
     }
 
     /// Like [`emit_with_ack`](Socket::emit_with_ack), waiting up to `timeout` (Node's
     /// `socket.timeout(ms).emit(event, data, callback)` for one socket).
-    pub fn emit_with_ack_timeout<T: Serialize + ?Sized, R: crate::protocol::FromArgs>(
+    pub fn emit_with_ack_timeout<R: crate::protocol::FromArgs>(
         &self,
         event: &str,
-        data: &T,
+        data: &(impl Serialize + ?Sized),
         timeout: Duration,
     ) -> AckFuture<R> {
         self.emit_with_ack_inner(event, data, timeout, false)
@@ -173,6 +284,12 @@ impl Socket {
         }
     }
 
+    fn notify_outgoing_args(&self, event: &str, args: &Args) {
+        for l in read(&self.any_outgoing).iter() {
+            l(event, args);
+        }
+    }
+
     pub(crate) fn send_encoded(&self, packet: &Encoded) -> Result<(), SendError> {
         if !self.connected() && self.ns.get_socket(self.id).is_none() && self.conn.is_closed() {
             return Err(SendError::Closed);
@@ -185,6 +302,14 @@ impl Socket {
     /// non-volatile broadcast is disconnected: a slow reader must not make the server
     /// buffer without bound nor slow the others.
     pub(crate) fn send_broadcast(&self, packet: &BroadcastPacket, volatile: bool) -> bool {
+        if let Some(rec) = self.recovery() {
+            let mut held = lock(&rec.held);
+            if let Some(held) = held.as_mut() {
+                // A recovered socket being connected: the packet waits for its missed ones
+                // and its CONNECT reply. A volatile one is not writable now: dropped.
+                return !volatile && held.push(packet);
+            }
+        }
         let sent = self.send_broadcast_encoded(packet.encoded(self.codec), volatile);
         observe!(self.events() => |e| if sent {
             e.event_sent(self, packet.event_name(), packet.args())
@@ -208,5 +333,24 @@ impl Socket {
             }
             Err(_) => false,
         }
+    }
+
+    /// Sends a stored packet (replayed, or held for a recovered socket) in this
+    /// connection's encoding, waiting for room in its queue; `false` when the connection
+    /// is gone.
+    pub(crate) async fn send_stored_wait(&self, packet: &BroadcastPacket) -> bool {
+        let sent = self.send_encoded_wait(packet.encoded(self.codec)).await;
+        observe!(self.events() => |e| if sent {
+            e.event_sent(self, packet.event_name(), packet.args())
+        });
+        sent
+    }
+
+    /// Queues a packet, waiting while the queue is full (the client reads at its own
+    /// speed); `false` when the connection is gone.
+    pub(crate) async fn send_encoded_wait(&self, packet: &Encoded) -> bool {
+        crate::client::send_packet_wait(&self.conn, packet)
+            .await
+            .is_ok()
     }
 }

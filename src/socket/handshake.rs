@@ -1,11 +1,11 @@
 //! The handshake of a socket, as Node's `socket.handshake` shows it.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use super::Socket;
+use crate::protocol::Value;
 
 /// The handshake of a socket, with the fields of Node's `socket.handshake`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,7 +26,9 @@ pub struct Handshake {
     pub url: String,
     /// The query parameters.
     pub query: BTreeMap<String, String>,
-    /// The CONNECT payload (`{}` when none).
+    /// The CONNECT payload (`{}` when none), as JSON (what Node's adapters send across
+    /// servers too): binary data of a MessagePack client reads as an array of byte values
+    /// here; take `Data<T>` in the connect handler for the payload as it came.
     pub auth: serde_json::Value,
 }
 
@@ -50,10 +52,7 @@ impl Socket {
             .query()
             .map(crate::util::parse_query)
             .unwrap_or_default();
-        let issued = self
-            .issued
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+        let issued = self.issued;
         let secure = parts.uri.scheme_str() == Some("https")
             || parts
                 .headers
@@ -62,14 +61,14 @@ impl Socket {
         Handshake {
             xdomain: parts.headers.contains_key(http::header::ORIGIN),
             headers,
-            time: crate::util::http_date(issued.as_secs()),
+            time: crate::util::http_date(issued / 1000),
             address: self
                 .conn
                 .remote_addr()
                 .map(|a| a.ip().to_string())
                 .unwrap_or_default(),
             secure,
-            issued: issued.as_millis() as u64,
+            issued,
             url: parts
                 .uri
                 .path_and_query()
@@ -79,7 +78,8 @@ impl Socket {
             auth: self
                 .auth
                 .as_ref()
-                .and_then(|a| serde_json::from_str(a).ok())
+                .and_then(|a| a.deserialize_payload::<Value>().ok().flatten())
+                .map(serde_json::Value::from)
                 .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
         }
     }

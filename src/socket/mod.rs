@@ -27,12 +27,13 @@ use crate::SocketIo;
 use crate::ack::{AckError, AckSlot};
 use crate::adapter::Room;
 use crate::client::{Conn, ConnState};
-use crate::engine::{self, Sid, Str, TransportType};
+use crate::engine::{self, Sid, TransportType};
 use crate::handler::{BoxedHandler, DisconnectParts, Handler, MessageParts, erase};
 use crate::ns::Namespace;
 use crate::observe::observe;
 use crate::operators::BroadcastOperators;
 use crate::protocol::{Args, Codec, Revision};
+use crate::recovery::SocketRecovery;
 use crate::rooms::IntoRooms;
 use crate::util::{lock, read, write};
 
@@ -58,8 +59,10 @@ pub struct Socket {
     conn: Arc<engine::Socket<ConnState>>,
     /// How this socket's packets are written (the connection's codec).
     codec: Codec,
-    auth: Option<Str>,
-    issued: SystemTime,
+    auth: Option<Args>,
+    /// When the socket was made, in milliseconds since the Unix epoch (8 bytes where a
+    /// `SystemTime` takes 16: this is kept by every socket).
+    issued: u64,
     connected: AtomicBool,
     /// Every listener in the order added. A list, not a map: a socket has a few events,
     /// and a map of lists cost 1 KiB per connection where this costs 160 bytes.
@@ -72,6 +75,9 @@ pub struct Socket {
     acks: Mutex<AckMap>,
     data: Mutex<Option<serde_json::Value>>,
     extensions: Mutex<http::Extensions>,
+    /// Connection state recovery: the private session id and the hold of a recovered
+    /// socket. `None` (one word) when recovery is off.
+    recovery: Option<Box<SocketRecovery>>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -88,7 +94,8 @@ impl Socket {
     pub(crate) fn new(
         ns: Namespace,
         conn: Arc<engine::Socket<ConnState>>,
-        auth: Option<Str>,
+        auth: Option<Args>,
+        recovery: Option<Box<SocketRecovery>>,
     ) -> Self {
         let codec = crate::client::codec(&conn);
         // A Socket.IO 2 client computes its socket's id from the Engine.IO id (and its
@@ -97,13 +104,43 @@ impl Socket {
             Revision::V4 => conn.id(),
             _ => Sid::new(),
         };
+        Self::with_id(id, codec, ns, conn, auth, recovery)
+    }
+
+    /// A socket brought back by connection state recovery: the session's id and data (the
+    /// caller joins its rooms).
+    pub(crate) fn restored(
+        ns: Namespace,
+        conn: Arc<engine::Socket<ConnState>>,
+        auth: Option<Args>,
+        session: &crate::adapter::PersistedSession,
+        recovery: Box<SocketRecovery>,
+    ) -> Self {
+        let codec = crate::client::codec(&conn);
+        let socket = Self::with_id(session.sid, codec, ns, conn, auth, Some(recovery));
+        if !session.data.is_null() {
+            *lock(&socket.data) = Some(session.data.clone());
+        }
+        socket
+    }
+
+    fn with_id(
+        id: Sid,
+        codec: Codec,
+        ns: Namespace,
+        conn: Arc<engine::Socket<ConnState>>,
+        auth: Option<Args>,
+        recovery: Option<Box<SocketRecovery>>,
+    ) -> Self {
         Self {
             id,
             ns,
             codec,
             conn,
             auth,
-            issued: SystemTime::now(),
+            issued: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             connected: AtomicBool::new(false),
             listeners: RwLock::default(),
             any_incoming: RwLock::default(),
@@ -114,6 +151,7 @@ impl Socket {
             acks: Mutex::default(),
             data: Mutex::default(),
             extensions: Mutex::default(),
+            recovery,
         }
     }
 
@@ -170,6 +208,29 @@ impl Socket {
     /// Whether the socket is still connected to its namespace.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
+    }
+
+    /// Whether this socket was brought back by connection state recovery (Node's
+    /// `socket.recovered`): its client reconnected in time after a drop, and the socket has
+    /// its former id, rooms and data, and got the broadcasts it missed. Always false when
+    /// [`connection_state_recovery`](crate::SocketIoBuilder::connection_state_recovery) is off.
+    ///
+    /// The connection handler runs for a recovered socket too: check it before setting the
+    /// socket up again.
+    ///
+    /// ```no_run
+    /// # use tower_socketio::{SocketIo, SocketRef};
+    /// # fn f(io: SocketIo) {
+    /// io.ns("/", async |socket: SocketRef| {
+    ///     if !socket.recovered() {
+    ///         socket.join("lobby");
+    ///         socket.set_data(&serde_json::json!({ "joined": true })).ok();
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn recovered(&self) -> bool {
+        self.recovery.as_ref().is_some_and(|r| r.recovered)
     }
 
     /// The underlying Engine.IO connection (Node's `socket.conn` / `socket.client`).
@@ -447,11 +508,44 @@ impl Socket {
     }
 
     pub(crate) fn set_connected(&self) {
+        if let Some(r) = &self.recovery {
+            r.registered.store(true, Ordering::Release);
+        }
         self.connected.store(true, Ordering::Release);
     }
 
+    /// What the socket keeps for connection state recovery, when it is on.
+    pub(crate) fn recovery(&self) -> Option<&SocketRecovery> {
+        self.recovery.as_deref()
+    }
+
+    /// The private session id (connection state recovery), when the socket has one.
+    pub(crate) fn pid(&self) -> Option<Sid> {
+        self.recovery.as_ref().map(|r| r.pid)
+    }
+
+    /// The session to persist when the socket leaves for `reason`: with recovery on and a
+    /// recoverable reason (Node's list), its id, pid, rooms (own id first) and data.
+    fn session_to_persist(
+        &self,
+        reason: DisconnectReason,
+    ) -> Option<crate::adapter::PersistedSession> {
+        let pid = self.pid()?;
+        if !reason.is_recoverable() {
+            return None;
+        }
+        let data = lock(&self.data).clone().unwrap_or(serde_json::Value::Null);
+        Some(crate::adapter::PersistedSession::new(
+            self.id,
+            pid,
+            self.rooms(),
+            data,
+        ))
+    }
+
     /// Runs the disconnect sequence once: `disconnecting` listeners (rooms still readable),
-    /// rooms left, removed from the namespace, pending acks failed, `disconnect` listeners.
+    /// rooms left, the session persisted (connection state recovery, recoverable reasons),
+    /// removed from the namespace, pending acks failed, `disconnect` listeners.
     pub(crate) fn close(self: &Arc<Self>, reason: DisconnectReason) {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
@@ -469,9 +563,18 @@ impl Socket {
                     f.await;
                 }
             }
+            let session = me.session_to_persist(reason);
             observe!(me.events() => |e| e.socket_disconnected(&me, reason));
             me.ns.adapter().del_all(me.id);
-            me.ns.remove_socket(me.id);
+            if let Some(session) = session {
+                // Persisted after the rooms are left, so that a restore (which rejoins them)
+                // cannot race with this socket leaving them.
+                tracing::debug!(sid = %me.id, ns = %me.ns(), "session persisted");
+                if let Err(e) = me.ns.adapter().persist_session(session).await {
+                    tracing::warn!(sid = %me.id, ns = %me.ns(), error = %e, "could not persist the session");
+                }
+            }
+            me.ns.remove_socket(&me);
             let pending: Vec<AckSlot> = lock(&me.acks).map.drain().map(|(_, s)| s).collect();
             for slot in pending {
                 slot.resolve(Err(AckError::Disconnected));

@@ -40,6 +40,23 @@ impl DisconnectReason {
     }
 }
 
+impl DisconnectReason {
+    /// Whether a socket that left for this reason can be recovered (connection state
+    /// recovery): Node 4.8's list, `transport close`, `transport error`, `ping timeout`,
+    /// `server shutting down` and `forced close`. A socket that left on purpose (its own
+    /// or the server's `disconnect()`) or broke the protocol (`parse error`) is not.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportClose
+                | DisconnectReason::TransportError
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ServerShuttingDown
+                | DisconnectReason::ForcedClose
+        )
+    }
+}
+
 impl std::fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -3,14 +3,17 @@
 //! same protocol the Node server `tests/js/cluster/node_server.mjs` implements.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod redis_cluster;
+
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
+use tower_socketio::adapter::AdapterFactory;
 use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisAdapterFactory, RedisAdapterHandle};
 use tower_socketio::extract::{AckSender, Data};
 use tower_socketio::protocol::{Spread, Value as Any};
@@ -25,22 +28,53 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A `redis-server` child process on 127.0.0.1, without persistence; killed when dropped.
+/// A `redis-server` child process on 127.0.0.1, without persistence (or with an
+/// append-only file: [`start_persistent`](Self::start_persistent)); killed when dropped.
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     binary: std::path::PathBuf,
+    /// The data directory of a persistent server (removed when dropped).
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.start_kill();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl RedisServer {
     /// Starts one on a free port, or `None` (after the harness's SKIPPED line) when
     /// `redis-server` is missing.
     pub async fn start() -> Option<Self> {
+        Self::start_in(None).await
+    }
+
+    /// Starts one with `appendonly yes` in a data directory of its own, so that a restart
+    /// keeps what was written (streams, sessions).
+    pub async fn start_persistent() -> Option<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "tsio-redis-aof-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::start_in(Some(dir)).await
+    }
+
+    async fn start_in(dir: Option<std::path::PathBuf>) -> Option<Self> {
         let binary = super::common::require_peer(super::common::Peer::RedisServer)?;
         let mut server = RedisServer {
             child: None,
             port: free_port(),
             binary,
+            dir,
         };
         server.restart().await;
         Some(server)
@@ -51,20 +85,43 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Runs `redis-cli -p <port> <args>`; its output.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(self.binary.with_file_name("redis-cli"))
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("redis-cli (Debian: redis-tools) runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Stops the server gracefully (`SHUTDOWN`: a persistent one writes its file first).
+    pub async fn shutdown(&mut self) {
+        let _ = self.cli(&["SHUTDOWN"]).await;
+        if let Some(mut child) = self.child.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            let _ = child.kill().await;
+        }
+    }
+
     /// Starts the server (again) on its port and waits until it answers `PING`.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "redis-server is already running");
+        let port = self.port.to_string();
+        let mut args: Vec<&str> = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+        let dir_text;
+        match &self.dir {
+            Some(dir) => {
+                dir_text = dir.to_string_lossy().into_owned();
+                args.extend(["--appendonly", "yes", "--dir", &dir_text]);
+            }
+            None => args.extend(["--appendonly", "no"]),
+        }
         let child = Command::new(&self.binary)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -113,10 +170,10 @@ async fn ping(port: u16) -> bool {
     )
 }
 
-/// The Node cluster server (`tests/js/cluster/node_server.mjs`) named `name`, with extra
-/// environment variables, started and waited for; killed when dropped. Returns its URL.
+/// The Node cluster server (`tests/js/cluster/node_server.mjs`) named `name` on the Redis at
+/// `redis_url`, with extra environment variables (`ADAPTER`, `REDIS_CLUSTER`, ...), started
+/// and waited for; killed when dropped. Returns it and its URL.
 pub async fn node_server(name: &str, redis_url: &str, env: &[(&str, &str)]) -> (Child, String) {
-    use tokio::io::AsyncBufReadExt;
     let mut child = Command::new(super::common::node())
         .arg(super::common::js_dir().join("cluster/node_server.mjs"))
         .current_dir(super::common::js_dir())
@@ -139,7 +196,28 @@ pub async fn node_server(name: &str, redis_url: &str, env: &[(&str, &str)]) -> (
     let port = line
         .strip_prefix("listening ")
         .unwrap_or_else(|| panic!("unexpected first line from the Node server: {line}"));
+    // Keep draining its output (nothing more is expected) so it never blocks on a pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// Runs the mixed-cluster driver `tests/js/cluster/interop.mjs` over `servers` (name to
+/// URL) with these extra environment variables; its output on success.
+pub async fn run_interop(what: &str, servers: &Value, env: &[(&str, String)]) -> String {
+    let mut cmd = Command::new(super::common::node());
+    cmd.arg(super::common::js_dir().join("cluster/interop.mjs"))
+        .current_dir(super::common::js_dir())
+        .env("TSIO_CLUSTER", servers.to_string())
+        .env("TSIO_NAME", what);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = super::common::expect_success(
+        super::common::run_command(cmd, "node cluster/interop.mjs", Duration::from_secs(120)).await,
+        "the mixed cluster driver",
+    );
+    assert!(out.contains(&format!("{what}: ok")), "{out}");
+    out
 }
 
 /// One Rust server of a test cluster.
@@ -179,13 +257,29 @@ pub async fn rust_server_with(
 ) -> RustServer {
     let factory = RedisAdapterFactory::new(config).expect("the adapter starts");
     let redis = factory.handle();
-    let (svc, io) = configure(
-        SocketIo::builder()
-            .adapter(factory)
-            .allow_eio3(true)
-            .ack_timeout(Duration::from_secs(2)),
-    )
-    .build_svc();
+    rust_server_built(name, configure(SocketIo::builder().adapter(factory)), redis).await
+}
+
+/// Starts a cluster test server named `name` on a free port with any Redis adapter
+/// (`redis` is the factory's handle).
+pub async fn rust_server_on(
+    name: &str,
+    factory: impl AdapterFactory,
+    redis: RedisAdapterHandle,
+) -> RustServer {
+    rust_server_built(name, SocketIo::builder().adapter(factory), redis).await
+}
+
+/// Starts a cluster test server named `name` from a builder that has its adapter.
+pub async fn rust_server_built(
+    name: &str,
+    builder: SocketIoBuilder,
+    redis: RedisAdapterHandle,
+) -> RustServer {
+    let (svc, io) = builder
+        .allow_eio3(true)
+        .ack_timeout(Duration::from_secs(2))
+        .build_svc();
     cluster_handlers(&io, name);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -264,7 +358,7 @@ async fn run_op(io: SocketIo, socket: SocketRef, op: Op) -> Any {
     if op.kind == "emitWithAck" {
         let ops = operators(&io, &socket, &op);
         let replies: Vec<Result<Any, _>> = ops
-            .emit_with_ack::<_, Any>(&op.event, &Spread(op.args))
+            .emit_with_ack::<Any>(&op.event, &Spread(op.args))
             .await
             .await;
         let mut ok = Vec::new();
@@ -343,7 +437,7 @@ async fn run_op_json(io: SocketIo, socket: SocketRef, op: Op) -> Value {
         },
         "serverSideEmitWithAck" => {
             match io
-                .server_side_emit_with_ack::<_, Value>(&op.event, &Spread(op.args))
+                .server_side_emit_with_ack::<Value>(&op.event, &Spread(op.args))
                 .await
             {
                 Ok(replies) => json!({ "ok": sort_values(replies) }),
@@ -388,17 +482,20 @@ pub fn cluster_handlers(io: &SocketIo, name: &str) {
     io.ns("/", move |socket: SocketRef, Data(auth): Data<Value>| {
         let server = server.clone();
         async move {
-            // A Socket.IO 2 client has no auth in `/`: its nick comes in the query.
-            let nick = auth.get("nick").cloned().or_else(|| {
+            // A recovered socket keeps the data of its first server.
+            if !socket.recovered() {
+                // A Socket.IO 2 client has no auth in `/`: its nick comes in the query.
+                let nick = auth.get("nick").cloned().or_else(|| {
+                    socket
+                        .handshake()
+                        .query
+                        .get("nick")
+                        .map(|n| Value::String(n.clone()))
+                });
                 socket
-                    .handshake()
-                    .query
-                    .get("nick")
-                    .map(|n| Value::String(n.clone()))
-            });
-            socket
-                .set_data(&json!({ "server": server, "nick": nick }))
-                .ok();
+                    .set_data(&json!({ "server": server, "nick": nick }))
+                    .ok();
+            }
             let me = server.clone();
             socket.on("whoami", move |socket: SocketRef, ack: AckSender| {
                 let me = me.clone();
@@ -470,6 +567,8 @@ pub fn cluster_handlers(io: &SocketIo, name: &str) {
 pub struct Client {
     pub name: String,
     pub sid: String,
+    /// `"/x,"` for a namespace other than `/`, else empty (the packets' prefix).
+    ns_prefix: String,
     raw: super::sio_support::RawClient,
     next_ack: u64,
     events: std::collections::VecDeque<(String, Vec<Value>)>,
@@ -483,14 +582,29 @@ pub const WAIT: Duration = Duration::from_secs(5);
 impl Client {
     /// Connects to `/` of the server at `addr`, with `{"nick": name}` as auth.
     pub async fn connect(addr: SocketAddr, name: &str) -> Client {
+        Self::connect_ns(addr, "/", name).await
+    }
+
+    /// Connects to the namespace `ns` of the server at `addr`, with `{"nick": name}`.
+    pub async fn connect_ns(addr: SocketAddr, ns: &str, name: &str) -> Client {
         let mut raw = super::sio_support::RawClient::connect(addr).await;
-        raw.send(&format!("40{}", json!({ "nick": name }))).await;
+        let ns_prefix = if ns == "/" {
+            String::new()
+        } else {
+            format!("{ns},")
+        };
+        raw.send(&format!("40{ns_prefix}{}", json!({ "nick": name })))
+            .await;
         let t = raw.recv_text().await;
-        assert!(t.starts_with("40{"), "CONNECT answer: {t}");
-        let v: Value = serde_json::from_str(&t[2..]).unwrap();
+        let body = t
+            .strip_prefix("40")
+            .and_then(|t| t.strip_prefix(ns_prefix.as_str()))
+            .unwrap_or_else(|| panic!("CONNECT answer: {t}"));
+        let v: Value = serde_json::from_str(body).unwrap();
         Client {
             name: name.to_owned(),
             sid: v["sid"].as_str().unwrap().to_owned(),
+            ns_prefix,
             raw,
             next_ack: 0,
             events: Default::default(),
@@ -513,11 +627,12 @@ impl Client {
             }
             Frame::Binary(_) => panic!("{}: unexpected binary frame", self.name),
         };
-        if text == "41" {
+        if text == format!("41{}", self.ns_prefix.trim_end_matches(',')) {
             self.disconnected = true;
             return true;
         }
         let (kind, rest) = text.split_at(2.min(text.len()));
+        let rest = rest.strip_prefix(self.ns_prefix.as_str()).unwrap_or(rest);
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         let (id, json) = rest.split_at(digits);
         let id: Option<u64> = id.parse().ok();
@@ -527,7 +642,11 @@ impl Client {
             "42" => {
                 let event = args[0].as_str().unwrap().to_owned();
                 if let (Some(id), "ask") = (id, event.as_str()) {
-                    let reply = format!("43{id}{}", json!([{ "client": self.name }]));
+                    let reply = format!(
+                        "43{}{id}{}",
+                        self.ns_prefix,
+                        json!([{ "client": self.name }])
+                    );
                     self.raw.send(&reply).await;
                 }
                 self.events.push_back((event, args[1..].to_vec()));
@@ -545,7 +664,7 @@ impl Client {
         let id = self.next_ack;
         self.next_ack += 1;
         self.raw
-            .send(&format!("42{id}{}", json!([event, data])))
+            .send(&format!("42{}{id}{}", self.ns_prefix, json!([event, data])))
             .await;
         let deadline = tokio::time::Instant::now() + WAIT * 2;
         loop {
@@ -569,7 +688,9 @@ impl Client {
     pub async fn emit(&mut self, event: &str, args: &[Value]) {
         let mut list = vec![json!(event)];
         list.extend(args.iter().cloned());
-        self.raw.send(&format!("42{}", Value::Array(list))).await;
+        self.raw
+            .send(&format!("42{}{}", self.ns_prefix, Value::Array(list)))
+            .await;
     }
 
     /// Runs an `op` of the protocol.
@@ -591,6 +712,20 @@ impl Client {
                 self.name,
                 self.events
             );
+        }
+    }
+
+    /// The next event of any kind (name and arguments), waiting up to `d`.
+    pub async fn next_event_within(&mut self, d: Duration) -> Option<(String, Vec<Value>)> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Some(e);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || !self.pump(left).await {
+                return None;
+            }
         }
     }
 
@@ -623,4 +758,53 @@ impl Client {
             );
         }
     }
+}
+
+/// Messages of socket.io-adapter's `ClusterAdapter` protocol that a server must ignore
+/// without harm (malformed, of another namespace, of an unknown type), as JSON and as
+/// MessagePack; none of them may deliver an event named `e`.
+pub fn hostile_cluster_messages() -> Vec<Vec<u8>> {
+    let json: &[&str] = &[
+        "",
+        "{",
+        "{}",
+        "[1,2,3]",
+        r#"{"type":3}"#,
+        r#"{"type":"3","uid":"x","nsp":"/"}"#,
+        r#"{"type":3,"uid":1,"nsp":"/","data":{}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"packet":{"type":2,"data":[]},"opts":{}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"packet":{"type":1,"data":["e"]},"opts":{}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"packet":{"type":2,"data":"e"},"opts":{}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"packet":{"type":2,"data":[{"x":1}]}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/x","data":{"packet":{"type":2,"data":["e"]},"opts":{}}}"#,
+        r#"{"type":3,"uid":"x","nsp":"/","data":{"requestId":{},"packet":{"type":2,"data":["e"]},"opts":{"rooms":"r","flags":{"timeout":-5}}}}"#,
+        r#"{"type":4,"uid":"x","nsp":"/","data":{"opts":{"rooms":{}},"rooms":5}}"#,
+        r#"{"type":5,"uid":"x","nsp":"/","data":{"opts":7}}"#,
+        r#"{"type":7,"uid":"x","nsp":"/","data":{"requestId":{}}}"#,
+        r#"{"type":8,"uid":"x","nsp":"/","data":{"requestId":"nope","sockets":"x"}}"#,
+        r#"{"type":9,"uid":"x","nsp":"/","data":{"packet":"not an array"}}"#,
+        r#"{"type":9,"uid":"x","nsp":"/","data":{"packet":[]}}"#,
+        r#"{"type":10,"uid":"x","nsp":"/","data":{"requestId":5,"packet":[1]}}"#,
+        r#"{"type":11,"uid":"x","nsp":"/","data":{"requestId":"r","clientCount":-1}}"#,
+        r#"{"type":12,"uid":"x","nsp":"/","data":{"requestId":"r"}}"#,
+        r#"{"type":1,"uid":"x","nsp":"/"}"#,
+        r#"{"type":13,"uid":"x","nsp":"/"}"#,
+        r#"{"type":99,"uid":"x","nsp":"/","data":{}}"#,
+        r#"{"type":1e300,"uid":"x","nsp":"/"}"#,
+    ];
+    let mut out: Vec<Vec<u8>> = json.iter().map(|s| s.as_bytes().to_vec()).collect();
+    out.extend([
+        vec![0xdd, 0xff, 0xff, 0xff, 0xff],
+        vec![0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0],
+        vec![0x91; 5000],
+        vec![0xc1],
+        // {type: 3, uid: "x", nsp: "/", data: {packet: {type: 2, data: []}}} in MessagePack.
+        vec![
+            0x84, 0xa4, b't', b'y', b'p', b'e', 0x03, 0xa3, b'u', b'i', b'd', 0xa1, b'x', 0xa3,
+            b'n', b's', b'p', 0xa1, b'/', 0xa4, b'd', b'a', b't', b'a', 0x81, 0xa6, b'p', b'a',
+            b'c', b'k', b'e', b't', 0x82, 0xa4, b't', b'y', b'p', b'e', 0x02, 0xa4, b'd', b'a',
+            b't', b'a', 0x90,
+        ],
+    ]);
+    out
 }

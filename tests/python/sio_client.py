@@ -1,7 +1,8 @@
 """Drives python-socketio's client against the `socketio_conformance` example.
 
 usage: python sio_client.py URL [--transports polling,websocket] [--namespace /]
-                                [--auth JSON] [--timeout SECONDS]
+                                [--auth JSON] [--serializer default|msgpack]
+                                [--timeout SECONDS]
 
 Scenario (namespace `/` by default, which must echo):
   1. connect with the auth payload (none by default) and expect the `auth` event to carry
@@ -11,6 +12,7 @@ Scenario (namespace `/` by default, which must echo):
   3. call `message-with-ack` with the same arguments and expect the ack to carry them back;
   4. disconnect.
 With a namespace other than `/` only step 1 runs (the example echoes on `/` only).
+`--serializer msgpack` speaks the MessagePack parser (a server with `Parser::MsgPack`).
 
 Exit code 0 = pass; otherwise the reason is on stderr. Every wait is bounded by --timeout.
 """
@@ -53,7 +55,7 @@ def run(args):
     auth = json.loads(args.auth) if args.auth is not None else None
     namespace = args.namespace
 
-    client = socketio.Client(reconnection=False)
+    client = socketio.Client(reconnection=False, serializer=args.serializer)
     auth_events = queue.Queue()
     echo_events = queue.Queue()
     client.on("auth", lambda *a: auth_events.put(a), namespace=namespace)
@@ -86,7 +88,7 @@ def run(args):
         transport = client.transport()
     finally:
         client.disconnect()
-    return f"{args.url} namespace {namespace} over {transport}"
+    return f"{args.url} namespace {namespace} over {transport} ({args.serializer} serializer)"
 
 
 def main():
@@ -96,6 +98,7 @@ def main():
     parser.add_argument("--namespace", default="/")
     parser.add_argument("--path", default="socket.io")
     parser.add_argument("--auth", default=None, help="JSON object sent as the CONNECT payload")
+    parser.add_argument("--serializer", default="default", choices=["default", "msgpack"])
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds allowed for each step")
     args = parser.parse_args()
     try:

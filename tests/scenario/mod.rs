@@ -93,8 +93,8 @@ fn auth_of(socket: &SocketRef) -> Value {
 
 /// Registers every namespace of the spec on `io`.
 pub fn setup(io: &SocketIo) {
-    let root = io.ns("/", on_root_connection);
-    root.use_(
+    // The first middleware as Node's `io.use`, the second on the namespace, in that order.
+    io.use_(
         async |Data(auth): Data<Value>| -> Result<(), ConnectError> {
             if auth["token"] == "bad" {
                 return Err(ConnectError::new("unauthorized").with_data(&json!({ "code": 401 })));
@@ -102,7 +102,7 @@ pub fn setup(io: &SocketIo) {
             Ok(())
         },
     );
-    root.use_(
+    io.ns("/", on_root_connection).use_(
         async |Data(auth): Data<Value>| -> Result<(), &'static str> {
             if auth["token"] == "bad" || auth["token"] == "late" {
                 return Err("late refusal");
@@ -304,6 +304,12 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
             ack.send(&list).ok();
         },
     );
+    socket.on("nulls", async |socket: SocketRef, ack: AckSender| {
+        // Each is one `null` argument: a JSON null and an absent option.
+        socket.emit("nulls-back", &Value::Null).ok();
+        socket.emit("nulls-back", &None::<Any>).ok();
+        ack.send(&Any::Null).ok();
+    });
     socket.on(
         "has-socket",
         async |io: SocketIo, Data(sid): Data<String>, ack: AckSender| {
@@ -395,7 +401,7 @@ async fn on_root_connection(socket: SocketRef, Data(auth): Data<Value>) {
             let sid = socket.id().to_string();
             let wait = socket
                 .timeout(ASK_TIMEOUT)
-                .emit_with_ack::<_, Args>("question", &"leave");
+                .emit_with_ack::<Args>("question", &"leave");
             ack.send(&true).ok();
             let replies = wait.await.await;
             let outcome = match replies.into_iter().next() {

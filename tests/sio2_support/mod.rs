@@ -23,7 +23,7 @@ pub fn builder() -> SocketIoBuilder {
 }
 
 /// What every namespace does: emit `auth` with the socket's auth, answer `whoami` and `dm`.
-fn common(socket: &SocketRef, auth: Result<serde_json::Value, serde_json::Error>) {
+fn common(socket: &SocketRef, auth: Result<serde_json::Value, tower_socketio::DataError>) {
     socket
         .emit("auth", &auth.unwrap_or(serde_json::Value::Null))
         .ok();
@@ -54,7 +54,7 @@ pub fn handlers(io: &SocketIo) {
             // The server asks with an ack (binary included) and sends back the reply.
             socket.on("ask", async |socket: SocketRef| {
                 let reply = socket
-                    .emit_with_ack::<_, Args>("question", &("q?", Bytes::from_static(&[1, 2])))
+                    .emit_with_ack::<Args>("question", &("q?", Bytes::from_static(&[1, 2])))
                     .await;
                 match reply {
                     Ok(args) => socket.emit("answer", &args).ok(),

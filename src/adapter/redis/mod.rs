@@ -46,13 +46,31 @@
 //! # Wire format
 //! The channels `<key>#<nsp>#` (and `<key>#<nsp>#<room>#`), `<key>-request#<nsp>#`,
 //! `<key>-response#<nsp>#`, with MessagePack broadcasts `[uid, packet, opts]` and JSON
-//! requests, as Node's adapter 8.x uses them. An acknowledgement crossing servers carries its
+//! requests, as Node's adapter 8.x uses them. MessagePack goes through the crate's one
+//! codec (the MessagePack parser's): what `notepack.io` 2 and 3 write (`undefined`, dates,
+//! `ArrayBuffer`s) decodes, and a broadcast's arguments stay a slice of the message, sent
+//! as they are to this server's MessagePack clients. An acknowledgement crossing servers carries its
 //! first argument only, as with Node. Server-side events travel as JSON.
 
 mod adapter;
-mod driver;
-mod msgpack;
-mod wire;
+pub(crate) mod driver;
+pub(crate) mod wire;
+
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+mod conn;
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+mod publisher;
+#[cfg(feature = "redis-cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+pub mod sharded;
+#[cfg(feature = "redis-streams")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-streams")))]
+pub mod streams;
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+mod subscriber;
+
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+pub(crate) use adapter::remote::remote_socket_of;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,6 +230,20 @@ impl RedisAdapterFactory {
         })
     }
 
+    /// A factory whose driver has no connection (the fuzz harness, `crate::fuzz`): see
+    /// [`driver::Driver::detached`].
+    pub(crate) fn detached(
+        config: RedisAdapterConfig,
+        servers: usize,
+    ) -> (Self, Arc<driver::Driver>, driver::DetachedOutbox) {
+        let (driver, outbox) = driver::Driver::detached(config.publish_queue, servers);
+        let factory = RedisAdapterFactory {
+            driver: driver.clone(),
+            config: Arc::new(config),
+        };
+        (factory, driver, outbox)
+    }
+
     /// A handle to watch the adapter's health and wait for its subscriptions.
     pub fn handle(&self) -> RedisAdapterHandle {
         RedisAdapterHandle {
@@ -235,6 +267,11 @@ pub struct RedisAdapterHandle {
 }
 
 impl RedisAdapterHandle {
+    #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+    pub(crate) fn new(health: Arc<driver::Health>, waiter: driver::Waiter) -> Self {
+        RedisAdapterHandle { health, waiter }
+    }
+
     /// Whether both connections to Redis work (subscribed, and the last publish went out).
     pub fn is_healthy(&self) -> bool {
         self.health.is_healthy()
@@ -254,5 +291,34 @@ impl RedisAdapterHandle {
     /// `false` when that did not happen within `timeout`.
     pub async fn ready(&self, timeout: Duration) -> bool {
         self.waiter.ready(timeout).await
+    }
+}
+
+/// The count of `channel` in a `PUBSUB NUMSUB`/`SHARDNUMSUB` answer: `[channel, n, ...]` from
+/// one server, a map from a Redis Cluster (summed over its nodes by the `redis` crate).
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+pub(crate) fn numsub_count(v: &redis::Value, channel: &str) -> usize {
+    use redis::Value;
+    let is = |k: &Value| match k {
+        Value::BulkString(b) => b.as_slice() == channel.as_bytes(),
+        Value::SimpleString(s) => s == channel,
+        _ => false,
+    };
+    let n = |v: &Value| match v {
+        Value::Int(n) => usize::try_from(*n).unwrap_or(0),
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    match v {
+        Value::Array(items) => items
+            .chunks(2)
+            .filter(|p| p.len() == 2 && is(&p[0]))
+            .map(|p| n(&p[1]))
+            .sum(),
+        Value::Map(pairs) => pairs.iter().filter(|(k, _)| is(k)).map(|(_, v)| n(v)).sum(),
+        _ => 0,
     }
 }

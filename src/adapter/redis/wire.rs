@@ -17,9 +17,13 @@
 
 use bytes::Bytes;
 
-use super::msgpack::{self, MsgValue};
 use crate::adapter::{BroadcastFlags, BroadcastOptions, Room};
-use crate::protocol::{Args, BroadcastPacket, EncodeError};
+use crate::msgpack::{self, read::Reader, write};
+use crate::protocol::{Args, BroadcastPacket, EncodeError, Parser, Value};
+
+/// The deepest nesting accepted in a message (the parser's default, counted from the
+/// message itself).
+const MAX_DEPTH: usize = 128;
 
 /// Request and response types.
 pub(crate) mod kind {
@@ -101,46 +105,78 @@ impl Channels {
     }
 }
 
+/// Checks a MessagePack message with the crate's codec: clean bytes (`notepack.io`'s
+/// extensions rewritten), or why not.
+fn clean(payload: &Bytes) -> Result<Bytes, String> {
+    msgpack::decode(payload.clone(), MAX_DEPTH).map_err(|e| e.to_string())
+}
+
 /// Parses a message that is JSON when it starts with `{`, MessagePack otherwise.
-pub(crate) fn parse_any(payload: &Bytes) -> Result<MsgValue, String> {
+pub(crate) fn parse_any(payload: &Bytes) -> Result<Value, String> {
     if payload.first() == Some(&b'{') {
         serde_json::from_slice(payload).map_err(|e| format!("invalid JSON: {e}"))
     } else {
-        msgpack::decode(payload).map_err(|e| e.to_string())
+        let clean = clean(payload)?;
+        msgpack::read::from_slice(&clean).map_err(|e| e.to_string())
     }
 }
 
 /// Encodes a MessagePack message.
-pub(crate) fn to_msgpack(v: &MsgValue) -> Bytes {
-    let mut out = Vec::with_capacity(64);
-    msgpack::encode(v, &mut out);
-    Bytes::from(out)
+#[cfg(test)]
+pub(crate) fn to_msgpack(v: &Value) -> Bytes {
+    // A `Value` always serializes: its map keys are strings.
+    Bytes::from(msgpack::ser::to_vec(v).unwrap_or_default())
+}
+
+/// An object with these members.
+pub(crate) fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
+}
+
+/// A whole number (JavaScript has only floats: integral ones count).
+pub(crate) fn uint(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < 18_446_744_073_709_551_616.0)
+                .map(|f| f as u64)
+        }),
+        _ => None,
+    }
+}
+
+/// Whether this is `true`.
+pub(crate) fn is_true(v: &Value) -> bool {
+    v.as_bool() == Some(true)
 }
 
 /// Room names as the wire carries them (JavaScript rooms may be numbers).
-pub(crate) fn rooms_of(v: Option<&MsgValue>) -> Vec<Room> {
-    let Some(items) = v.and_then(MsgValue::as_array) else {
+pub(crate) fn rooms_of(v: Option<&Value>) -> Vec<Room> {
+    let Some(items) = v.and_then(Value::as_array) else {
         return Vec::new();
     };
     items
         .iter()
         .filter_map(|r| match r {
-            MsgValue::Str(s) => Some(Room::Owned(s.clone())),
-            MsgValue::UInt(n) => Some(Room::Owned(n.to_string())),
-            MsgValue::Int(n) => Some(Room::Owned(n.to_string())),
-            MsgValue::Float(f) if f.is_finite() => Some(Room::Owned(f.to_string())),
+            Value::String(s) => Some(Room::Owned(s.clone())),
+            Value::Number(n) => Some(Room::Owned(n.to_string())),
             _ => None,
         })
         .collect()
 }
 
-fn rooms_value(rooms: &[Room]) -> MsgValue {
-    MsgValue::Array(rooms.iter().map(|r| MsgValue::Str(r.to_string())).collect())
+fn rooms_value(rooms: &[Room]) -> Value {
+    Value::Array(rooms.iter().map(|r| Value::String(r.to_string())).collect())
 }
 
 /// `{rooms, except}` of a request.
-pub(crate) fn opts_value(opts: &BroadcastOptions) -> MsgValue {
-    MsgValue::map([
+pub(crate) fn opts_value(opts: &BroadcastOptions) -> Value {
+    object([
         ("rooms", rooms_value(&opts.rooms)),
         ("except", rooms_value(&dedup(&opts.except))),
     ])
@@ -157,39 +193,37 @@ fn dedup(rooms: &[Room]) -> Vec<Room> {
 }
 
 /// `{rooms, except, flags}` of a broadcast; `timeout` in milliseconds for one with acks.
-pub(crate) fn broadcast_opts_value(opts: &BroadcastOptions, timeout_ms: Option<u64>) -> MsgValue {
-    let mut flags = Vec::new();
+pub(crate) fn broadcast_opts_value(opts: &BroadcastOptions, timeout_ms: Option<u64>) -> Value {
+    let mut flags = std::collections::BTreeMap::new();
     if opts.flags.volatile {
-        flags.push(("volatile", MsgValue::Bool(true)));
+        flags.insert("volatile".to_owned(), Value::Bool(true));
     }
     if !opts.flags.compress {
-        flags.push(("compress", MsgValue::Bool(false)));
+        flags.insert("compress".to_owned(), Value::Bool(false));
     }
     if let Some(ms) = timeout_ms {
-        flags.push(("timeout", MsgValue::UInt(ms)));
+        flags.insert("timeout".to_owned(), Value::from(ms));
     }
-    MsgValue::map([
+    object([
         ("rooms", rooms_value(&opts.rooms)),
         ("except", rooms_value(&dedup(&opts.except))),
-        ("flags", MsgValue::map(flags)),
+        ("flags", Value::Object(flags)),
     ])
 }
 
 /// The targeting of a received message (`local`, as it runs here only now).
-pub(crate) fn read_opts(v: Option<&MsgValue>) -> BroadcastOptions {
+pub(crate) fn read_opts(v: Option<&Value>) -> BroadcastOptions {
     let flags = v.and_then(|v| v.get("flags"));
     BroadcastOptions {
         rooms: rooms_of(v.and_then(|v| v.get("rooms"))),
         except: rooms_of(v.and_then(|v| v.get("except"))),
         flags: BroadcastFlags {
-            volatile: flags
-                .and_then(|f| f.get("volatile"))
-                .is_some_and(MsgValue::is_true),
+            volatile: flags.and_then(|f| f.get("volatile")).is_some_and(is_true),
             local: true,
-            compress: !matches!(
-                flags.and_then(|f| f.get("compress")),
-                Some(MsgValue::Bool(false))
-            ),
+            compress: flags
+                .and_then(|f| f.get("compress"))
+                .and_then(Value::as_bool)
+                != Some(false),
         },
     }
 }
@@ -201,8 +235,8 @@ pub(crate) struct WirePacket {
     pub(crate) nsp: String,
     /// The event name.
     pub(crate) event: String,
-    /// The arguments.
-    pub(crate) args: Vec<MsgValue>,
+    /// The arguments (received ones as a slice of the message, in the MessagePack form).
+    pub(crate) args: Args,
 }
 
 /// Socket.IO packet types carried by the adapter.
@@ -210,93 +244,163 @@ const EVENT: u64 = 2;
 const BINARY_EVENT: u64 = 5;
 
 impl WirePacket {
-    /// The packet of a broadcast, its arguments as values (binary ones stay binary).
-    pub(crate) fn from_broadcast(packet: &BroadcastPacket) -> Result<Self, String> {
-        Ok(WirePacket {
+    /// The packet of a broadcast (its arguments as they are, in either form).
+    pub(crate) fn from_broadcast(packet: &BroadcastPacket) -> Self {
+        WirePacket {
             nsp: packet.ns().to_owned(),
             event: packet.event_name().to_owned(),
-            args: packet
-                .args()
-                .deserialize_all::<Vec<MsgValue>>()
-                .map_err(|e| e.to_string())?,
-        })
+            args: packet.args().clone(),
+        }
     }
 
-    /// The packet object `{type: 2, data: [event, ...args], nsp}`.
-    pub(crate) fn to_value(&self) -> MsgValue {
-        let mut data = Vec::with_capacity(self.args.len() + 1);
-        data.push(MsgValue::Str(self.event.clone()));
-        data.extend(self.args.iter().cloned());
-        MsgValue::map([
-            ("type", MsgValue::UInt(EVENT)),
-            ("data", MsgValue::Array(data)),
-            ("nsp", MsgValue::Str(self.nsp.clone())),
-        ])
+    /// About how many bytes the arguments take.
+    fn size_hint(&self) -> usize {
+        self.args
+            .as_msgpack()
+            .map_or(self.args.raw().len(), <[u8]>::len)
+            + self.event.len()
+            + self.nsp.len()
     }
 
-    /// Reads a packet object. A missing `nsp` is `/`, as in Node; only events (plain or
-    /// binary) are accepted.
-    pub(crate) fn from_value(v: &MsgValue) -> Result<Self, String> {
-        let ty = v.get("type").and_then(MsgValue::as_u64);
+    /// Writes the packet object `{type: 2, data: [event, ...args], nsp}`; MessagePack
+    /// arguments are copied as they are, JSON ones converted (binary as `bin`).
+    pub(crate) fn write(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let args = self.args.to_msgpack()?;
+        write::map_len(out, 3);
+        write::str(out, "type");
+        write::uint(out, EVENT);
+        write::str(out, "data");
+        write::array_len(out, write::count(self.args.len() + 1));
+        write::str(out, &self.event);
+        out.extend_from_slice(&args);
+        write::str(out, "nsp");
+        write::str(out, &self.nsp);
+        Ok(())
+    }
+
+    /// Reads a packet object from clean MessagePack, its arguments kept as a slice of
+    /// `clean`. A missing `nsp` is `/`, as in Node; only events (plain or binary) are
+    /// accepted.
+    fn read(clean: &Bytes, r: &mut Reader<'_>) -> Result<Self, String> {
+        let n = r.map_len().ok_or("the packet is not a map")?;
+        let mut ty = None;
+        let mut nsp = None;
+        let mut data = None;
+        for _ in 0..n {
+            let (key, _) = r.str().ok_or("a packet key is not a string")?;
+            match key {
+                "type" => ty = r.number(),
+                "nsp" if r.nil() => {}
+                "nsp" => nsp = Some(r.str().ok_or("the namespace is not a string")?.0.to_owned()),
+                "data" => data = r.skip(),
+                _ => {
+                    r.skip().ok_or("malformed packet")?;
+                }
+            }
+        }
+        let ty = ty.and_then(|t| match t {
+            msgpack::read::Number::U(n) => Some(n),
+            _ => None,
+        });
         if ty != Some(EVENT) && ty != Some(BINARY_EVENT) {
             return Err(format!("not an event packet (type {ty:?})"));
         }
-        let nsp = match v.get("nsp") {
-            None | Some(MsgValue::Nil) | Some(MsgValue::Undefined) => "/".to_owned(),
-            Some(MsgValue::Str(s)) => s.clone(),
-            Some(_) => return Err("the namespace is not a string".to_owned()),
+        let data = data.ok_or("the packet has no data array")?;
+        let mut d = Reader::new(&clean[data.clone()]);
+        let len = d.array_len().ok_or("the packet has no data array")? as usize;
+        if len == 0 {
+            return Err("the packet has no event name".to_owned());
+        }
+        let event = match d.str() {
+            Some((s, _)) => s.to_owned(),
+            None => match d.number() {
+                Some(msgpack::read::Number::U(n)) => n.to_string(),
+                Some(msgpack::read::Number::I(n)) => n.to_string(),
+                _ => return Err("the event name is not a string".to_owned()),
+            },
         };
-        let data = v
-            .get("data")
-            .and_then(MsgValue::as_array)
-            .ok_or("the packet has no data array")?;
-        let (event, args) = data.split_first().ok_or("the packet has no event name")?;
-        let event = match event {
-            MsgValue::Str(s) => s.clone(),
-            MsgValue::UInt(n) => n.to_string(),
-            MsgValue::Int(n) => n.to_string(),
-            _ => return Err("the event name is not a string".to_owned()),
-        };
+        let args = clean.slice(data.start + d.pos()..data.end);
         Ok(WirePacket {
-            nsp,
+            nsp: nsp.unwrap_or_else(|| "/".to_owned()),
             event,
-            args: args.to_vec(),
+            args: Args::from_msgpack(args, len - 1),
         })
     }
 
-    /// The packet as a broadcast to this server's clients, with an ack id.
-    pub(crate) fn to_broadcast(&self, ack: Option<u64>) -> Result<BroadcastPacket, EncodeError> {
-        let args = Args::from_serialize(&SpreadRef(&self.args))?;
-        Ok(BroadcastPacket::from_args(
-            self.nsp.clone(),
-            self.event.clone(),
-            args,
-            ack,
-        ))
+    /// Reads a packet object another server sent inside a request (already a value).
+    pub(crate) fn from_value(v: &Value) -> Result<Self, String> {
+        let bytes = Bytes::from(msgpack::ser::to_vec(v).map_err(|e| e.to_string())?);
+        Self::read(&bytes, &mut Reader::new(&bytes))
     }
-}
 
-/// Values sent as several arguments (a tuple), borrowed.
-struct SpreadRef<'a>(&'a [MsgValue]);
-
-impl serde::Serialize for SpreadRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeTuple;
-        let mut t = s.serialize_tuple(self.0.len())?;
-        for v in self.0 {
-            t.serialize_element(v)?;
-        }
-        t.end()
+    /// The packet as a broadcast to this server's clients, with an ack id.
+    pub(crate) fn to_broadcast(&self, ack: Option<u64>) -> BroadcastPacket {
+        BroadcastPacket::from_args(self.nsp.clone(), self.event.clone(), self.args.clone(), ack)
     }
 }
 
 /// A broadcast message: `[uid, packet, opts]`.
-pub(crate) fn encode_broadcast(uid: &str, packet: &WirePacket, opts: &BroadcastOptions) -> Bytes {
-    to_msgpack(&MsgValue::Array(vec![
-        MsgValue::Str(uid.to_owned()),
-        packet.to_value(),
-        broadcast_opts_value(opts, None),
-    ]))
+pub(crate) fn encode_broadcast(
+    uid: &str,
+    packet: &WirePacket,
+    opts: &BroadcastOptions,
+) -> Result<Bytes, EncodeError> {
+    let mut out = Vec::with_capacity(96 + packet.size_hint());
+    write::array_len(&mut out, 3);
+    write::str(&mut out, uid);
+    packet.write(&mut out)?;
+    msgpack::ser::write_value(&mut out, &broadcast_opts_value(opts, None))?;
+    Ok(Bytes::from(out))
+}
+
+/// A broadcast with acknowledgements: `{uid, requestId, type: 7, packet, opts}`.
+pub(crate) fn encode_broadcast_request(
+    uid: &str,
+    id: &str,
+    packet: &WirePacket,
+    opts: &BroadcastOptions,
+    timeout_ms: u64,
+) -> Result<Bytes, EncodeError> {
+    let mut out = Vec::with_capacity(128 + packet.size_hint());
+    write::map_len(&mut out, 5);
+    write::str(&mut out, "uid");
+    write::str(&mut out, uid);
+    write::str(&mut out, "requestId");
+    write::str(&mut out, id);
+    write::str(&mut out, "type");
+    write::uint(&mut out, kind::BROADCAST);
+    write::str(&mut out, "packet");
+    packet.write(&mut out)?;
+    write::str(&mut out, "opts");
+    msgpack::ser::write_value(&mut out, &broadcast_opts_value(opts, Some(timeout_ms)))?;
+    Ok(Bytes::from(out))
+}
+
+/// One client's acknowledgement of another server's broadcast:
+/// `{type: 9, requestId, packet}`, `packet` being the acknowledgement's first argument
+/// (what Node hands over), absent when it had none.
+pub(crate) fn encode_broadcast_ack(id: &str, args: &Args) -> Result<Bytes, EncodeError> {
+    let values = args.to_msgpack()?;
+    let first = Reader::new(&values).skip();
+    let mut out = Vec::with_capacity(48 + values.len());
+    write::map_len(&mut out, 2 + u32::from(first.is_some()));
+    write::str(&mut out, "type");
+    write::uint(&mut out, kind::BROADCAST_ACK);
+    write::str(&mut out, "requestId");
+    write::str(&mut out, id);
+    if let Some(first) = first {
+        write::str(&mut out, "packet");
+        out.extend_from_slice(&values[first]);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// The arguments of a received acknowledgement of a broadcast: its `packet`, or none.
+pub(crate) fn broadcast_ack_args(packet: Option<&Value>) -> Result<Args, EncodeError> {
+    match packet {
+        None => Ok(Args::new()),
+        Some(v) => Args::from_serialize_with(Parser::MsgPack, &(v,)),
+    }
 }
 
 /// A received broadcast message.
@@ -307,16 +411,27 @@ pub(crate) struct IncomingBroadcast {
     pub(crate) opts: BroadcastOptions,
 }
 
-/// Reads a broadcast message.
+/// Reads a broadcast message; the packet's arguments stay a slice of it.
 pub(crate) fn decode_broadcast(payload: &Bytes) -> Result<IncomingBroadcast, String> {
-    let v = msgpack::decode(payload).map_err(|e| e.to_string())?;
-    let [uid, packet, opts] = v.as_array().ok_or("not an array")? else {
+    let clean = clean(payload)?;
+    let mut r = Reader::new(&clean);
+    if r.array_len() != Some(3) {
         return Err("not a [uid, packet, opts] triple".to_owned());
+    }
+    let uid = match r.str() {
+        Some((s, _)) => s.to_owned(),
+        None => {
+            r.skip().ok_or("malformed message")?;
+            String::new()
+        }
     };
+    let packet = WirePacket::read(&clean, &mut r)?;
+    let opts = r.skip().ok_or("malformed message")?;
+    let opts: Value = msgpack::read::from_slice(r.bytes(opts)).map_err(|e| e.to_string())?;
     Ok(IncomingBroadcast {
-        uid: uid.as_str().unwrap_or_default().to_owned(),
-        packet: WirePacket::from_value(packet)?,
-        opts: read_opts(Some(opts)),
+        uid,
+        packet,
+        opts: read_opts(Some(&opts)),
     })
 }
 
@@ -343,6 +458,7 @@ pub(crate) fn random_id(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Codec;
 
     #[test]
     fn channel_names_follow_node() {
@@ -374,25 +490,44 @@ mod tests {
             Bytes::from_static(&[1, 2, 3]),
             serde_json::json!({"n": 1, "f": 1.5, "nested": [null, true]}),
         );
-        let codec = crate::protocol::Codec::default();
+        let codec = Codec::default();
         let broadcast = BroadcastPacket::event("/chat", "ev", &data, None).unwrap();
         let encoded = broadcast.encoded(codec).clone();
-        let packet = WirePacket::from_broadcast(&broadcast).unwrap();
+        let packet = WirePacket::from_broadcast(&broadcast);
         assert_eq!(packet.nsp, "/chat");
         assert_eq!(packet.event, "ev");
-        assert_eq!(
-            packet.args[1],
-            MsgValue::Bin(Bytes::from_static(&[1, 2, 3]))
-        );
-        let msg = encode_broadcast("uid1", &packet, &BroadcastOptions::default());
+        let msg = encode_broadcast("uid1", &packet, &BroadcastOptions::default()).unwrap();
         let back = decode_broadcast(&msg).unwrap();
         assert_eq!(back.uid, "uid1");
-        assert_eq!(back.packet, packet);
-        let again = back.packet.to_broadcast(None).unwrap();
+        assert_eq!(
+            (back.packet.nsp.as_str(), back.packet.event.as_str()),
+            ("/chat", "ev")
+        );
+        // Received arguments are a slice of the message, binary inline.
+        let raw = back.packet.args.as_msgpack().unwrap();
+        assert!(msg.as_ptr_range().contains(&raw.as_ptr()));
+        assert_eq!(back.packet.args, packet.args);
+        let again = back.packet.to_broadcast(None);
         assert_eq!(again.encoded(codec), &encoded);
-        let with_ack = back.packet.to_broadcast(Some(7)).unwrap();
+        let with_ack = back.packet.to_broadcast(Some(7));
         let text = with_ack.encoded(codec).text().unwrap();
         assert!(text.as_str().starts_with("51-/chat,7["), "{text}");
+    }
+
+    #[test]
+    fn notepack_2_peers_decode() {
+        // [uid, {type: 2, data: ["ev", undefined, Date(0)], nsp: "/"}, {rooms: [5]}] as
+        // notepack.io 2.2 writes it.
+        let mut msg = b"\x93\xa3uid\x83\xa4type\x02\xa4data\x93\xa2ev\xd4\x00\x00\xd7\x00".to_vec();
+        msg.extend_from_slice(&[0; 8]);
+        msg.extend_from_slice(b"\xa3nsp\xa1/\x81\xa5rooms\x91\x05");
+        let back = decode_broadcast(&Bytes::from(msg)).unwrap();
+        let args: Vec<Value> = back.packet.args.deserialize_all().unwrap();
+        assert_eq!(
+            args,
+            vec![Value::Null, Value::from("1970-01-01T00:00:00.000Z")]
+        );
+        assert_eq!(back.opts.rooms, vec![Room::from("5")]);
     }
 
     #[test]
@@ -411,8 +546,9 @@ mod tests {
         assert_eq!(back.rooms, opts.rooms);
         assert_eq!(back.except, vec![Room::from("c")]);
         assert!(back.flags.volatile && !back.flags.compress && back.flags.local);
+        assert_eq!(uint(&v["flags"]["timeout"]), Some(1500));
         // Numeric rooms (JavaScript allows them) become text.
-        let v: MsgValue = serde_json::from_str(r#"{"rooms":[5,"x"],"except":[]}"#).unwrap();
+        let v: Value = serde_json::from_str(r#"{"rooms":[5,"x"],"except":[]}"#).unwrap();
         assert_eq!(
             read_opts(Some(&v)).rooms,
             vec![Room::from("5"), Room::from("x")]
@@ -427,40 +563,64 @@ mod tests {
                 ..Default::default()
             }
         );
+        assert_eq!(uint(&Value::from(3.0)), Some(3));
+        assert_eq!(uint(&Value::from(3.5)), None);
     }
 
     #[test]
     fn hostile_broadcasts_are_errors() {
+        let u = || Value::from("u");
         for v in [
-            MsgValue::Nil,
-            MsgValue::Array(vec![]),
-            MsgValue::Array(vec![MsgValue::Nil, MsgValue::Nil, MsgValue::Nil]),
-            MsgValue::Array(vec![
-                MsgValue::Str("u".into()),
-                MsgValue::map([("type", MsgValue::UInt(2))]),
-                MsgValue::Nil,
+            Value::Null,
+            Value::Array(vec![]),
+            Value::Array(vec![Value::Null, Value::Null, Value::Null]),
+            Value::Array(vec![
+                u(),
+                object([("type", Value::from(2u64))]),
+                Value::Null,
             ]),
-            MsgValue::Array(vec![
-                MsgValue::Str("u".into()),
-                MsgValue::map([
-                    ("type", MsgValue::UInt(2)),
-                    ("data", MsgValue::Array(vec![])),
-                ]),
-                MsgValue::Nil,
+            Value::Array(vec![
+                u(),
+                object([("type", Value::from(2u64)), ("data", Value::Array(vec![]))]),
+                Value::Null,
             ]),
-            MsgValue::Array(vec![
-                MsgValue::Str("u".into()),
-                MsgValue::map([
-                    ("type", MsgValue::UInt(1)),
-                    ("data", MsgValue::Array(vec![MsgValue::Str("x".into())])),
+            Value::Array(vec![
+                u(),
+                object([
+                    ("type", Value::from(1u64)),
+                    ("data", Value::Array(vec![Value::from("x")])),
                 ]),
-                MsgValue::Nil,
+                Value::Null,
             ]),
         ] {
             assert!(decode_broadcast(&to_msgpack(&v)).is_err(), "{v:?}");
         }
-        assert!(decode_broadcast(&Bytes::from_static(b"\xdd\xff\xff\xff\xff")).is_err());
+        for b in [
+            &b"\xdd\xff\xff\xff\xff"[..],
+            b"\x93\xa1u\xdf\xff\xff\xff\xff",
+            b"\xc1",
+        ] {
+            assert!(decode_broadcast(&Bytes::copy_from_slice(b)).is_err());
+        }
+        let mut deep = vec![0x91u8; 100_000];
+        deep.push(0xc0);
+        assert!(decode_broadcast(&Bytes::from(deep.clone())).is_err());
+        assert!(parse_any(&Bytes::from(deep)).is_err());
         assert!(parse_any(&Bytes::from_static(b"{not json")).is_err());
+    }
+
+    #[test]
+    fn acknowledgements_of_broadcasts() {
+        let args = Args::from_serialize(&("ok", 2)).unwrap();
+        let msg = encode_broadcast_ack("r1", &args).unwrap();
+        let v = parse_any(&msg).unwrap();
+        assert_eq!(uint(&v["type"]), Some(kind::BROADCAST_ACK));
+        assert_eq!(v["packet"], "ok");
+        let back = broadcast_ack_args(v.get("packet")).unwrap();
+        assert_eq!(back.deserialize::<String>().unwrap(), "ok");
+        let none = encode_broadcast_ack("r1", &Args::new()).unwrap();
+        assert!(parse_any(&none).unwrap().get("packet").is_none());
+        assert!(broadcast_ack_args(None).unwrap().is_empty());
     }
 
     #[test]

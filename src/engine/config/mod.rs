@@ -58,7 +58,7 @@ impl Default for EngineConfig {
             transports: Transports::all(),
             cookie: None,
             http_compression: true,
-            allow_origin: AllowOrigin::any(),
+            allow_origin: AllowOrigin::default(),
             allow_request: None,
             ws_read_buffer_size: 1024,
             allow_eio3: false,
@@ -244,7 +244,9 @@ impl EngineConfigBuilder {
         self
     }
 
-    /// Sets which origins may use the server.
+    /// Sets which origins may use the server and read its answers (CORS). By default none
+    /// is granted cross-origin access: no request is refused, no CORS header is written
+    /// (see [`AllowOrigin`]).
     pub fn allow_origin(mut self, allow_origin: AllowOrigin) -> Self {
         self.config.allow_origin = allow_origin;
         self
@@ -340,6 +342,7 @@ mod tests {
         assert!(c.transports().contains(TransportType::Websocket));
         assert!(c.cookie().is_none());
         assert!(c.http_compression());
+        assert!(!c.allow_origin().is_configured());
         assert!(!c.allow_eio3());
     }
 

@@ -1,5 +1,5 @@
 //! Reading the arguments: the argument mapping as serde deserializers over the received
-//! JSON array, binary placeholders presented as their attachments.
+//! JSON array (binary placeholders presented as their attachments) or MessagePack values.
 
 use std::fmt;
 
@@ -7,19 +7,95 @@ use bytes::Bytes;
 use serde::de::value::UnitDeserializer;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, SeqAccess, Visitor};
 
-use super::Args;
+use super::{Args, Repr};
+use crate::msgpack;
 use crate::protocol::de::{RAW_VALUE_TOKEN, WrapSeed, drain};
+use crate::protocol::error::DataError;
 
 impl Args {
-    /// Reads the array and hands the arguments to `visitor`.
-    fn visit<'a, V: ArgsVisitor<'a>>(&'a self, visitor: V) -> Result<V::Value, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(self.json.as_str());
-        let value = de.deserialize_seq(SeqVisitor {
-            visitor,
-            skip_first: self.skip_first,
-        })?;
-        de.end()?;
-        Ok(value)
+    /// Opens the arguments and hands them to `visitor` as a sequence.
+    fn visit<'a, V: ArgsVisitor<'a>>(&'a self, visitor: V) -> Result<V::Value, DataError> {
+        match &self.repr {
+            Repr::Json(j) if j.array => {
+                let mut de = serde_json::Deserializer::from_str(j.text.as_str());
+                let value = de.deserialize_seq(SeqVisitor {
+                    visitor,
+                    skip_first: j.skip_first,
+                })?;
+                de.end()?;
+                Ok(value)
+            }
+            Repr::Json(j) => {
+                let mut de = serde_json::Deserializer::from_str(j.text.as_str());
+                let mut seq = JsonOne {
+                    de: &mut de,
+                    done: false,
+                };
+                let value = visitor.visit(&mut seq)?;
+                drain(&mut seq)?;
+                de.end()?;
+                Ok(value)
+            }
+            Repr::MsgPack(bytes) => {
+                let mut de = msgpack::read::deserializer(bytes);
+                let mut seq = MsgPackSeq {
+                    de: &mut de,
+                    left: self.len,
+                };
+                let value = visitor.visit(&mut seq).map_err(DataError::msgpack)?;
+                drain(&mut seq).map_err(DataError::msgpack)?;
+                Ok(value)
+            }
+        }
+    }
+}
+
+/// One JSON value as a sequence of one argument.
+struct JsonOne<'d, 'a> {
+    de: &'d mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
+    done: bool,
+}
+
+impl<'a> SeqAccess<'a> for JsonOne<'_, 'a> {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'a>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, serde_json::Error> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(None);
+        }
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(usize::from(!self.done))
+    }
+}
+
+/// MessagePack values one after another as a sequence of `left` arguments.
+struct MsgPackSeq<'d, 'a> {
+    de: &'d mut msgpack::read::Deserializer<'a>,
+    left: usize,
+}
+
+impl<'a> SeqAccess<'a> for MsgPackSeq<'_, 'a> {
+    type Error = rmp_serde::decode::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'a>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, rmp_serde::decode::Error> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
     }
 }
 
@@ -244,13 +320,46 @@ impl<'a, A: SeqAccess<'a>> SeqAccess<'a> for SpreadSeq<'_, 'a, A> {
 struct NoSeq;
 
 impl<'a> SeqAccess<'a> for NoSeq {
-    type Error = serde_json::Error;
+    type Error = DataError;
 
     fn next_element_seed<T: DeserializeSeed<'a>>(
         &mut self,
         _seed: T,
-    ) -> Result<Option<T::Value>, serde_json::Error> {
+    ) -> Result<Option<T::Value>, DataError> {
         Ok(None)
+    }
+}
+
+/// Reads the first argument as a plain value (no mapping): a CONNECT payload.
+struct Payload<'a, T> {
+    atts: &'a [Bytes],
+    target: std::marker::PhantomData<T>,
+}
+
+impl<'a, T: serde::Deserialize<'a>> ArgsVisitor<'a> for Payload<'a, T> {
+    type Value = Option<T>;
+
+    fn visit<A: SeqAccess<'a>>(self, seq: &mut A) -> Result<Option<T>, A::Error> {
+        seq.next_element_seed(ArgSeed {
+            seed: std::marker::PhantomData::<T>,
+            atts: self.atts,
+        })
+    }
+}
+
+impl Args {
+    /// The first argument as a `T`, whatever `T` is (no tuple spreading): the one value
+    /// of a CONNECT or CONNECT_ERROR payload.
+    pub(crate) fn deserialize_payload<'a, T: serde::Deserialize<'a>>(
+        &'a self,
+    ) -> Result<Option<T>, DataError> {
+        if self.len == 0 {
+            return Ok(None);
+        }
+        self.visit(Payload {
+            atts: self.attachments(),
+            target: std::marker::PhantomData,
+        })
     }
 }
 
@@ -263,18 +372,14 @@ pub(super) struct ArgsDeserializer<'a> {
 }
 
 impl<'a> ArgsDeserializer<'a> {
-    fn first<V: Visitor<'a>>(
-        self,
-        method: Method,
-        visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    fn first<V: Visitor<'a>>(self, method: Method, visitor: V) -> Result<V::Value, DataError> {
         if self.args.len == 0 {
             return method.call(UnitDeserializer::new(), visitor);
         }
         self.args.visit(First {
             method,
             visitor,
-            atts: &self.args.attachments,
+            atts: self.args.attachments(),
         })
     }
 }
@@ -284,7 +389,7 @@ fn spread<'a, V: Visitor<'a>>(
     args: &'a Args,
     len: usize,
     visitor: V,
-) -> Result<V::Value, serde_json::Error> {
+) -> Result<V::Value, DataError> {
     if args.len == 0 {
         return visitor.visit_seq(SpreadSeq::<NoSeq> {
             seq: None,
@@ -297,14 +402,14 @@ fn spread<'a, V: Visitor<'a>>(
         len,
         available: args.len,
         visitor,
-        atts: &args.attachments,
+        atts: args.attachments(),
     })
 }
 
 macro_rules! first_argument {
     ($($method:ident => $m:expr;)*) => {
         $(
-            fn $method<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, serde_json::Error> {
+            fn $method<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DataError> {
                 self.first($m, visitor)
             }
         )*
@@ -312,7 +417,7 @@ macro_rules! first_argument {
 }
 
 impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
-    type Error = serde_json::Error;
+    type Error = DataError;
 
     first_argument! {
         deserialize_any => Method::Any;
@@ -339,7 +444,7 @@ impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
         deserialize_identifier => Method::Identifier;
     }
 
-    fn deserialize_option<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, serde_json::Error> {
+    fn deserialize_option<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DataError> {
         if self.args.len == 0 {
             visitor.visit_none()
         } else {
@@ -348,7 +453,7 @@ impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
     }
 
     /// `()` accepts any arguments.
-    fn deserialize_unit<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, serde_json::Error> {
+    fn deserialize_unit<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DataError> {
         visitor.visit_unit()
     }
 
@@ -356,14 +461,11 @@ impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
         self,
         _name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    ) -> Result<V::Value, DataError> {
         visitor.visit_unit()
     }
 
-    fn deserialize_ignored_any<V: Visitor<'a>>(
-        self,
-        visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    fn deserialize_ignored_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, DataError> {
         visitor.visit_unit()
     }
 
@@ -372,7 +474,7 @@ impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
         self,
         name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    ) -> Result<V::Value, DataError> {
         if name == RAW_VALUE_TOKEN {
             self.first(Method::NewtypeStruct(name), visitor)
         } else {
@@ -384,7 +486,7 @@ impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
         self,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    ) -> Result<V::Value, DataError> {
         spread(self.args, len, visitor)
     }
 
@@ -393,7 +495,7 @@ impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
         _name: &'static str,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    ) -> Result<V::Value, DataError> {
         spread(self.args, len, visitor)
     }
 
@@ -402,7 +504,7 @@ impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
         name: &'static str,
         fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    ) -> Result<V::Value, DataError> {
         self.first(Method::Struct(name, fields), visitor)
     }
 
@@ -411,7 +513,7 @@ impl<'a> Deserializer<'a> for ArgsDeserializer<'a> {
         name: &'static str,
         variants: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    ) -> Result<V::Value, DataError> {
         self.first(Method::Enum(name, variants), visitor)
     }
 }
@@ -422,16 +524,13 @@ pub(super) struct AllArgs<'a> {
 }
 
 impl<'de> Deserializer<'de> for AllArgs<'de> {
-    type Error = serde_json::Error;
+    type Error = DataError;
 
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, serde_json::Error> {
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DataError> {
         spread(self.args, self.args.len, visitor)
     }
 
-    fn deserialize_option<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DataError> {
         visitor.visit_some(self)
     }
 
@@ -439,7 +538,7 @@ impl<'de> Deserializer<'de> for AllArgs<'de> {
         self,
         _name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    ) -> Result<V::Value, DataError> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -447,7 +546,7 @@ impl<'de> Deserializer<'de> for AllArgs<'de> {
         self,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    ) -> Result<V::Value, DataError> {
         spread(self.args, len, visitor)
     }
 
@@ -456,7 +555,7 @@ impl<'de> Deserializer<'de> for AllArgs<'de> {
         _name: &'static str,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, serde_json::Error> {
+    ) -> Result<V::Value, DataError> {
         spread(self.args, len, visitor)
     }
 

@@ -8,11 +8,14 @@
 //!   serializers are wrapped too, so bytes nested anywhere are found.
 //! - [`Spread`] is the top-level serializer that maps one Rust value to the arguments of
 //!   an event or ack: a tuple (or tuple struct) becomes several arguments, `()` becomes
-//!   zero arguments, a newtype struct is transparent, anything else is one argument.
+//!   zero arguments, a newtype struct is transparent, anything else is one argument (a
+//!   null value such as `Value::Null` or `None` included).
 //!
-//! [`intercept`] holds the first layer, [`spread`] the second.
+//! [`intercept`] holds the first layer, [`spread`] the second. [`msgpack`] is the same
+//! mapping for the MessagePack parser (no placeholders: binary stays inline).
 
 mod intercept;
+mod msgpack;
 mod spread;
 
 use std::cell::{Cell, RefCell};
@@ -21,6 +24,7 @@ use std::io;
 use bytes::Bytes;
 use serde::ser::{Serialize, Serializer};
 
+pub(crate) use msgpack::write_msgpack_args;
 use spread::Spread;
 
 /// Binary attachments collected while serializing.
@@ -69,6 +73,7 @@ pub(crate) fn write_args<T: Serialize + ?Sized>(
         buf,
         count: &count,
         atts: &atts,
+        zero_sized: std::mem::size_of_val(data) == 0,
     })?;
     buf.borrow_mut().push(b']');
     Ok((

@@ -14,6 +14,9 @@ pub(super) struct Spread<'s, 'b> {
     pub(super) buf: &'b RefCell<Vec<u8>>,
     pub(super) count: &'s Cell<usize>,
     pub(super) atts: &'s Attachments,
+    /// Whether the value is zero-sized (`()`), the one unit that is no argument; any other
+    /// unit (`Value::Null`, `serde_json::Value::Null`) is one `null`.
+    pub(super) zero_sized: bool,
 }
 
 fn separator(buf: &RefCell<Vec<u8>>, count: &Cell<usize>) {
@@ -135,9 +138,13 @@ impl<'s, 'b> Serializer for Spread<'s, 'b> {
         self.one().serialize_some(value)
     }
 
-    /// `()` is zero arguments.
+    /// `()` is zero arguments; a null value (`Value::Null`) is one `null`.
     fn serialize_unit(self) -> Result<(), serde_json::Error> {
-        Ok(())
+        if self.zero_sized {
+            Ok(())
+        } else {
+            self.one().serialize_unit()
+        }
     }
 
     fn serialize_unit_struct(self, name: &'static str) -> Result<(), serde_json::Error> {
@@ -164,12 +171,39 @@ impl<'s, 'b> Serializer for Spread<'s, 'b> {
         if name != ARGS_TOKEN || !self.atts.borrow().is_empty() {
             return value.serialize(self);
         }
-        let (buf, count, atts) = (self.buf, self.count, self.atts);
+        let Spread {
+            ser,
+            buf,
+            count,
+            atts,
+            ..
+        } = self;
         WANT_RAW_ARGS.with(|w| w.set(true));
-        let result = value.serialize(self);
+        // The arguments answer with a unit that stands for no argument of its own.
+        let result = value.serialize(Spread {
+            ser: &mut *ser,
+            buf,
+            count,
+            atts,
+            zero_sized: true,
+        });
         WANT_RAW_ARGS.with(|w| w.set(false));
         result?;
         if let Some(args) = RAW_ARGS.with(|r| r.borrow_mut().take()) {
+            if args.as_msgpack().is_some() {
+                // MessagePack arguments: each value is written as JSON (binary becomes
+                // attachments).
+                let values: Vec<crate::protocol::Value> = args
+                    .deserialize_all()
+                    .map_err(<serde_json::Error as ser::Error>::custom)?;
+                return crate::protocol::Spread(values).serialize(Spread {
+                    ser,
+                    buf,
+                    count,
+                    atts,
+                    zero_sized: false,
+                });
+            }
             let raw = args.raw();
             if !raw.is_empty() {
                 let mut buf = buf.borrow_mut();

@@ -78,17 +78,29 @@ pub(crate) fn decode(text: Str, config: &DecoderConfig) -> Result<Decoded, Proto
     }
 
     let payload = &s[pos..];
+    if ty != DISCONNECT && check_depth(payload.as_bytes(), config.max_depth)? {
+        // A `\u` escape of a UTF-16 surrogate: one without its pair cannot be part of a
+        // Rust string. JavaScript keeps it (Node hands such names and values to the
+        // handlers); here it reads as U+FFFD, the replacement character, everywhere in the
+        // packet. The replacement has the same length, so nothing else moves.
+        if let Some(fixed) = replace_lone_surrogates(payload) {
+            let mut copy = String::with_capacity(s.len());
+            copy.push_str(&s[..pos]);
+            copy.push_str(&fixed);
+            return decode(Str::from(copy), config);
+        }
+    }
     let inner = match ty {
-        CONNECT => PacketData::Connect(decode_connect(&text, payload, config)?),
+        CONNECT => PacketData::Connect(decode_connect(&text, payload)?),
         DISCONNECT if payload.is_empty() => PacketData::Disconnect,
         DISCONNECT => {
             return Err(ProtocolError::InvalidPayload(
                 "DISCONNECT carries no payload",
             ));
         }
-        CONNECT_ERROR => decode_connect_error(&text, payload, config)?,
+        CONNECT_ERROR => decode_connect_error(&text, payload)?,
         EVENT | BINARY_EVENT => {
-            let (event, args) = decode_array(&text, payload, true, config)?;
+            let (event, args) = decode_array(&text, payload, true)?;
             PacketData::Event {
                 event: event.unwrap_or_default(),
                 args,
@@ -97,7 +109,7 @@ pub(crate) fn decode(text: Str, config: &DecoderConfig) -> Result<Decoded, Proto
         }
         _ => {
             let ack = ack.ok_or(ProtocolError::MissingAckId)?;
-            let (_, args) = decode_array(&text, payload, false, config)?;
+            let (_, args) = decode_array(&text, payload, false)?;
             PacketData::EventAck { args, ack }
         }
     };
@@ -140,15 +152,26 @@ fn sub(text: &Str, part: &str) -> Str {
 }
 
 /// Refuses JSON nested deeper than `max` (serde_json's raw-value scanning, used to find
-/// the arguments without parsing them, has no depth limit of its own).
-fn check_depth(json: &[u8], max: usize) -> Result<(), ProtocolError> {
+/// the arguments without parsing them, has no depth limit of its own). Returns whether a
+/// string holds the `\u` escape of a UTF-16 surrogate (`\ud800` to `\udfff`).
+fn check_depth(json: &[u8], max: usize) -> Result<bool, ProtocolError> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
-    for &c in json {
+    let mut surrogate = false;
+    for (i, &c) in json.iter().enumerate() {
         if in_string {
             if escaped {
                 escaped = false;
+                if c == b'u'
+                    && matches!(json.get(i + 1), Some(b'd' | b'D'))
+                    && matches!(
+                        json.get(i + 2),
+                        Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+                    )
+                {
+                    surrogate = true;
+                }
             } else if c == b'\\' {
                 escaped = true;
             } else if c == b'"' {
@@ -168,29 +191,65 @@ fn check_depth(json: &[u8], max: usize) -> Result<(), ProtocolError> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(surrogate)
+}
+
+/// `json` with every lone surrogate escape (`\ud800` without its low half, or a low half
+/// alone) replaced by `\ufffd`, which is as long; `None` when there is none.
+fn replace_lone_surrogates(json: &str) -> Option<String> {
+    fn unit(b: &[u8], at: usize) -> Option<u16> {
+        if b.get(at) != Some(&b'\\') || b.get(at + 1) != Some(&b'u') {
+            return None;
+        }
+        let hex = std::str::from_utf8(b.get(at + 2..at + 6)?).ok()?;
+        u16::from_str_radix(hex, 16).ok()
+    }
+    let b = json.as_bytes();
+    let mut out: Option<Vec<u8>> = None;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < b.len() {
+        match (in_string, b[i]) {
+            (false, b'"') => {
+                in_string = true;
+                i += 1;
+            }
+            (false, _) => i += 1,
+            (true, b'"') => {
+                in_string = false;
+                i += 1;
+            }
+            (true, b'\\') => match unit(b, i) {
+                Some(0xD800..=0xDBFF) if matches!(unit(b, i + 6), Some(0xDC00..=0xDFFF)) => {
+                    i += 12;
+                }
+                Some(0xD800..=0xDFFF) => {
+                    out.get_or_insert_with(|| b.to_vec())[i + 2..i + 6].copy_from_slice(b"fffd");
+                    i += 6;
+                }
+                _ => i += 2,
+            },
+            (true, _) => i += 1,
+        }
+    }
+    out.map(|o| String::from_utf8(o).expect("only ASCII hex digits were replaced"))
 }
 
 fn trim_json_end(s: &str) -> &str {
     s.trim_end_matches([' ', '\t', '\n', '\r'])
 }
 
-fn decode_connect(
-    text: &Str,
-    payload: &str,
-    config: &DecoderConfig,
-) -> Result<Option<Str>, ProtocolError> {
+fn decode_connect(text: &Str, payload: &str) -> Result<Option<Args>, ProtocolError> {
     if payload.is_empty() {
         return Ok(None);
     }
-    check_depth(payload.as_bytes(), config.max_depth)?;
     let raw: &RawValue = serde_json::from_str(payload).map_err(|_| invalid_json())?;
     if !raw.get().starts_with('{') {
         return Err(ProtocolError::InvalidPayload(
             "CONNECT payload must be a JSON object",
         ));
     }
-    Ok(Some(sub(text, raw.get())))
+    Ok(Some(Args::json_value(sub(text, raw.get()))))
 }
 
 #[derive(Deserialize)]
@@ -201,12 +260,7 @@ struct ConnectErrorObject<'a> {
     data: Option<&'a RawValue>,
 }
 
-fn decode_connect_error(
-    text: &Str,
-    payload: &str,
-    config: &DecoderConfig,
-) -> Result<PacketData, ProtocolError> {
-    check_depth(payload.as_bytes(), config.max_depth)?;
+fn decode_connect_error(text: &Str, payload: &str) -> Result<PacketData, ProtocolError> {
     let raw: &RawValue = serde_json::from_str(payload).map_err(|_| invalid_json())?;
     let json = raw.get();
     if json.starts_with('"') {
@@ -220,7 +274,7 @@ fn decode_connect_error(
             .map_err(|_| ProtocolError::InvalidPayload("CONNECT_ERROR message must be a string"))?;
         Ok(PacketData::ConnectError {
             message: obj.message,
-            data: obj.data.map(|d| sub(text, d.get())),
+            data: obj.data.map(|d| Args::json_value(sub(text, d.get()))),
         })
     } else {
         Err(ProtocolError::InvalidPayload(
@@ -275,12 +329,10 @@ fn decode_array(
     text: &Str,
     payload: &str,
     named: bool,
-    config: &DecoderConfig,
 ) -> Result<(Option<Str>, Args), ProtocolError> {
     if payload.is_empty() {
         return Err(ProtocolError::InvalidPayload("missing payload"));
     }
-    check_depth(payload.as_bytes(), config.max_depth)?;
     let mut de = serde_json::Deserializer::from_str(payload);
     let head = de
         .deserialize_seq(HeadVisitor { named })
@@ -346,6 +398,68 @@ mod tests {
         assert!(check_depth(br#"[{"a\\":[1]}]"#, 2).is_err());
         // Unbalanced input is left to the JSON parser.
         assert!(check_depth(b"]]]][", 1).is_ok());
+    }
+
+    #[test]
+    fn surrogate_escapes_are_found_and_lone_ones_replaced() {
+        assert_eq!(check_depth(br#"["\ud800"]"#, 9), Ok(true));
+        assert_eq!(check_depth(br#"["\uDFFF"]"#, 9), Ok(true));
+        assert_eq!(check_depth(br#"["\u00e9","\\ud800"]"#, 9), Ok(false));
+        assert_eq!(check_depth(br#"["ud800"]"#, 9), Ok(false));
+        let fix = |s: &str| replace_lone_surrogates(s);
+        assert_eq!(fix(r#"["\ud800"]"#).as_deref(), Some(r#"["\ufffd"]"#));
+        assert_eq!(fix(r#"["\udc00x"]"#).as_deref(), Some(r#"["\ufffdx"]"#));
+        assert_eq!(fix(r#"["\ud83d\ude00"]"#), None, "a pair stays");
+        assert_eq!(
+            fix(r#"["\ud83d\ud83d\ude00","\ude00"]"#).as_deref(),
+            Some(r#"["\ufffd\ud83d\ude00","\ufffd"]"#)
+        );
+        assert_eq!(
+            fix(r#"["\\ud800"]"#),
+            None,
+            "an escaped backslash, not an escape"
+        );
+        assert_eq!(fix(r#"{"\ud800":1}"#).as_deref(), Some(r#"{"\ufffd":1}"#));
+        assert_eq!(fix(r#"["\ud800"#).as_deref(), Some(r#"["\ufffd"#));
+        assert_eq!(
+            fix(r#"["\ud8"]"#),
+            None,
+            "a broken escape is the parser's to refuse"
+        );
+    }
+
+    #[test]
+    fn lone_surrogates_read_as_the_replacement_character() {
+        let config = DecoderConfig::default();
+        let Ok(Decoded::Packet(p)) = decode(Str::from(r#"2["\ud800",1]"#), &config) else {
+            panic!("refused");
+        };
+        let PacketData::Event { event, args, .. } = p.inner else {
+            panic!("not an event");
+        };
+        assert_eq!(event.as_str(), "\u{fffd}");
+        assert_eq!(args.deserialize::<u8>().unwrap(), 1);
+        let Ok(Decoded::Packet(p)) = decode(Str::from(r#"0/a,{"k":"x\udfffy"}"#), &config) else {
+            panic!("refused");
+        };
+        assert_eq!(p.ns.as_str(), "/a");
+        let PacketData::Connect(Some(auth)) = p.inner else {
+            panic!("not a CONNECT with auth");
+        };
+        let auth: serde_json::Value = auth.deserialize().unwrap();
+        assert_eq!(auth["k"], "x\u{fffd}y");
+        // Arguments too, and pairs are kept.
+        let Ok(Decoded::Packet(p)) =
+            decode(Str::from(r#"23["e","\ud800","\ud83d\ude00"]"#), &config)
+        else {
+            panic!("refused");
+        };
+        let PacketData::Event { args, ack, .. } = p.inner else {
+            panic!("not an event");
+        };
+        assert_eq!(ack, Some(3));
+        let (a, b): (String, String) = args.deserialize().unwrap();
+        assert_eq!((a.as_str(), b.as_str()), ("\u{fffd}", "\u{1f600}"));
     }
 
     #[test]

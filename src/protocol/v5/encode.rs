@@ -127,7 +127,7 @@ pub fn encode_ack<T: Serialize + ?Sized>(
     serialized(buf, None, data)
 }
 
-fn write_args_array(buf: &mut Vec<u8>, event: Option<&str>, args: &Args) {
+fn write_args_array(buf: &mut Vec<u8>, event: Option<&str>, args: &Args, tail: Option<&str>) {
     buf.push(b'[');
     if let Some(event) = event {
         write_json_str(buf, event);
@@ -139,23 +139,46 @@ fn write_args_array(buf: &mut Vec<u8>, event: Option<&str>, args: &Args) {
         }
         buf.extend_from_slice(raw.as_bytes());
     }
+    if let Some(tail) = tail {
+        if event.is_some() || !raw.is_empty() {
+            buf.push(b',');
+        }
+        write_json_str(buf, tail);
+    }
     buf.push(b']');
 }
 
 /// Encodes an EVENT with already-encoded arguments (e.g. received ones, for an echo),
-/// without parsing them again. Attachments are sent as they are.
+/// without parsing them again. Attachments are sent as they are; arguments in the
+/// MessagePack form (another server's, in a cluster) are converted.
 pub fn encode_event_args(ns: &str, event: &str, args: &Args, ack: Option<u64>) -> Encoded {
-    let mut buf = Vec::with_capacity(32 + ns.len() + event.len() + args.raw().len());
+    encode_event_args_tail(ns, event, args, ack, None)
+}
+
+/// [`encode_event_args`] with one more, last, string argument after `args` when `tail`
+/// is given: the offset of connection state recovery (`2["ev",1,"<offset>"]`, also for a
+/// binary event).
+pub(crate) fn encode_event_args_tail(
+    ns: &str,
+    event: &str,
+    args: &Args,
+    ack: Option<u64>,
+    tail: Option<&str>,
+) -> Encoded {
+    let args = args.to_json();
+    let extra = tail.map_or(0, |t| t.len() + 3);
+    let mut buf = Vec::with_capacity(32 + ns.len() + event.len() + args.raw().len() + extra);
     write_header(&mut buf, EVENT, ns, ack);
-    write_args_array(&mut buf, Some(event), args);
+    write_args_array(&mut buf, Some(event), &args, tail);
     finish(buf, args.attachments().to_vec())
 }
 
 /// Encodes an ACK with already-encoded arguments, without parsing them again.
 pub fn encode_ack_args(ns: &str, ack: u64, args: &Args) -> Encoded {
+    let args = args.to_json();
     let mut buf = Vec::with_capacity(32 + ns.len() + args.raw().len());
     write_header(&mut buf, ACK, ns, Some(ack));
-    write_args_array(&mut buf, None, args);
+    write_args_array(&mut buf, None, &args, None);
     finish(buf, args.attachments().to_vec())
 }
 
@@ -187,9 +210,9 @@ pub fn encode_connect_data<T: Serialize + ?Sized>(ns: &str, data: &T) -> Result<
     let at = buf.len();
     serde_json::to_writer(&mut buf, data)?;
     if buf.get(at) != Some(&b'{') {
-        return Err(EncodeError(serde::ser::Error::custom(
+        return Err(EncodeError::custom(
             "a CONNECT payload must be a JSON object",
-        )));
+        ));
     }
     Ok(into_str(buf))
 }
@@ -226,10 +249,12 @@ pub fn encode_packet(packet: &Packet) -> Encoded {
     let ns = packet.ns.as_str();
     match &packet.inner {
         PacketData::Connect(payload) => {
-            let mut buf = Vec::with_capacity(2 + ns.len() + payload.as_ref().map_or(0, Str::len));
+            let payload = payload.as_ref().map(Args::to_json);
+            let mut buf =
+                Vec::with_capacity(2 + ns.len() + payload.as_ref().map_or(0, |p| p.raw().len()));
             write_header(&mut buf, CONNECT, ns, None);
             if let Some(payload) = payload {
-                buf.extend_from_slice(payload.as_bytes());
+                buf.extend_from_slice(payload.raw().as_bytes());
             }
             finish(buf, Vec::new())
         }
@@ -247,7 +272,7 @@ pub fn encode_packet(packet: &Packet) -> Encoded {
             write_json_str(&mut buf, message);
             if let Some(data) = data {
                 buf.extend_from_slice(b",\"data\":");
-                buf.extend_from_slice(data.as_bytes());
+                buf.extend_from_slice(data.to_json().raw().as_bytes());
             }
             buf.push(b'}');
             finish(buf, Vec::new())
@@ -281,6 +306,23 @@ mod tests {
         let mut buf = Vec::new();
         write_header(&mut buf, ACK, "/", Some(0));
         assert_eq!(finish(buf, Vec::new()).text().unwrap().as_str(), "30");
+    }
+
+    #[test]
+    fn an_offset_is_the_last_argument() {
+        let args = Args::from_serialize(&(1, "x")).unwrap();
+        let e = encode_event_args_tail("/", "ev", &args, None, Some("ab.1"));
+        assert_eq!(e.text().unwrap().as_str(), r#"2["ev",1,"x","ab.1"]"#);
+        let none = Args::new();
+        let e = encode_event_args_tail("/chat", "ev", &none, None, Some("o"));
+        assert_eq!(e.text().unwrap().as_str(), r#"2/chat,["ev","o"]"#);
+        let bin = Args::from_serialize(&(Bytes::from_static(&[1, 2]),)).unwrap();
+        let e = encode_event_args_tail("/", "b", &bin, None, Some("q\"z"));
+        assert_eq!(
+            e.text().unwrap().as_str(),
+            r#"51-["b",{"_placeholder":true,"num":0},"q\"z"]"#
+        );
+        assert_eq!(e.attachments(), [Bytes::from_static(&[1, 2])]);
     }
 
     #[test]

@@ -10,11 +10,11 @@ mod decode;
 mod encode;
 
 pub(crate) use decode::decode;
-pub(crate) use encode::encode_connect_reply;
 pub use encode::{
     encode_ack, encode_ack_args, encode_connect, encode_connect_data, encode_connect_error,
     encode_disconnect, encode_event, encode_event_args, encode_packet,
 };
+pub(crate) use encode::{encode_connect_reply, encode_event_args_tail};
 
 const CONNECT: u8 = 0;
 const DISCONNECT: u8 = 1;

@@ -1,32 +1,68 @@
-// The cluster test server (PROTOCOL.md) on Node: socket.io 4.8 with @socket.io/redis-adapter
-// 8.x over the `redis` 4 client.
+// The cluster test server (PROTOCOL.md) on Node: socket.io 4.8 with one of the Redis
+// adapters over the `redis` 4 client:
+//   ADAPTER=pubsub   @socket.io/redis-adapter 8.x `createAdapter` (the default)
+//   ADAPTER=sharded  @socket.io/redis-adapter 8.3 `createShardedAdapter` (SUBSCRIPTION_MODE
+//                    static|dynamic|dynamic-private, default dynamic)
+//   ADAPTER=streams  @socket.io/redis-streams-adapter 0.3 `createAdapter` (STREAM_COUNT,
+//                    SHARDED_PUBSUB=1 for useShardedPubSub)
+// Redis is REDIS_URL (one server) or REDIS_CLUSTER (comma-separated node URLs: a Redis
+// Cluster through `createCluster`). RECOVERY=<ms> turns connection state recovery on with that
+// maxDisconnectionDuration (a recovered socket keeps its data).
 //
-// usage: NAME=N REDIS_URL=redis://127.0.0.1:6379/ PORT=0 node node_server.mjs
+// usage: NAME=N ADAPTER=streams REDIS_URL=redis://127.0.0.1:6379/ PORT=0 [PARSER=msgpack]
+//        node node_server.mjs
+// PARSER=msgpack: the server speaks socket.io-msgpack-parser to its clients.
 // With ADMIN_HASH (a bcrypt hash), the server is instrumented by @socket.io/admin-ui itself
 // (basic auth, user admin, development mode, server id NAME) for the Admin UI tests.
 // Prints `listening <port>` on stdout once the adapter's Redis clients are connected; exits
 // when its standard input closes (so the Rust test that started it never leaves it behind).
 
 import { createServer } from 'node:http';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { Server } from 'socket.io';
-import { createAdapter } from '@socket.io/redis-adapter';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
+import msgpackParser from 'socket.io-msgpack-parser';
 
 const NAME = process.env.NAME ?? 'N';
+const ADAPTER = process.env.ADAPTER ?? 'pubsub';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/';
+const REDIS_CLUSTER = process.env.REDIS_CLUSTER;
 const PORT = Number(process.env.PORT ?? 0);
+const RECOVERY = process.env.RECOVERY ? Number(process.env.RECOVERY) : null;
 
-const pub = createClient({ url: REDIS_URL });
-const sub = pub.duplicate();
-pub.on('error', (e) => console.error(`${NAME}: redis pub: ${e.message}`));
-sub.on('error', (e) => console.error(`${NAME}: redis sub: ${e.message}`));
-await Promise.all([pub.connect(), sub.connect()]);
+const pub = REDIS_CLUSTER
+  ? createCluster({ rootNodes: REDIS_CLUSTER.split(',').map((url) => ({ url })) })
+  : createClient({ url: REDIS_URL });
+pub.on('error', (e) => console.error(`${NAME}: redis: ${e.message}`));
+let adapter;
+if (ADAPTER === 'streams') {
+  await pub.connect();
+  adapter = createStreamsAdapter(pub, {
+    blockTimeInMs: 1000,
+    streamCount: Number(process.env.STREAM_COUNT ?? 1),
+    useShardedPubSub: process.env.SHARDED_PUBSUB === '1',
+  });
+} else {
+  const sub = pub.duplicate();
+  sub.on('error', (e) => console.error(`${NAME}: redis sub: ${e.message}`));
+  await Promise.all([pub.connect(), sub.connect()]);
+  adapter =
+    ADAPTER === 'sharded'
+      ? createShardedAdapter(pub, sub, {
+          subscriptionMode: process.env.SUBSCRIPTION_MODE ?? 'dynamic',
+          channelPrefix: process.env.CHANNEL_PREFIX ?? 'socket.io',
+        })
+      : createAdapter(pub, sub, { requestsTimeout: 1500 });
+}
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
-  adapter: createAdapter(pub, sub, { requestsTimeout: 1500 }),
+  adapter,
+  ...(RECOVERY ? { connectionStateRecovery: { maxDisconnectionDuration: RECOVERY } } : {}),
   // Socket.IO 2 clients too.
   allowEIO3: true,
+  ...(process.env.PARSER === 'msgpack' ? { parser: msgpackParser } : {}),
 });
 
 if (process.env.ADMIN_HASH) {
@@ -120,13 +156,16 @@ async function runOp(socket, op) {
 }
 
 io.on('connection', (socket) => {
-  // Kept beside what @socket.io/admin-ui put there (its `_admin`), when instrumented. A
-  // Socket.IO 2 client has no auth in `/`: its nick comes in the query.
-  socket.data = {
-    ...socket.data,
-    server: NAME,
-    nick: socket.handshake.auth?.nick ?? socket.handshake.query?.nick ?? null,
-  };
+  // A recovered socket keeps the data of its first server; kept beside what
+  // @socket.io/admin-ui put there (its `_admin`), when instrumented. A Socket.IO 2 client has
+  // no auth in `/`: its nick comes in the query.
+  if (!socket.recovered) {
+    socket.data = {
+      ...socket.data,
+      server: NAME,
+      nick: socket.handshake.auth?.nick ?? socket.handshake.query?.nick ?? null,
+    };
+  }
   socket.on('whoami', (ack) => ack({ server: NAME, id: socket.id }));
   socket.on('join', (rooms, ack) => {
     socket.join(rooms);

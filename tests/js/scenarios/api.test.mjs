@@ -3,7 +3,8 @@
 //
 // usage: TSIO_URL=http://127.0.0.1:PORT TSIO_TRANSPORTS=polling|websocket|upgrade \
 //          node --test tests/js/scenarios/api.test.mjs
-// Optional: TSIO_PATH (default /socket.io/), TSIO_STEP_MS (default 5000, one wait).
+// Optional: TSIO_PATH (default /socket.io/), TSIO_STEP_MS (default 5000, one wait),
+// TSIO_PARSER=msgpack (socket.io-msgpack-parser on every client; the server must speak it).
 //
 // Every test is bounded, opens its own clients (one Manager each unless it tests multiplexing)
 // and closes them when it ends, pass or fail. Nothing here depends on the order of the tests.
@@ -12,6 +13,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Manager } from 'socket.io-client';
+import msgpackParser from 'socket.io-msgpack-parser';
 
 // ---- configuration ---------------------------------------------------------------------------
 
@@ -26,6 +28,10 @@ if (!TRANSPORTS) {
 }
 const PATH = process.env.TSIO_PATH ?? '/socket.io/';
 const STEP_MS = Number(process.env.TSIO_STEP_MS ?? 5000);
+const PARSER = process.env.TSIO_PARSER ?? 'json';
+if (!['json', 'msgpack'].includes(PARSER)) {
+  throw new Error(`TSIO_PARSER must be json or msgpack, got ${PARSER}`);
+}
 /** The server-side ack timeout of `ask`, `ask-room` and `ask-then-leave` (SPEC.md). */
 const SERVER_ACK_TIMEOUT_MS = 1000;
 /** How long a negative check ("nothing else arrives") waits after a barrier. */
@@ -212,6 +218,7 @@ function managerOptions(extra = {}) {
     reconnection: false,
     timeout: STEP_MS,
     autoConnect: false,
+    ...(PARSER === 'msgpack' ? { parser: msgpackParser } : {}),
     ...extra,
   };
 }
@@ -301,7 +308,7 @@ after(() => {
 
 // ---- the scenarios ---------------------------------------------------------------------------
 
-describe(`socket.io-client scenarios (${MODE})`, () => {
+describe(`socket.io-client scenarios (${MODE}, ${PARSER})`, () => {
   test('transport: the client and the server agree on the transport and the session id', TEST_OPTS, async (t) => {
     const s = session(t);
     const c = await s.connect('/');
@@ -399,6 +406,19 @@ describe(`socket.io-client scenarios (${MODE})`, () => {
     assert.deepEqual(await c.next('echo-back'), args);
     assert.deepEqual(await c.call('echo'), [], 'no arguments');
     assert.deepEqual(await c.next('echo-back'), []);
+  });
+
+  test('a lone null is one argument, in events and acks (null, not undefined)', TEST_OPTS, async (t) => {
+    const s = session(t);
+    const c = await s.connect('/');
+    const reply = await c.call('nulls');
+    assert.equal(reply.length, 1, `the ack has one argument: ${JSON.stringify(reply)}`);
+    assert.strictEqual(reply[0], null);
+    for (let i = 0; i < 2; i++) {
+      const args = await c.next('nulls-back');
+      assert.equal(args.length, 1, `nulls-back has one argument: ${JSON.stringify(args)}`);
+      assert.strictEqual(args[0], null);
+    }
   });
 
   test('send/message: `message` both ways, with and without ack', TEST_OPTS, async (t) => {

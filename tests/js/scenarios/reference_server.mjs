@@ -79,7 +79,8 @@ const root = io.of('/');
 const reasons = new Records();
 const outcomes = new Records();
 
-root.use((socket, next) => {
+// The first as `io.use`, the second on the namespace (the Rust server does the same).
+io.use((socket, next) => {
   if (socket.handshake.auth?.token === 'bad') {
     const err = new Error('unauthorized');
     err.data = { code: 401 };
@@ -198,6 +199,11 @@ root.on('connection', (socket) => {
     const list = sockets.map((s) => ({ id: s.id, rooms: sorted(s.rooms), data: s.data, auth: s.handshake.auth }));
     list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     ack(list);
+  });
+  on(socket, 'nulls', (_data, ack) => {
+    socket.emit('nulls-back', null);
+    socket.emit('nulls-back', null);
+    ack(null);
   });
   on(socket, 'has-socket', ([sid], ack) => {
     ack(root.sockets.has(sid));

@@ -10,11 +10,10 @@ use serde_json::{Value, json};
 use super::{MAX_REMOTE_ACK_TIMEOUT, RedisAdapter};
 use crate::ack::{AckError, RawAckStream};
 use crate::adapter::redis::driver::MessageSink;
-use crate::adapter::redis::msgpack::MsgValue;
 use crate::adapter::redis::wire::{self, WirePacket, kind};
 use crate::adapter::{Adapter, BroadcastOptions, Room};
 use crate::engine::Sid;
-use crate::protocol::Args;
+use crate::protocol::Value as Msg;
 use crate::server_side::ServerSideAck;
 use crate::util::lock;
 
@@ -35,10 +34,8 @@ impl RedisAdapter {
         if msg.uid == self.uid || msg.packet.nsp != self.nsp {
             return;
         }
-        match msg.packet.to_broadcast(None) {
-            Ok(packet) => self.local.apply_broadcast(&packet, &msg.opts),
-            Err(e) => tracing::debug!(error = %e, "redis adapter: broadcast packet not encodable"),
-        }
+        self.local
+            .apply_broadcast(&msg.packet.to_broadcast(None), &msg.opts);
     }
 
     fn on_request(&self, payload: &Bytes) {
@@ -49,12 +46,12 @@ impl RedisAdapter {
                 return;
             }
         };
-        let uid = req.get("uid").and_then(MsgValue::as_str);
+        let uid = req.get("uid").and_then(Msg::as_str);
         if uid == Some(self.uid.as_str()) {
             return;
         }
         let request_id = id_text(req.get("requestId"));
-        let Some(ty) = req.get("type").and_then(MsgValue::as_u64) else {
+        let Some(ty) = req.get("type").and_then(wire::uint) else {
             return;
         };
         let opts = req.get("opts").map(|o| wire::read_opts(Some(o)));
@@ -103,9 +100,9 @@ impl RedisAdapter {
                 // The single-socket form of older versions: answered when the socket is here.
                 let (Some(sid), Some(room)) = (
                     req.get("sid")
-                        .and_then(MsgValue::as_str)
+                        .and_then(Msg::as_str)
                         .and_then(|s| s.parse::<Sid>().ok()),
-                    req.get("room").and_then(MsgValue::as_str),
+                    req.get("room").and_then(Msg::as_str),
                 ) else {
                     return;
                 };
@@ -123,14 +120,14 @@ impl RedisAdapter {
                 }
             }
             kind::REMOTE_DISCONNECT => {
-                let close = req.get("close").is_some_and(MsgValue::is_true);
+                let close = req.get("close").is_some_and(wire::is_true);
                 if let Some(opts) = opts {
                     self.local.apply_disconnect_sockets(&opts, close);
                     return;
                 }
                 let Some(sid) = req
                     .get("sid")
-                    .and_then(MsgValue::as_str)
+                    .and_then(Msg::as_str)
                     .and_then(|s| s.parse::<Sid>().ok())
                 else {
                     return;
@@ -186,7 +183,7 @@ impl RedisAdapter {
 
     /// Another server's broadcast with acknowledgements: deliver here, tell how many
     /// clients were reached, then forward each client's acknowledgement.
-    fn serve_broadcast_with_ack(&self, req: &MsgValue, id: String, uid: Option<&str>) {
+    fn serve_broadcast_with_ack(&self, req: &Msg, id: String, uid: Option<&str>) {
         let Some(ns) = self.namespace() else { return };
         let packet = match req.get("packet").map(WirePacket::from_value) {
             Some(Ok(p)) if p.nsp == self.nsp => p,
@@ -202,18 +199,12 @@ impl RedisAdapter {
             .get("opts")
             .and_then(|o| o.get("flags"))
             .and_then(|f| f.get("timeout"))
-            .and_then(MsgValue::as_u64)
+            .and_then(wire::uint)
             .map(Duration::from_millis)
             .unwrap_or(self.config.requests_timeout)
             .min(MAX_REMOTE_ACK_TIMEOUT);
         let ack_id = ns.next_ack_id();
-        let broadcast = match packet.to_broadcast(Some(ack_id)) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::debug!(error = %e, "redis adapter: broadcast packet not encodable");
-                return;
-            }
-        };
+        let broadcast = packet.to_broadcast(Some(ack_id));
         let (waiter, mut stream) = RawAckStream::channel(timeout);
         let n = self
             .local
@@ -236,19 +227,13 @@ impl RedisAdapter {
         tokio::spawn(async move {
             while let Some(reply) = stream.next().await {
                 let Ok(args) = reply else { continue };
-                let mut entries = vec![
-                    ("type", MsgValue::UInt(kind::BROADCAST_ACK)),
-                    ("requestId", MsgValue::Str(id.clone())),
-                ];
                 // Node hands over the first argument of an acknowledgement.
-                if let Some(first) = args
-                    .deserialize_all::<Vec<MsgValue>>()
-                    .ok()
-                    .and_then(|v| v.into_iter().next())
-                {
-                    entries.push(("packet", first));
+                match wire::encode_broadcast_ack(&id, &args) {
+                    Ok(msg) => driver.publish(channel.clone(), msg),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "redis adapter: acknowledgement not encodable")
+                    }
                 }
-                driver.publish(channel.clone(), wire::to_msgpack(&MsgValue::map(entries)));
             }
         });
     }
@@ -266,25 +251,16 @@ impl RedisAdapter {
         };
         let waiter = lock(&self.ack_requests).get(&id).cloned();
         if let Some(waiter) = waiter {
-            match res.get("type").and_then(MsgValue::as_u64) {
+            match res.get("type").and_then(wire::uint) {
                 Some(kind::BROADCAST_CLIENT_COUNT) => {
-                    let n = res
-                        .get("clientCount")
-                        .and_then(MsgValue::as_u64)
-                        .unwrap_or(0);
+                    let n = res.get("clientCount").and_then(wire::uint).unwrap_or(0);
                     waiter.expect(usize::try_from(n).unwrap_or(usize::MAX));
                     waiter.close_source();
                 }
-                Some(kind::BROADCAST_ACK) => {
-                    let args = match res.get("packet") {
-                        None | Some(MsgValue::Undefined) => Ok(Args::new()),
-                        Some(v) => Args::from_serialize(&(v,)),
-                    };
-                    match args {
-                        Ok(args) => waiter.reply(Ok(args)),
-                        Err(e) => waiter.reply(Err(AckError::Encode(e))),
-                    }
-                }
+                Some(kind::BROADCAST_ACK) => match wire::broadcast_ack_args(res.get("packet")) {
+                    Ok(args) => waiter.reply(Ok(args)),
+                    Err(e) => waiter.reply(Err(AckError::Encode(e))),
+                },
                 _ => {}
             }
             if waiter.is_closed() {
@@ -300,11 +276,10 @@ impl RedisAdapter {
 }
 
 /// A request id as text (Node's are strings; numbers are tolerated).
-fn id_text(v: Option<&MsgValue>) -> Option<String> {
+fn id_text(v: Option<&Msg>) -> Option<String> {
     match v? {
-        MsgValue::Str(s) => Some(s.clone()),
-        MsgValue::UInt(n) => Some(n.to_string()),
-        MsgValue::Int(n) => Some(n.to_string()),
+        Msg::String(s) => Some(s.clone()),
+        Msg::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }

@@ -4,7 +4,7 @@
 //! describe.
 
 mod incoming;
-mod remote;
+pub(crate) mod remote;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,6 @@ use remote::remote_socket_of;
 
 use super::RedisAdapterConfig;
 use super::driver::{Driver, MessageSink};
-use super::msgpack::MsgValue;
 use super::wire::{self, Channels, WirePacket, kind};
 use crate::RemoteSocket;
 use crate::ack::{AckError, AckWaiter, RawAckStream};
@@ -27,7 +26,7 @@ use crate::adapter::{
     NamespaceHandle, Room,
 };
 use crate::engine::Sid;
-use crate::protocol::BroadcastPacket;
+use crate::protocol::{BroadcastPacket, Value as Msg};
 use crate::util::lock;
 
 /// The longest a broadcast with acknowledgements from another server is served here.
@@ -42,7 +41,7 @@ pub(crate) struct RedisAdapter {
     driver: Arc<Driver>,
     config: Arc<RedisAdapterConfig>,
     /// Requests waiting for responses (fetch, server-side emit with ack, ...).
-    requests: Mutex<HashMap<String, mpsc::UnboundedSender<MsgValue>>>,
+    requests: Mutex<HashMap<String, mpsc::UnboundedSender<Msg>>>,
     /// Broadcasts with acknowledgements waiting for other servers' counts and acks.
     ack_requests: Mutex<HashMap<String, AckWaiter>>,
 }
@@ -58,7 +57,7 @@ impl std::fmt::Debug for RedisAdapter {
 
 /// Removes a pending request when the requester stops waiting, whatever the reason.
 struct PendingGuard<'a> {
-    map: &'a Mutex<HashMap<String, mpsc::UnboundedSender<MsgValue>>>,
+    map: &'a Mutex<HashMap<String, mpsc::UnboundedSender<Msg>>>,
     id: String,
 }
 
@@ -140,7 +139,7 @@ impl RedisAdapter {
         id: String,
         payload: Bytes,
         expected: usize,
-    ) -> Result<Vec<MsgValue>, AdapterError> {
+    ) -> Result<Vec<Msg>, AdapterError> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         lock(&self.requests).insert(id.clone(), tx);
         let _guard = PendingGuard {
@@ -202,9 +201,8 @@ impl Adapter for RedisAdapter {
         let result = if opts.flags.local {
             Ok(())
         } else {
-            match WirePacket::from_broadcast(packet) {
-                Ok(wp) => {
-                    let msg = wire::encode_broadcast(&self.uid, &wp, opts);
+            match wire::encode_broadcast(&self.uid, &WirePacket::from_broadcast(packet), opts) {
+                Ok(msg) => {
                     self.driver
                         .publish(self.channels.broadcast_channel(opts), msg);
                     Ok(())
@@ -234,9 +232,7 @@ impl Adapter for RedisAdapter {
             if opts.flags.local {
                 return Ok(stream);
             }
-            let wp = WirePacket::from_broadcast(packet).map_err(|e| {
-                AdapterError::Backend(format!("the packet could not be put on the wire: {e}"))
-            })?;
+            let wp = WirePacket::from_broadcast(packet);
             let others = match self.others().await {
                 Ok(n) => n,
                 Err(e) => {
@@ -258,18 +254,19 @@ impl Adapter for RedisAdapter {
                 pending.insert(id.clone(), waiter.clone());
             }
             let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-            let request = MsgValue::map([
-                ("uid", MsgValue::Str(self.uid.clone())),
-                ("requestId", MsgValue::Str(id.clone())),
-                ("type", MsgValue::UInt(kind::BROADCAST)),
-                ("packet", wp.to_value()),
-                ("opts", wire::broadcast_opts_value(opts, Some(timeout_ms))),
-            ]);
-            if let Err(e) = self
-                .driver
-                .publish_wait(self.channels.request.clone(), wire::to_msgpack(&request))
-                .await
-            {
+            let request = wire::encode_broadcast_request(&self.uid, &id, &wp, opts, timeout_ms)
+                .map_err(|e| {
+                    AdapterError::Backend(format!("the packet could not be put on the wire: {e}"))
+                });
+            let sent = match request {
+                Ok(request) => {
+                    self.driver
+                        .publish_wait(self.channels.request.clone(), request)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
                 lock(&self.ack_requests).remove(&id);
                 for _ in 0..others {
                     waiter.close_source();

@@ -50,13 +50,45 @@ pub(crate) struct DriverConfig {
 pub(crate) struct Health {
     subscribed: AtomicBool,
     publish_ok: AtomicBool,
+    /// A stream reader of the Streams adapter is disconnected.
+    reading_lost: AtomicBool,
     dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
 impl Health {
     pub(crate) fn is_healthy(&self) -> bool {
-        self.subscribed.load(Ordering::Acquire) && self.publish_ok.load(Ordering::Acquire)
+        self.subscribed.load(Ordering::Acquire)
+            && self.publish_ok.load(Ordering::Acquire)
+            && !self.reading_lost.load(Ordering::Acquire)
+    }
+
+    /// Counts `n` messages to the cluster that were dropped.
+    pub(crate) fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether the publishing side works.
+    pub(crate) fn publish_ok(&self) -> bool {
+        self.publish_ok.load(Ordering::Acquire)
+    }
+
+    /// A stream reader connected (`ok`) or failed (`why`).
+    pub(crate) fn set_reading(&self, ok: bool, why: Option<&str>) {
+        let was_lost = self.reading_lost.swap(!ok, Ordering::AcqRel);
+        match (was_lost, ok, why) {
+            (true, true, _) => tracing::info!("redis adapter: stream reader connected"),
+            (false, false, Some(why)) => {
+                tracing::error!(error = %why, "redis adapter: stream reader lost its connection; local delivery goes on, reconnecting");
+            }
+            (true, false, Some(why)) => {
+                tracing::debug!(error = %why, "redis adapter: stream reader still disconnected");
+            }
+            _ => {}
+        }
+        if let Some(why) = why {
+            self.record_error(format!("stream reader: {why}"));
+        }
     }
 
     pub(crate) fn last_error(&self) -> Option<String> {
@@ -70,11 +102,11 @@ impl Health {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    fn record_error(&self, e: String) {
+    pub(crate) fn record_error(&self, e: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
     }
 
-    fn set_subscribed(&self, ok: bool, why: Option<&str>) {
+    pub(crate) fn set_subscribed(&self, ok: bool, why: Option<&str>) {
         let was = self.subscribed.swap(ok, Ordering::AcqRel);
         match (was, ok, why) {
             (false, true, _) => tracing::info!("redis adapter: subscriber connected"),
@@ -91,7 +123,7 @@ impl Health {
         }
     }
 
-    fn set_publish(&self, ok: bool, why: Option<&str>) {
+    pub(crate) fn set_publish(&self, ok: bool, why: Option<&str>) {
         let was = self.publish_ok.swap(ok, Ordering::AcqRel);
         match (was, ok, why) {
             (false, true, _) => tracing::info!("redis adapter: publisher connected"),
@@ -110,7 +142,7 @@ impl Health {
 }
 
 /// Commands to the subscriber task.
-enum SubCmd {
+pub(crate) enum SubCmd {
     Subscribe {
         patterns: Vec<String>,
         channels: Vec<String>,
@@ -145,6 +177,9 @@ pub(crate) struct Driver {
     conn: Arc<PubConn>,
     health: Arc<Health>,
     config: DriverConfig,
+    /// Set for a driver without connections ([`Driver::detached`]): what `PUBSUB NUMSUB`
+    /// answers.
+    detached_servers: Option<usize>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -153,15 +188,42 @@ impl std::fmt::Debug for Driver {
     }
 }
 
+/// Something that can tell when an adapter listens to the cluster.
+pub(crate) trait Ready: Send + Sync + 'static {
+    /// Waits until every subscription (and stream reader) asked for so far is active;
+    /// `false` after `timeout`.
+    fn ready(&self, timeout: Duration) -> futures_util::future::BoxFuture<'_, bool>;
+}
+
 /// A weak way to wait for the subscriptions, for the public handle.
-#[derive(Debug, Clone)]
-pub(crate) struct Waiter(mpsc::WeakUnboundedSender<SubCmd>);
+#[derive(Clone)]
+pub(crate) enum Waiter {
+    /// The pub/sub adapter's subscriber task.
+    PubSub(mpsc::WeakUnboundedSender<SubCmd>),
+    /// The Streams or sharded adapter.
+    Other(Weak<dyn Ready>),
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waiter")
+    }
+}
 
 impl Waiter {
     /// Waits until every subscription asked for so far is active; `false` after `timeout`
     /// or when the server is gone.
     pub(crate) async fn ready(&self, timeout: Duration) -> bool {
-        let Some(tx) = self.0.upgrade() else {
+        let tx = match self {
+            Waiter::PubSub(tx) => tx,
+            Waiter::Other(r) => {
+                return match r.upgrade() {
+                    Some(r) => r.ready(timeout).await,
+                    None => false,
+                };
+            }
+        };
+        let Some(tx) = tx.upgrade() else {
             return false;
         };
         let (done, rx) = oneshot::channel();
@@ -211,7 +273,65 @@ impl Driver {
             conn,
             health,
             config,
+            detached_servers: None,
         })
+    }
+
+    /// A driver with no connection and no task, for the fuzz harness (`crate::fuzz`):
+    /// published messages wait in the returned outbox, incoming ones are handed over with
+    /// [`deliver`](Self::deliver), and `PUBSUB NUMSUB` answers `servers`.
+    pub(crate) fn detached(publish_queue: usize, servers: usize) -> (Arc<Self>, DetachedOutbox) {
+        let config = DriverConfig {
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(2),
+            ping_interval: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(1),
+            publish_queue,
+        };
+        let (sub_tx, _) = mpsc::unbounded_channel();
+        let (pub_tx, pub_rx) = mpsc::channel(publish_queue.max(1));
+        // Never connected: numsub answers from `detached_servers` and nothing publishes.
+        let client = redis::Client::open("redis://127.0.0.1:1/").expect("a valid URL");
+        let driver = Arc::new(Driver {
+            routes: Arc::default(),
+            sub_tx,
+            pub_tx,
+            conn: Arc::new(PubConn::new(client, config.clone())),
+            health: Arc::default(),
+            config,
+            detached_servers: Some(servers),
+        });
+        (driver, DetachedOutbox(pub_rx))
+    }
+
+    /// Hands `payload` to the sink of `channel`, or of the pattern whose prefix it starts
+    /// with, as the subscriber does with a message from Redis; `false` when none listens.
+    pub(crate) fn deliver(&self, channel: &str, payload: Bytes) -> bool {
+        let sink = {
+            let r = self.routes.read().unwrap_or_else(|e| e.into_inner());
+            r.channels.get(channel).cloned().or_else(|| {
+                r.patterns
+                    .iter()
+                    .find(|(p, _)| channel.starts_with(&unescape_prefix(p)))
+                    .map(|(_, s)| s.clone())
+            })
+        };
+        match sink.and_then(|s| s.upgrade()) {
+            Some(sink) => {
+                sink.on_message(channel, payload);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every channel routed, and the literal prefix of every pattern.
+    pub(crate) fn route_names(&self) -> Vec<String> {
+        let r = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<String> = r.channels.keys().cloned().collect();
+        names.extend(r.patterns.keys().map(|p| unescape_prefix(p)));
+        names.sort();
+        names
     }
 
     pub(crate) fn health(&self) -> &Arc<Health> {
@@ -219,7 +339,7 @@ impl Driver {
     }
 
     pub(crate) fn waiter(&self) -> Waiter {
-        Waiter(self.sub_tx.downgrade())
+        Waiter::PubSub(self.sub_tx.downgrade())
     }
 
     /// Routes a pattern and channels to `sink` and subscribes to them.
@@ -303,6 +423,9 @@ impl Driver {
 
     /// `PUBSUB NUMSUB channel`: how many connections (servers) listen on it.
     pub(crate) async fn numsub(&self, channel: &str) -> Result<usize, AdapterError> {
+        if let Some(n) = self.detached_servers {
+            return Ok(n);
+        }
         let cmd = redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).to_owned();
         let timeout = self.config.command_timeout;
         let (_, n) = self
@@ -319,6 +442,37 @@ impl Driver {
             .map_err(|e| AdapterError::Backend(format!("PUBSUB NUMSUB failed: {e}")))?;
         Ok(n)
     }
+}
+
+/// What a [detached](Driver::detached) driver's adapters published.
+pub(crate) struct DetachedOutbox(mpsc::Receiver<Publish>);
+
+impl DetachedOutbox {
+    /// The messages published since the last call; each counts as sent.
+    pub(crate) fn drain(&mut self) -> Vec<(String, Bytes)> {
+        let mut out = Vec::new();
+        while let Ok(m) = self.0.try_recv() {
+            if let Some(done) = m.done {
+                let _ = done.send(Ok(()));
+            }
+            out.push((m.channel, m.payload));
+        }
+        out
+    }
+}
+
+/// The literal text before the `*` of a broadcast pattern, its escapes removed.
+fn unescape_prefix(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '*' => break,
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The first wait before reconnecting; it doubles up to the configured maximum.

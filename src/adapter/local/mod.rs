@@ -1,18 +1,22 @@
-//! The in-memory adapter: rooms of one server.
+//! The in-memory adapter: rooms of one server, and (with connection state recovery) the
+//! sessions and stored packets of its namespace ([`store`]).
+
+mod store;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::{
-    Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalSocketRef, NamespaceHandle, Room,
+    Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalSocketRef, NamespaceHandle,
+    PersistedSession, RecoveryStats, Room,
 };
-use crate::RemoteSocket;
 use crate::ack::{AckWaiter, RawAckStream};
 use crate::engine::Sid;
 use crate::observe::observe;
 use crate::protocol::BroadcastPacket;
 use crate::util::{read, write};
+use crate::{ConnectionStateRecovery, RemoteSocket};
 
 #[derive(Default)]
 struct Rooms {
@@ -27,9 +31,16 @@ struct Rooms {
 ///
 /// Cluster adapters wrap one for their local part: its `apply_*` methods run an operation on
 /// this server only.
+///
+/// Made [`with_recovery`](Self::with_recovery) (what [`LocalAdapterFactory`](super::LocalAdapterFactory)
+/// does when connection state recovery is on), it also keeps the namespace's persisted
+/// sessions and its stored broadcasts in memory, within the bounds of the
+/// [`ConnectionStateRecovery`] (Node's `SessionAwareAdapter`, plus a byte budget and a
+/// session cap).
 pub struct LocalAdapter {
     ns: NamespaceHandle,
     rooms: RwLock<Rooms>,
+    store: Option<Arc<store::Store>>,
 }
 
 impl std::fmt::Debug for LocalAdapter {
@@ -39,11 +50,24 @@ impl std::fmt::Debug for LocalAdapter {
 }
 
 impl LocalAdapter {
-    /// An empty adapter for a namespace.
+    /// An empty adapter for a namespace, without a recovery store (what a cluster adapter
+    /// wraps for its local part).
     pub fn new(ns: NamespaceHandle) -> Self {
         Self {
             ns,
             rooms: RwLock::new(Rooms::default()),
+            store: None,
+        }
+    }
+
+    /// An empty adapter that keeps sessions and stored broadcasts for connection state
+    /// recovery, within `config`'s duration and bounds. Made inside a Tokio runtime, it
+    /// also drops expired entries in the background.
+    pub fn with_recovery(ns: NamespaceHandle, config: ConnectionStateRecovery) -> Self {
+        Self {
+            ns,
+            rooms: RwLock::new(Rooms::default()),
+            store: Some(store::Store::new(config)),
         }
     }
 
@@ -186,10 +210,33 @@ impl LocalAdapter {
             s.disconnect(close);
         }
     }
-}
 
-impl Adapter for LocalAdapter {
-    fn add_all(&self, sid: Sid, rooms: &[Room]) {
+    /// A local socket joins rooms; returns the rooms that had no member here before (for
+    /// adapters that subscribe per room).
+    #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+    pub(crate) fn add_all_reporting(&self, sid: Sid, rooms: &[Room]) -> Vec<Room> {
+        let mut created = Vec::new();
+        self.join(sid, rooms, Some(&mut created));
+        created
+    }
+
+    /// A local socket leaves rooms; returns the rooms left without members here.
+    #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+    pub(crate) fn del_reporting(&self, sid: Sid, rooms: &[Room]) -> Vec<Room> {
+        let mut deleted = Vec::new();
+        self.leave(sid, rooms, Some(&mut deleted));
+        deleted
+    }
+
+    /// A local socket leaves every room; returns the rooms left without members here.
+    #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+    pub(crate) fn del_all_reporting(&self, sid: Sid) -> Vec<Room> {
+        let mut deleted = Vec::new();
+        self.leave_all(sid, Some(&mut deleted));
+        deleted
+    }
+
+    fn join(&self, sid: Sid, rooms: &[Room], mut created: Option<&mut Vec<Room>>) {
         let mut r = write(&self.rooms);
         let r = &mut *r;
         for room in rooms {
@@ -197,13 +244,19 @@ impl Adapter for LocalAdapter {
                 continue;
             }
             if r.sids.entry(sid).or_default().insert(room.clone()) {
-                r.rooms.entry(room.clone()).or_default().insert(sid);
+                let members = r.rooms.entry(room.clone()).or_default();
+                if members.is_empty() {
+                    if let Some(created) = created.as_deref_mut() {
+                        created.push(room.clone());
+                    }
+                }
+                members.insert(sid);
                 observe!(&self.ns.events => |e| e.room_joined(self.ns.name_str(), room, sid));
             }
         }
     }
 
-    fn del(&self, sid: Sid, rooms: &[Room]) {
+    fn leave(&self, sid: Sid, rooms: &[Room], mut deleted: Option<&mut Vec<Room>>) {
         let mut r = write(&self.rooms);
         let r = &mut *r;
         let Some(mine) = r.sids.get_mut(&sid) else {
@@ -216,6 +269,9 @@ impl Adapter for LocalAdapter {
                     members.remove(&sid);
                     if members.is_empty() {
                         r.rooms.remove(room);
+                        if let Some(deleted) = deleted.as_deref_mut() {
+                            deleted.push(room.clone());
+                        }
                     }
                 }
             }
@@ -225,7 +281,7 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn del_all(&self, sid: Sid) {
+    fn leave_all(&self, sid: Sid, mut deleted: Option<&mut Vec<Room>>) {
         let mut r = write(&self.rooms);
         let r = &mut *r;
         if let Some(mine) = r.sids.remove(&sid) {
@@ -235,10 +291,27 @@ impl Adapter for LocalAdapter {
                     members.remove(&sid);
                     if members.is_empty() {
                         r.rooms.remove(&room);
+                        if let Some(deleted) = deleted.as_deref_mut() {
+                            deleted.push(room);
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+impl Adapter for LocalAdapter {
+    fn add_all(&self, sid: Sid, rooms: &[Room]) {
+        self.join(sid, rooms, None);
+    }
+
+    fn del(&self, sid: Sid, rooms: &[Room]) {
+        self.leave(sid, rooms, None);
+    }
+
+    fn del_all(&self, sid: Sid) {
+        self.leave_all(sid, None);
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
@@ -260,7 +333,12 @@ impl Adapter for LocalAdapter {
         packet: &'a BroadcastPacket,
         opts: &'a BroadcastOptions,
     ) -> AdapterFuture<'a, Result<(), AdapterError>> {
-        self.apply_broadcast(packet, opts);
+        match &self.store {
+            Some(store) if super::is_stored(packet, opts) => {
+                store.broadcast(packet, opts, |stored| self.apply_broadcast(stored, opts));
+            }
+            _ => self.apply_broadcast(packet, opts),
+        }
         Box::pin(async { Ok(()) })
     }
 
@@ -310,5 +388,44 @@ impl Adapter for LocalAdapter {
     ) -> AdapterFuture<'a, Result<(), AdapterError>> {
         self.apply_disconnect_sockets(opts, close);
         Box::pin(async { Ok(()) })
+    }
+
+    fn persist_session(
+        &self,
+        session: PersistedSession,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        let result = match &self.store {
+            Some(store) => {
+                store.persist(session);
+                Ok(())
+            }
+            None => Err(AdapterError::Unsupported("connection state recovery")),
+        };
+        Box::pin(async { result })
+    }
+
+    fn restore_session<'a>(
+        &'a self,
+        pid: Sid,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<PersistedSession>, AdapterError>> {
+        let session = self.store.as_ref().and_then(|s| s.restore(pid, offset));
+        Box::pin(async { Ok(session) })
+    }
+
+    fn missed_packets<'a>(
+        &'a self,
+        session: &'a PersistedSession,
+        offset: &'a str,
+    ) -> AdapterFuture<'a, Result<Option<Vec<BroadcastPacket>>, AdapterError>> {
+        let result = match &self.store {
+            Some(store) => Ok(store.missed(session, offset)),
+            None => Err(AdapterError::Unsupported("connection state recovery")),
+        };
+        Box::pin(async { result })
+    }
+
+    fn recovery_stats(&self) -> Option<RecoveryStats> {
+        self.store.as_ref().map(|s| s.stats())
     }
 }
