@@ -168,3 +168,48 @@ async fn emit_wait_waits_for_room_and_loses_nothing() {
     }
     assert_eq!(next, 400);
 }
+
+#[tokio::test]
+async fn emits_keep_their_order_while_writes_move_between_the_sender_and_the_queue() {
+    // Small and large packets mixed: a small one to an idle socket is written by the
+    // sender itself, a large one fills the socket and the rest queue behind it until the
+    // session's task has written them, then senders write directly again.
+    let (addr, _io) = serve(SocketIo::builder().max_buffered_bytes(64 << 20), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            socket.on("go", async |socket: SocketRef| {
+                let big = "z".repeat(48 * 1024);
+                for i in 0..600u32 {
+                    let text = if i % 7 == 0 { big.as_str() } else { "s" };
+                    socket.emit("n", &(i, text)).unwrap();
+                    if i % 50 == 0 {
+                        // Room for the task to drain the queue, so that direct writes
+                        // start again.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                socket.emit("done", &()).unwrap();
+            });
+        });
+    })
+    .await;
+    let mut c = RawClient::connect(addr).await;
+    c.send("40").await;
+    c.recv_text().await;
+    c.send("42[\"go\"]").await;
+    // A pause while the emits begin: the kernel's buffers fill.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut next = 0u32;
+    loop {
+        match tokio::time::timeout(STEP, c.recv()).await.expect("stalled") {
+            Frame::Text(t) if t.starts_with("42[\"n\"") => {
+                let v: serde_json::Value = serde_json::from_str(&t[2..]).unwrap();
+                assert_eq!(v[1], next, "out of order");
+                next += 1;
+            }
+            Frame::Text(t) if t.starts_with("42[\"done\"") => break,
+            Frame::Text(_) => {}
+            other => panic!("unexpected {other:?} after {next}"),
+        }
+    }
+    assert_eq!(next, 600);
+}

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
+use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
@@ -16,8 +16,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::packet::{Outgoing, Packet};
-use super::socket::{Phase, Socket, UpgradedWs, WsStream};
+use super::socket::{Outbox, Phase, Session, Socket, UpgradedWs, WsStream};
 use super::version::{Beat, ClientPing, ClientPong, Protocol};
+use super::writer::Turn;
 use super::{DisconnectReason, EngineHandler, EngineIo, ws};
 
 /// How the session starts.
@@ -152,19 +153,22 @@ const READ_BATCH: usize = 64;
 
 /// The WebSocket part of a session.
 ///
-/// Each turn writes everything that is ready (a ping and every queued message) with one
-/// flush, then waits for a frame, a message or the heartbeat. Frames that arrived together
-/// are handled together, so the answers to a burst go out in one write.
+/// The WebSocket goes to the session's slot (`writer`), where senders write to it at once
+/// while nothing waits. The task's turn writes what did wait (a ping, queued messages, a
+/// frame the kernel did not take) with one flush, then waits for a frame, a message or
+/// the heartbeat. Frames that arrived together are handled together, with the slot held,
+/// so the answers to a burst are queued and go out in one write.
 async fn websocket<H: EngineHandler>(
     engine: &EngineIo<H>,
     socket: &Arc<Socket<H::Data>>,
-    mut ws: Box<WsStream>,
+    ws: Box<WsStream>,
     protocol: Protocol,
     upgraded: bool,
 ) -> WsEnd {
     let session = &socket.session;
     // For an upgrade, this waits until the pending GET has answered.
     let mut outbox = session.outbox.lock().await;
+    session.ws.put(ws, protocol);
     socket.set_phase(Phase::Websocket);
     if upgraded {
         tracing::debug!("now over WebSocket");
@@ -175,42 +179,35 @@ async fn websocket<H: EngineHandler>(
 
     // A ping that waited for a GET.
     let mut pending_ping = session.ping_pending.swap(false, Ordering::AcqRel);
-    let mut batch: Vec<super::Message> = Vec::new();
     let mut next_beat = socket.heartbeat().next_event();
     let beat = tokio::time::sleep_until(next_beat.into());
     tokio::pin!(beat);
 
     loop {
-        outbox.drain_into(&mut batch);
-        let pong = socket.take_pong();
-        if pending_ping || pong.is_some() || !batch.is_empty() {
-            let ping = std::mem::take(&mut pending_ping).then_some(Outgoing::Ping);
-            let written =
-                write_batch(&mut ws, protocol, ping.or(pong), &mut batch, write_timeout).await;
-            // Nothing kept while idle (see `Outbox::drain_into`).
-            batch = Vec::new();
-            if let Err(error) = written {
-                tracing::debug!(%error, "WebSocket write failed");
-                socket.request_close(DisconnectReason::TransportError);
-                outbox.discard();
-                return (DisconnectReason::TransportError, None);
-            }
+        let ping = std::mem::take(&mut pending_ping).then_some(Outgoing::Ping);
+        let heartbeat = ping.or(socket.take_pong());
+        if let Err(error) =
+            write_turn(session, &mut outbox, protocol, heartbeat, write_timeout).await
+        {
+            tracing::debug!(%error, "WebSocket write failed");
+            socket.request_close(DisconnectReason::TransportError);
+            outbox.discard();
+            // The connection is dropped now, not with the session.
+            drop(session.ws.take());
+            return (DisconnectReason::TransportError, None);
         }
 
         let woken = session.wake_driver.notified();
         if let Some(reason) = socket.close_reason() {
             if socket.closing_gracefully() {
-                outbox.drain_into(&mut batch);
-                if !batch.is_empty() {
-                    let _ = write_batch(&mut ws, protocol, None, &mut batch, write_timeout).await;
-                }
+                let _ = write_turn(session, &mut outbox, protocol, None, write_timeout).await;
             }
             outbox.discard();
             let frame = close_frame.or(Some(CloseFrame {
                 code: CloseCode::Normal,
                 reason: "".into(),
             }));
-            return (reason, Some((ws, frame)));
+            return (reason, session.ws.take().map(|ws| (ws, frame)));
         }
 
         let due = socket.heartbeat().next_event();
@@ -235,9 +232,12 @@ async fn websocket<H: EngineHandler>(
                 next_beat = socket.heartbeat().next_event();
                 beat.as_mut().reset(next_beat.into());
             }
-            frame = ws.next() => {
+            frame = std::future::poll_fn(|cx| session.ws.poll_next(cx)) => {
                 let mut frame = frame;
                 let mut handled = 0;
+                // Held while the frames are handled: what the handlers send meanwhile is
+                // queued, and written together after.
+                let mut slot = session.ws.lock();
                 loop {
                     match frame {
                         Some(Ok(msg)) => on_frame(engine, socket, protocol, msg),
@@ -249,6 +249,7 @@ async fn websocket<H: EngineHandler>(
                                 Some(frame) => close_frame = Some(frame),
                                 None => {
                                     outbox.discard();
+                                    drop(slot.take());
                                     return (socket.close_reason().unwrap_or(reason), None);
                                 }
                             }
@@ -257,6 +258,7 @@ async fn websocket<H: EngineHandler>(
                         None => {
                             socket.request_close(DisconnectReason::TransportClose);
                             outbox.discard();
+                            drop(slot.take());
                             return (socket.close_reason().unwrap_or(DisconnectReason::TransportClose), None);
                         }
                     }
@@ -266,75 +268,76 @@ async fn websocket<H: EngineHandler>(
                     }
                     // Another frame already read? (Polled without waiting; the next
                     // turn's select registers for the rest.)
-                    match ws.next().now_or_never() {
-                        Some(next) => frame = next,
-                        None => break,
+                    let Some((ws, _)) = slot.as_mut() else { break };
+                    match ws.poll_next_unpin(&mut Context::from_waker(Waker::noop())) {
+                        Poll::Ready(next) => frame = next,
+                        Poll::Pending => break,
                     }
                 }
+                drop(slot);
             }
             () = outbox.ready() => {}
         }
     }
 }
 
-/// Writes a heartbeat packet (a ping, or Engine.IO 3's pong) and/or the messages of
-/// `batch` (emptied), with one flush at the end.
+/// One turn's write: `heartbeat` (a ping, or Engine.IO 3's pong), every queued message,
+/// and whatever a sender left pending, with one flush.
 ///
-/// The write is first tried at once, without a future: the common case, a socket that
-/// takes the bytes, needs nothing more. Only a write that has to wait gets a future, on
-/// the heap, with the timeout's timer (so the session's task does not carry a write
-/// future's state for its whole life).
-async fn write_batch(
-    ws: &mut WsStream,
+/// The messages are taken from the queue under the slot's lock, and the write is first
+/// tried there and then, without a future: the common case, a socket that takes the
+/// bytes, needs nothing more. Only a write that has to wait gets a future, on the heap,
+/// with the timeout's timer (so the session's task does not carry a write future's
+/// state for its whole life); until it is done, senders queue.
+async fn write_turn(
+    session: &Session,
+    outbox: &mut Outbox,
     protocol: Protocol,
     heartbeat: Option<Outgoing<'static>>,
-    batch: &mut Vec<super::Message>,
     timeout: Duration,
 ) -> Result<(), WsError> {
-    let mut frames = heartbeat.map(|p| protocol.ws_frame(p)).into_iter().chain(
-        batch
-            .drain(..)
-            .map(|msg| protocol.ws_frame(Outgoing::Message(&msg))),
-    );
-    let mut held = None;
-    let now = write_now(
-        ws,
-        &mut Context::from_waker(Waker::noop()),
-        &mut held,
-        &mut frames,
-    );
-    if let Poll::Ready(result) = now {
-        return result;
+    let mut batch: Vec<super::Message> = Vec::new();
+    let mut turn = Turn::new(protocol, heartbeat);
+    {
+        let mut slot = session.ws.lock();
+        let Some((ws, _)) = slot.as_mut() else {
+            return Err(WsError::AlreadyClosed);
+        };
+        outbox.drain_into(&mut batch);
+        if batch.is_empty() && !turn.has_heartbeat() && !session.ws.writing() {
+            return Ok(());
+        }
+        session.ws.set_writing(true);
+        let now = turn.write(
+            ws,
+            protocol,
+            &batch,
+            &mut Context::from_waker(Waker::noop()),
+        );
+        match now {
+            Poll::Ready(Ok(())) => {
+                session.ws.set_writing(false);
+                return Ok(());
+            }
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => {}
+        }
     }
     // The socket is full: wait for it (with the real waker from now on), at most
     // `timeout`.
-    let wait = std::future::poll_fn(|cx| write_now(ws, cx, &mut held, &mut frames));
+    let wait = std::future::poll_fn(|cx| match session.ws.lock().as_mut() {
+        Some((ws, _)) => turn.write(ws, protocol, &batch, cx),
+        None => Poll::Ready(Err(WsError::AlreadyClosed)),
+    });
     match Box::pin(tokio::time::timeout(timeout, wait)).await {
-        Ok(result) => result,
+        Ok(Ok(())) => {
+            let _slot = session.ws.lock();
+            session.ws.set_writing(false);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
     }
-}
-
-/// Feeds `held` (a frame the socket could not take yet) and then `frames` to the
-/// WebSocket, then flushes. Pending (with the frame that did not fit in `held`) while the
-/// socket cannot take more.
-fn write_now(
-    ws: &mut WsStream,
-    cx: &mut Context<'_>,
-    held: &mut Option<WsMessage>,
-    frames: &mut impl Iterator<Item = WsMessage>,
-) -> Poll<Result<(), WsError>> {
-    while let Some(frame) = held.take().or_else(|| frames.next()) {
-        match ws.poll_ready_unpin(cx) {
-            Poll::Ready(Ok(())) => ws.start_send_unpin(frame)?,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => {
-                *held = Some(frame);
-                return Poll::Pending;
-            }
-        }
-    }
-    ws.poll_flush_unpin(cx)
 }
 
 /// The reason for a read error, and the close frame to answer with (none when the

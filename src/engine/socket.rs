@@ -15,6 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::packet::Outgoing;
 use super::version::{Heartbeat, Protocol};
+use super::writer::{Direct, WsSlot};
 use super::{DisconnectReason, Message, ProtocolVersion, SendError, Sid, TransportType};
 
 /// A server-side WebSocket connection.
@@ -293,6 +294,8 @@ const PONG_PROBE: u8 = 2;
 /// The engine's state of a session, beside what the upper layer sees.
 pub(crate) struct Session {
     pub(crate) span: tracing::Span,
+    /// The WebSocket, while the session is over one (shared with senders: `writer`).
+    pub(crate) ws: WsSlot,
     queue: Arc<Queue>,
     pub(crate) outbox: AsyncMutex<Outbox>,
     phase: AtomicU8,
@@ -459,6 +462,7 @@ impl<D> Socket<D> {
             remote_addr,
             session: Session {
                 span,
+                ws: WsSlot::default(),
                 outbox: AsyncMutex::new(Outbox {
                     queue: queue.clone(),
                     leftover: None,
@@ -551,10 +555,39 @@ impl<D> Socket<D> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        self.session
-            .queue
-            .push_all(msgs.into_iter())
-            .map_err(|(error, _)| error)
+        match self.send_now(msgs.into_iter()) {
+            Ok(sent) => sent,
+            Err(msgs) => self
+                .session
+                .queue
+                .push_all(msgs)
+                .map_err(|(error, _)| error),
+        }
+    }
+
+    /// Writes the messages at once when the session is over WebSocket and nothing is
+    /// waiting for its socket (see `writer`); gives them back otherwise, for the queue.
+    fn send_now<I: Iterator<Item = Message>>(&self, msgs: I) -> Result<Result<(), SendError>, I> {
+        if self.phase() != Phase::Websocket {
+            return Err(msgs);
+        }
+        let queue = &self.session.queue;
+        let queue_empty = || lock(&queue.state).items.is_empty();
+        match self.session.ws.try_send(queue_empty, msgs) {
+            Direct::Written { backlog } => {
+                if backlog {
+                    // The kernel did not take it all: the session's task writes the rest.
+                    self.session.wake_driver.notify_one();
+                }
+                Ok(Ok(()))
+            }
+            Direct::Queue(msgs) => Err(msgs),
+            Direct::Failed(error) => {
+                tracing::debug!(parent: &self.session.span, %error, "WebSocket write failed");
+                self.request_close(DisconnectReason::TransportError);
+                Ok(Err(SendError::Closed))
+            }
+        }
     }
 
     /// Queues a message, waiting for room when the queue is full (the client reads
@@ -572,11 +605,16 @@ impl<D> Socket<D> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
+        // Nothing waiting for the socket: written at once, as `send_batch` does.
+        let msgs = match self.send_now(msgs.into_iter()) {
+            Ok(sent) => return sent,
+            Err(msgs) => msgs,
+        };
         let closing = self.closing();
         tokio::pin!(closing);
         tokio::select! {
             biased;
-            sent = self.session.queue.push_all_wait(msgs.into_iter()) => sent,
+            sent = self.session.queue.push_all_wait(msgs) => sent,
             () = &mut closing => Err(SendError::Closed),
         }
     }
@@ -600,7 +638,27 @@ impl<D> Socket<D> {
                 0
             }
         };
-        !self.is_closed() && queue.push_all_keeping(msgs.into_iter(), Some(keep)).is_ok()
+        if self.is_closed() {
+            return false;
+        }
+        // A socket with nothing waiting can write now: at once, if the messages would
+        // have fitted in the queue with `keep` bytes to spare (the queue's policy, which
+        // drops a volatile message larger than that even into an empty queue).
+        let msgs = msgs.into_iter();
+        if msgs.len() == 1 {
+            let mut msgs = msgs.peekable();
+            let fits = msgs
+                .peek()
+                .is_some_and(|m| cost(m).saturating_add(keep) <= queue.capacity);
+            if fits {
+                match self.send_now(msgs) {
+                    Ok(sent) => return sent.is_ok(),
+                    Err(msgs) => return queue.push_all_keeping(msgs, Some(keep)).is_ok(),
+                }
+            }
+            return queue.push_all_keeping(msgs, Some(keep)).is_ok();
+        }
+        queue.push_all_keeping(msgs, Some(keep)).is_ok()
     }
 
     /// Closes the session. Messages already queued are still sent first, then the
