@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::packet::{Outgoing, Packet};
 use super::socket::{Outbox, Phase, Session, Socket, UpgradedWs, WsStream};
 use super::version::{Beat, ClientPing, ClientPong, Protocol};
-use super::writer::Turn;
+use super::writer::{Burst, Turn};
 use super::{DisconnectReason, EngineHandler, EngineIo, ws};
 
 /// How the session starts.
@@ -238,7 +238,24 @@ async fn websocket<H: EngineHandler>(
                 // Held while the frames are handled: what the handlers send meanwhile is
                 // queued, and written together after.
                 let mut slot = session.ws.lock();
+                // Set once the frames read together are more than one: what their
+                // handlers send to other sockets is queued too (see `writer::Burst`).
+                let mut burst = Burst::default();
                 loop {
+                    // Another frame already read? (Polled without waiting; the next
+                    // turn's select registers for the rest.)
+                    let next = match slot.as_mut() {
+                        Some((ws, _)) if handled + 1 < READ_BATCH && !socket.is_closed() => {
+                            match ws.poll_next_unpin(&mut Context::from_waker(Waker::noop())) {
+                                Poll::Ready(next) => Some(next),
+                                Poll::Pending => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    if next.is_some() {
+                        burst.start();
+                    }
                     match frame {
                         Some(Ok(msg)) => on_frame(engine, socket, protocol, msg),
                         Some(Err(error)) => {
@@ -263,17 +280,14 @@ async fn websocket<H: EngineHandler>(
                         }
                     }
                     handled += 1;
-                    if handled == READ_BATCH || socket.is_closed() {
-                        break;
-                    }
-                    // Another frame already read? (Polled without waiting; the next
-                    // turn's select registers for the rest.)
-                    let Some((ws, _)) = slot.as_mut() else { break };
-                    match ws.poll_next_unpin(&mut Context::from_waker(Waker::noop())) {
-                        Poll::Ready(next) => frame = next,
-                        Poll::Pending => break,
+                    // A frame read ahead after the socket closed is not handled, as one
+                    // left unread would not be.
+                    match next {
+                        Some(next) if !socket.is_closed() => frame = next,
+                        _ => break,
                     }
                 }
+                drop(burst);
                 drop(slot);
             }
             () = outbox.ready() => {}

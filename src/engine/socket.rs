@@ -568,7 +568,7 @@ impl<D> Socket<D> {
     /// Writes the messages at once when the session is over WebSocket and nothing is
     /// waiting for its socket (see `writer`); gives them back otherwise, for the queue.
     fn send_now<I: Iterator<Item = Message>>(&self, msgs: I) -> Result<Result<(), SendError>, I> {
-        if self.phase() != Phase::Websocket {
+        if self.phase() != Phase::Websocket || super::writer::in_burst() {
             return Err(msgs);
         }
         let queue = &self.session.queue;

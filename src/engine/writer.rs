@@ -25,6 +25,45 @@ use super::packet::Outgoing;
 use super::socket::WsStream;
 use super::version::Protocol;
 
+thread_local! {
+    /// Set while a session's task handles a burst of frames read together (see [`Burst`]).
+    static BURST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While alive and started, senders on this thread queue instead of writing at once.
+///
+/// A session's task that has read several frames at once (a client sending faster than
+/// the server handles its frames, such as a publisher with several broadcasts on their
+/// way) handles them with this set: each receiver's frames from the whole burst are
+/// queued and go out in one write of the receiver's task, instead of one system call
+/// per frame and receiver. A lone frame's sends are written at once.
+#[derive(Default)]
+pub(crate) struct Burst {
+    started: bool,
+}
+
+impl Burst {
+    pub(crate) fn start(&mut self) {
+        if !self.started {
+            self.started = true;
+            BURST.with(|b| b.set(true));
+        }
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        if self.started {
+            BURST.with(|b| b.set(false));
+        }
+    }
+}
+
+/// Whether this thread is handling a burst (senders queue).
+pub(crate) fn in_burst() -> bool {
+    BURST.with(|b| b.get())
+}
+
 /// A session's WebSocket, once its task has one.
 #[derive(Default)]
 pub(crate) struct WsSlot {
