@@ -213,3 +213,64 @@ async fn emits_keep_their_order_while_writes_move_between_the_sender_and_the_que
     }
     assert_eq!(next, 600);
 }
+
+#[tokio::test]
+async fn broadcasts_from_a_burst_of_frames_arrive_in_order() {
+    // A publisher sends many frames at once: the server reads them together, and their
+    // broadcasts are queued for each member (not written one by one); every member gets
+    // them all, in order, and a broadcast after the burst is written directly again.
+    let (addr, _io) = serve(SocketIo::builder(), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            socket.on(
+                "join",
+                async |socket: SocketRef, tower_socketio::extract::Data(room): tower_socketio::extract::Data<String>| {
+                    socket.join(room);
+                    socket.emit("joined", &()).unwrap();
+                },
+            );
+            socket.on(
+                "pub",
+                async |socket: SocketRef, tower_socketio::extract::Data(n): tower_socketio::extract::Data<u32>| {
+                    socket.to("r").emit("m", &n).await.unwrap();
+                },
+            );
+        });
+    })
+    .await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        let mut m = RawClient::connect(addr).await;
+        m.send("40").await;
+        m.recv_text().await;
+        m.send("42[\"join\",\"r\"]").await;
+        loop {
+            if let Frame::Text(t) = m.recv().await {
+                if t.starts_with("42[\"joined\"") {
+                    break;
+                }
+            }
+        }
+        members.push(m);
+    }
+    let mut publisher = RawClient::connect(addr).await;
+    publisher.send("40").await;
+    publisher.recv_text().await;
+    let count = 300u32;
+    for n in 0..count {
+        publisher.send(&format!("42[\"pub\",{n}]")).await;
+    }
+    for m in &mut members {
+        let mut next = 0u32;
+        while next < count {
+            match tokio::time::timeout(STEP, m.recv()).await.expect("stalled") {
+                Frame::Text(t) if t.starts_with("42[\"m\"") => {
+                    let v: serde_json::Value = serde_json::from_str(&t[2..]).unwrap();
+                    assert_eq!(v[1], next, "out of order");
+                    next += 1;
+                }
+                Frame::Text(_) => {}
+                other => panic!("unexpected {other:?} after {next}"),
+            }
+        }
+    }
+}
