@@ -211,8 +211,12 @@ impl Ports {
     fn first(&self, member: usize) -> usize {
         member % self.0.len()
     }
-    /// A reconnection's: any of them, at random.
+    /// A reconnection's: any of them, at random (one server: no draw, so that the
+    /// members' cut times are those of the one-server scenario as before).
     fn any(&self, rng: &Rng) -> usize {
+        if self.0.len() == 1 {
+            return 0;
+        }
         ((rng.next() * self.0.len() as f64) as usize).min(self.0.len() - 1)
     }
 }
