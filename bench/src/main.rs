@@ -4,10 +4,11 @@
 //! ```text
 //! sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]
 //! sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]
+//! sio-bench cluster --scenario unstable [--runs N] [--members N] [--duration S] [--rate R] [--recovery on,off]
 //! sio-bench serve socketioxide|ws-echo          (PORT, WORKERS from the environment)
 //! sio-bench load SCENARIO --port P --pid PID [--raw|--msgpack] [--clients N] [--inflight N]
 //!                [--members N] [--broadcasts N] [--window N] [--duration S] [--warmup S]
-//!                [--rate R]
+//!                [--rate R] [--member-ports A,B] [--extra-pids P,Q] [--redis-pid P]
 //! ```
 //!
 //! `bench/run.sh` builds everything and calls `run`; see `docs/benchmarks.md`.
@@ -26,6 +27,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]\n\
          \x20      sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]\n\
+         \x20      sio-bench cluster --scenario unstable [--runs N] [--members N] [--duration S] [--rate R] [--recovery on,off]\n\
          \x20      sio-bench serve socketioxide|ws-echo   (PORT, WORKERS from the environment)\n\
          \x20      sio-bench load conn|echo|ack|broadcast|idle|polling|unstable --port P --pid PID [options]"
     );
@@ -42,6 +44,21 @@ impl Flags {
     }
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|a| a == name)
+    }
+    /// A comma-separated list of numbers (empty when absent).
+    pub fn list<T: std::str::FromStr>(&self, name: &str) -> Vec<T> {
+        self.value(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|x| {
+                        x.parse().unwrap_or_else(|_| {
+                            eprintln!("{name}: not a list of numbers: {v}");
+                            usage()
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
     pub fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
         match self.value(name) {
@@ -123,7 +140,16 @@ fn main() {
                     "broadcast" => load::broadcast(&p).await,
                     "idle" => load::idle(&p).await,
                     "polling" => load::polling(&p).await,
-                    "unstable" => unstable::unstable(&p, f.num("--rate", 20.0)).await,
+                    "unstable" => {
+                        unstable::unstable(
+                            &p,
+                            f.num("--rate", 20.0),
+                            &f.list("--member-ports"),
+                            &f.list("--extra-pids"),
+                            f.value("--redis-pid").and_then(|v| v.parse().ok()),
+                        )
+                        .await
+                    }
                     _ => usage(),
                 }
             });

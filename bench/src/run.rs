@@ -138,6 +138,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             args: strings(&[&timed[..], &["--clients", "100", "--inflight", "4"]].concat()),
             floor: false,
             msgpack: true,
+            unstable: false,
             metrics: vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
@@ -159,6 +160,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             args: strings(&["--members", "1000", "--broadcasts", b1k]),
             floor: false,
             msgpack: true,
+            unstable: false,
             metrics: vec![
                 m("deliveries_per_s", "deliveries/s", Higher),
                 m("p50_ms", "p50 emit→receipt ms", Lower),
@@ -320,6 +322,7 @@ fn json_scenarios(quick: bool) -> Vec<Scenario> {
                 if quick { "20" } else { "60" },
             ]),
             floor: false,
+            msgpack: false,
             unstable: true,
             metrics: vec![
                 m(
