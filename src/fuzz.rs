@@ -240,12 +240,10 @@ pub mod redis {
 
     impl MsgValue {
         /// Decodes one MessagePack value that fills `input`, as the adapter decodes a
-        /// message that does not start with `{` (those are JSON).
+        /// message that does not start with `{` (those are JSON; a bare MessagePack value
+        /// may start with `0x7b`, the integer 123, which no adapter message is).
         pub fn decode(input: &Bytes) -> Result<Self, String> {
-            if input.first() == Some(&b'{') {
-                return Err("JSON, not MessagePack".to_owned());
-            }
-            wire::parse_any(input).map(MsgValue)
+            wire::parse_msgpack(input).map(MsgValue)
         }
 
         /// The adapter's encoding of the value.
@@ -353,6 +351,11 @@ pub mod cluster {
                 let _ = packet.to_broadcast(None);
                 let _ = packet.to_broadcast(Some(1));
             }
+        }
+
+        /// Whether its data holds binary (which the JSON forms write as numbers).
+        pub fn has_binary(&self) -> bool {
+            self.0.has_binary()
         }
 
         /// The pub/sub envelope the adapters would publish for it.

@@ -7,9 +7,11 @@
 //! `data`; a missing `data` is none).
 //!
 //! Checks: whatever decodes can be read in every way the adapters read it without a
-//! panic; its own envelope (JSON or MessagePack) and its MessagePack envelope decode back
-//! to the same message; its stream entry, with and without MessagePack for binary, reads
-//! back as the same message.
+//! panic; its MessagePack envelope decodes back to the same message; its own envelope
+//! (MessagePack for a message type that carries binary and holds some, JSON otherwise) and
+//! its stream entry, with and without MessagePack for binary, read back as a message, the
+//! same one unless binary had to go as JSON (as numbers, as Node's adapters write a
+//! `Buffer` into JSON).
 #![cfg(feature = "redis-streams")]
 #![cfg_attr(fuzzing, no_main)]
 
@@ -47,7 +49,10 @@ pub(crate) fn run(data: &[u8]) {
     let envelope = message.encode();
     let again = ClusterMessage::decode(&envelope)
         .unwrap_or_else(|e| panic!("its own envelope {envelope:?} is refused: {e}"));
-    assert_eq!(again, message, "through its envelope {envelope:?}");
+    let json_binary = message.has_binary() && envelope.first() == Some(&b'{');
+    if !json_binary {
+        assert_eq!(again, message, "through its envelope {envelope:?}");
+    }
     let mp = message.encode_msgpack();
     let again = ClusterMessage::decode_msgpack(&mp)
         .unwrap_or_else(|e| panic!("its own MessagePack {mp:x?} is refused: {e}"));
@@ -67,7 +72,8 @@ pub(crate) fn run(data: &[u8]) {
             data.as_deref(),
         )
         .unwrap_or_else(|e| panic!("its own stream entry {fields:?} is refused: {e}"));
-        if !only_plaintext {
+        let text_data = data.as_ref().is_some_and(|d| d.first() == Some(&b'{'));
+        if !(message.has_binary() && text_data) {
             assert_eq!(again, message, "through its stream entry {fields:?}");
         }
     }

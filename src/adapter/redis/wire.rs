@@ -116,9 +116,14 @@ pub(crate) fn parse_any(payload: &Bytes) -> Result<Value, String> {
     if payload.first() == Some(&b'{') {
         serde_json::from_slice(payload).map_err(|e| format!("invalid JSON: {e}"))
     } else {
-        let clean = clean(payload)?;
-        msgpack::read::from_slice(&clean).map_err(|e| e.to_string())
+        parse_msgpack(payload)
     }
+}
+
+/// Parses a MessagePack message (checked and cleaned by the crate's codec first).
+pub(crate) fn parse_msgpack(payload: &Bytes) -> Result<Value, String> {
+    let clean = clean(payload)?;
+    msgpack::read::from_slice(&clean).map_err(|e| e.to_string())
 }
 
 /// Encodes a MessagePack message.
