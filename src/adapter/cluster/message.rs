@@ -321,7 +321,7 @@ impl Message {
             Some(Value::String(s)) => Some(s),
             _ => None,
         };
-        let data = m.remove("data").filter(|d| !d.is_null());
+        let data = object_data(m.remove("data"))?;
         Ok(Message {
             kind: kind.ok_or("the message has no numeric type")?,
             uid: uid.ok_or("the message has no uid")?,
@@ -400,7 +400,18 @@ impl Message {
                 Some(msgpack_value(&Bytes::from(raw))?)
             }
         };
-        Ok(Message::new(kind, uid, nsp, data))
+        Ok(Message::new(kind, uid, nsp, object_data(data)?))
+    }
+}
+
+/// A message's `data`: absent, `null` (none) or a map; every message type's data is a map
+/// (Node's adapters write nothing else, and could not read anything else back from a
+/// stream entry, whose data is JSON only when it starts with `{`).
+fn object_data(data: Option<Value>) -> Result<Option<Value>, String> {
+    match data {
+        None | Some(Value::Null) => Ok(None),
+        Some(d @ Value::Object(_)) => Ok(Some(d)),
+        Some(_) => Err("the message's data is not a map".to_owned()),
     }
 }
 

@@ -130,6 +130,8 @@ fn hostile_messages_are_errors() {
         br#"{"type":3,"nsp":"/"}"#,
         br#"{"type":3,"uid":"u"}"#,
         br#"{"type":3,"uid":1,"nsp":"/"}"#,
+        br#"{"type":13,"uid":"u","nsp":"/","data":103}"#,
+        br#"{"type":3,"uid":"u","nsp":"/","data":[1]}"#,
         b"\xc1",
         b"{",
     ] {
@@ -141,6 +143,9 @@ fn hostile_messages_are_errors() {
     assert!(Message::from_stream_fields("u", "/", "three", None).is_err());
     assert!(Message::from_stream_fields("u", "/", "3", Some(b"!!not base64")).is_err());
     assert!(Message::from_stream_fields("u", "/", "3", Some(b"{bad")).is_err());
+    // Data that is not a map (Node writes none, and reads a stream entry's data as JSON
+    // only when it starts with `{`): base64 MessagePack of the number 103 here.
+    assert!(Message::from_stream_fields("u", "/", "13", Some(b"Zw==")).is_err());
     // A message without data reads; its packet does not.
     let m = Message::decode(&Bytes::from_static(br#"{"type":3,"uid":"u","nsp":"/"}"#)).unwrap();
     assert!(m.packet().is_err());
