@@ -240,12 +240,10 @@ pub mod redis {
 
     impl MsgValue {
         /// Decodes one MessagePack value that fills `input`, as the adapter decodes a
-        /// message that does not start with `{` (those are JSON).
+        /// message that does not start with `{` (those are JSON; a bare MessagePack value
+        /// may start with `0x7b`, the integer 123, which no adapter message is).
         pub fn decode(input: &Bytes) -> Result<Self, String> {
-            if input.first() == Some(&b'{') {
-                return Err("JSON, not MessagePack".to_owned());
-            }
-            wire::parse_any(input).map(MsgValue)
+            wire::parse_msgpack(input).map(MsgValue)
         }
 
         /// The adapter's encoding of the value.
@@ -304,6 +302,76 @@ pub mod redis {
         /// What the adapters published since the last call (each counts as sent).
         pub fn published(&self) -> Vec<(String, Bytes)> {
             crate::util::lock(&self.outbox).drain()
+        }
+    }
+}
+
+/// The messages of the cluster-adapter protocol (the Streams and sharded adapters): pub/sub
+/// envelopes in JSON or MessagePack, and stream entries.
+#[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
+pub mod cluster {
+    use super::*;
+    use crate::adapter::cluster::message::Message;
+
+    /// A message as the adapters read it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ClusterMessage(Message);
+
+    impl ClusterMessage {
+        /// A pub/sub envelope: JSON when it starts with `{`, MessagePack otherwise.
+        pub fn decode(payload: &Bytes) -> Result<Self, String> {
+            Message::decode(payload).map(ClusterMessage)
+        }
+
+        /// A MessagePack envelope (the Streams adapter's pub/sub messages).
+        pub fn decode_msgpack(payload: &Bytes) -> Result<Self, String> {
+            Message::decode_msgpack(payload).map(ClusterMessage)
+        }
+
+        /// A stream entry's fields.
+        pub fn from_stream_fields(
+            uid: &str,
+            nsp: &str,
+            kind: &str,
+            data: Option<&[u8]>,
+        ) -> Result<Self, String> {
+            Message::from_stream_fields(uid, nsp, kind, data).map(ClusterMessage)
+        }
+
+        /// Reads every part the adapters read of a message (request id, options, rooms,
+        /// packet, timeout); only panics matter.
+        pub fn read_all(&self) {
+            let m = &self.0;
+            let _ = m.request_id();
+            let _ = m.opts();
+            let _ = m.rooms();
+            let _ = m.ack_timeout_ms();
+            let _ = m.has_binary();
+            if let Ok(packet) = m.packet() {
+                let _ = packet.to_broadcast(None);
+                let _ = packet.to_broadcast(Some(1));
+            }
+        }
+
+        /// Whether its data holds binary (which the JSON forms write as numbers).
+        pub fn has_binary(&self) -> bool {
+            self.0.has_binary()
+        }
+
+        /// The pub/sub envelope the adapters would publish for it.
+        pub fn encode(&self) -> Bytes {
+            self.0.encode_json_or_msgpack()
+        }
+
+        /// Its MessagePack envelope.
+        pub fn encode_msgpack(&self) -> Bytes {
+            self.0.encode_msgpack()
+        }
+
+        /// Its stream entry's fields (`data` as JSON text, or base64 MessagePack when it
+        /// holds binary and `only_plaintext` is off).
+        pub fn stream_fields(&self, only_plaintext: bool) -> Vec<(&'static str, Bytes)> {
+            self.0.stream_fields(only_plaintext)
         }
     }
 }

@@ -58,6 +58,31 @@ fn through_the_wire<T: Serialize + ?Sized>(data: &T) -> (Encoded, Args) {
 // ---------------------------------------------------------------------------------------
 // Decoding side of the mapping.
 
+/// A number reads as exactly the double JavaScript wrote: `JSON.stringify` gives the
+/// shortest text of a double, and the text must read back as that double (the exact
+/// reading of `str::parse`), not one a unit in the last place away.
+#[test]
+fn numbers_read_as_the_exact_double_javascript_sent() {
+    for text in [
+        "0.00009669883002061397",
+        "1.120034148471959e+23",
+        "0.1",
+        "2.2250738585072014e-308",
+        "1.7976931348623157e+308",
+        "5e-324",
+        "0.30000000000000004",
+        "123456789.12345679",
+    ] {
+        let args = event_args(&format!(r#"2["e",{text}]"#));
+        let got: f64 = args.deserialize().unwrap();
+        assert_eq!(
+            got.to_bits(),
+            text.parse::<f64>().unwrap().to_bits(),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn non_tuple_types_receive_the_first_argument() {
     let args = event_args(r#"2["ev","a","b",3]"#);

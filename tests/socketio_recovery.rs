@@ -2,8 +2,8 @@
 //! against a server with recovery on behind a proxy that cuts its TCP connections
 //! (tests/recovery_support): recovery over WebSocket, polling and an upgraded connection,
 //! cut by the server side and by the client's engine; middleware skipped or run; the
-//! window, forged and reused pids, deliberate disconnections; the byte budget under a
-//! flood while 1,000 sessions are persisted.
+//! window, forged and reused pids, deliberate disconnections; the MessagePack parser; the
+//! byte budget under a flood while 1,000 sessions are persisted.
 
 mod common;
 mod recovery_support;
@@ -142,6 +142,27 @@ async fn live_broadcasts_during_a_restore_are_neither_lost_nor_doubled() {
         let slow = recovery_support::start_slow(ConnectionStateRecovery::new()).await;
         drive(slow, "stream", &["--transports", transports]).await;
     }
+}
+
+#[tokio::test]
+async fn recovers_with_the_msgpack_parser() {
+    if require_peer(Peer::NodeModules).is_none() {
+        return;
+    }
+    // socket.io-msgpack-parser clients: the pid in the CONNECT reply and the offset as the
+    // last argument of each stored event, in MessagePack; over each transport, and with live
+    // broadcasts racing the replay.
+    for transports in ["websocket", "polling", "polling,websocket"] {
+        let server = recovery_support::start_msgpack(ConnectionStateRecovery::new()).await;
+        drive(
+            server,
+            "recover",
+            &["--transports", transports, "--parser", "msgpack"],
+        )
+        .await;
+    }
+    let server = recovery_support::start_msgpack(ConnectionStateRecovery::new()).await;
+    drive(server, "stream", &["--parser", "msgpack"]).await;
 }
 
 #[tokio::test]

@@ -11,6 +11,12 @@
 //!
 //! The two cores are shared by Redis, both servers and the load generator: the figures
 //! compare the adapters with each other on this machine, not with `sio-bench run`'s.
+//!
+//! `--scenario unstable`: the unstable network of `sio-bench run` (see `unstable.rs`) on
+//! two servers joined by the Streams adapter, one fresh `redis-server` per run: the
+//! publisher on server A, the members spread over A and B, each reconnection to either
+//! at random, so that about half the recoveries cross servers. Once with connection
+//! state recovery (`RECOVERY=1`) and once without (`--recovery on,off`), interleaved.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -142,12 +148,24 @@ fn bench_server(
     port: u16,
     cpu: &str,
 ) -> std::io::Result<Proc> {
+    bench_server_with(exe, adapter, url, port, cpu, false)
+}
+
+fn bench_server_with(
+    exe: &Path,
+    adapter: &str,
+    url: &str,
+    port: u16,
+    cpu: &str,
+    recovery: bool,
+) -> std::io::Result<Proc> {
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", cpu]).arg(exe);
     if adapter != "local" {
         cmd.env("ADAPTER", adapter).env("REDIS_URL", url);
     }
-    cmd.env("PORT", port.to_string())
+    cmd.env("RECOVERY", if recovery { "1" } else { "0" })
+        .env("PORT", port.to_string())
         .env("WORKERS", "1")
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
@@ -184,6 +202,14 @@ fn load(
 }
 
 pub fn main(f: Flags) -> i32 {
+    match f.value("--scenario").unwrap_or("broadcast") {
+        "broadcast" => {}
+        "unstable" => return unstable(&f),
+        other => {
+            eprintln!("--scenario {other}: broadcast or unstable");
+            return 2;
+        }
+    }
     let runs: usize = f.num("--runs", 3);
     let members: usize = f.num("--members", 1000);
     let broadcasts: usize = f.num("--broadcasts", 200);
@@ -284,6 +310,143 @@ pub fn main(f: Flags) -> i32 {
     println!("| --- | --- | --- | --- | --- |");
     for r in rows {
         println!("{r}");
+    }
+    println!(
+        "\nload average before: {load_before}; after: {}; took {:.0} s",
+        loadavg(),
+        started.elapsed().as_secs_f64()
+    );
+    0
+}
+
+/// The unstable network's rows: (key of the load's output, label).
+const UNSTABLE_ROWS: &[(&str, &str)] = &[
+    ("delivered_pct", "messages delivered, % (mean of members)"),
+    ("worst_member_pct", "messages delivered, % (worst member)"),
+    ("duplicates", "duplicates (all members)"),
+    ("p50_ms", "p50 publish→receipt ms"),
+    ("p99_ms", "p99 publish→receipt ms"),
+    ("recovered", "reconnections recovered"),
+    ("not_recovered", "reconnections not recovered"),
+    ("moved", "reconnections to the other server"),
+    ("moved_recovered", "of which recovered"),
+    ("errors", "failed connections"),
+    ("cpu_s", "CPU s of both servers"),
+    ("redis_cpu_s", "CPU s of redis-server"),
+];
+
+/// `--scenario unstable`: see the module's documentation.
+fn unstable(f: &Flags) -> i32 {
+    let runs: usize = f.num("--runs", 3);
+    let members: usize = f.num("--members", 1000);
+    let duration: f64 = f.num("--duration", 60.0);
+    let rate: f64 = f.num("--rate", 20.0);
+    let variants: Vec<bool> = f
+        .value("--recovery")
+        .unwrap_or("on,off")
+        .split(',')
+        .map(|v| v == "on")
+        .collect();
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let server = exe_dir.join("examples").join("bench_server");
+    let scratch = std::env::temp_dir().join(format!("sio-bench-unstable-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&scratch);
+    let load_before = loadavg();
+    let started = Instant::now();
+    let mut samples: Vec<Vec<Value>> = vec![Vec::new(); variants.len()];
+    for run in 0..runs {
+        for (vi, &recovery) in variants.iter().enumerate() {
+            let name = if recovery { "recovery" } else { "no recovery" };
+            let dir = scratch.join(format!("{vi}-{run}"));
+            let _ = std::fs::create_dir_all(&dir);
+            let (redis, url) = match start_redis("streams", &dir) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("streams: {e}");
+                    return 1;
+                }
+            };
+            let (pa, pb) = (free_port(), free_port());
+            let servers = (
+                bench_server_with(&server, "streams", &url, pa, "0", recovery),
+                bench_server_with(&server, "streams", &url, pb, "0", recovery),
+            );
+            let (a, b) = match servers {
+                (Ok(a), Ok(b)) => (a, b),
+                _ => {
+                    eprintln!("cannot start {}", server.display());
+                    return 1;
+                }
+            };
+            if !wait_port(pa, Duration::from_secs(20)) || !wait_port(pb, Duration::from_secs(20)) {
+                eprintln!("the servers did not listen");
+                return 1;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let out = Command::new("taskset")
+                .args(["-c", "1"])
+                .arg(exe_dir.join("sio-bench"))
+                .args(["load", "unstable"])
+                .args(["--port", &pa.to_string(), "--pid", &a.0.id().to_string()])
+                .args(["--member-ports", &format!("{pa},{pb}")])
+                .args(["--extra-pids", &b.0.id().to_string()])
+                .args(["--redis-pid", &redis[0].0.id().to_string()])
+                .args(["--clients", &members.to_string()])
+                .args(["--duration", &duration.to_string()])
+                .args(["--rate", &rate.to_string()])
+                .stdin(Stdio::null())
+                .output();
+            let v = match out {
+                Ok(o) if o.status.success() => serde_json::from_slice::<Value>(&o.stdout)
+                    .map_err(|e| format!("load output: {e}")),
+                Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
+                Err(e) => Err(format!("load generator: {e}")),
+            };
+            match v {
+                Ok(v) => {
+                    eprintln!("{name} run {}: {v}", run + 1);
+                    samples[vi].push(v);
+                }
+                Err(e) => {
+                    eprintln!("{name} run {}: {e}", run + 1);
+                    return 1;
+                }
+            }
+            drop((a, b, redis));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!(
+        "### unstable network on two servers (Streams adapter): {members} members spread over both, \
+         each reconnection to either at random, publisher on server A, {rate} broadcasts/s for {duration} s \
+         (median of {runs}, min–max)\n"
+    );
+    let heads: Vec<&str> = variants
+        .iter()
+        .map(|r| {
+            if *r {
+                "Streams adapter, recovery"
+            } else {
+                "Streams adapter, no recovery"
+            }
+        })
+        .collect();
+    println!("| metric | {} |", heads.join(" | "));
+    println!("| --- |{}", " --- |".repeat(heads.len()));
+    for (key, label) in UNSTABLE_ROWS {
+        let cells: Vec<String> = samples
+            .iter()
+            .map(|s| {
+                let v: Vec<f64> = s.iter().map(|v| v[*key].as_f64().unwrap_or(0.0)).collect();
+                let (m, lo, hi) = median_min_max(&v);
+                format!("{} ({}–{})", fmt_num(m), fmt_num(lo), fmt_num(hi))
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
     }
     println!(
         "\nload average before: {load_before}; after: {}; took {:.0} s",

@@ -6,11 +6,13 @@
 //!               [--charts DIR] [--extra-ours label=path,...]
 //! sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]
 //! sio-bench charts SAMPLES.json DIR             (the charts again, from a run's samples)
+//! sio-bench cluster --scenario unstable [--runs N] [--members N] [--duration S] [--rate R] [--recovery on,off]
 //! sio-bench serve socketioxide|ws-echo|ws-floor (PORT, WORKERS from the environment)
 //! sio-bench load SCENARIO --port P --pid PID [--raw|--msgpack] [--clients N] [--inflight N]
 //!                [--members N] [--broadcasts N] [--window N[,N]] [--duration S]
 //!                [--warmup S] [--sources N] [--parallel N] [--idle S] [--interval S]
-//!                [--rate R] [--trigger-port P]
+//!                [--rate R] [--trigger-port P] [--member-ports A,B] [--extra-pids P,Q]
+//!                [--redis-pid P]
 //! ```
 //!
 //! `bench/run.sh` builds everything and calls `run`; see `docs/benchmarks.md`.
@@ -36,6 +38,7 @@ fn usage() -> ! {
         "usage: sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE] [--charts DIR]\n\
          \x20      sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]\n\
          \x20      sio-bench charts SAMPLES.json DIR\n\
+         \x20      sio-bench cluster --scenario unstable [--runs N] [--members N] [--duration S] [--rate R] [--recovery on,off]\n\
          \x20      sio-bench serve socketioxide|ws-echo|ws-floor   (PORT, WORKERS from the environment)\n\
          \x20      sio-bench load conn|echo|ack|broadcast|idle|polling|idle-storm|polling-bcast|unstable --port P --pid PID [options]"
     );
@@ -52,6 +55,21 @@ impl Flags {
     }
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|a| a == name)
+    }
+    /// A comma-separated list of numbers (empty when absent).
+    pub fn list<T: std::str::FromStr>(&self, name: &str) -> Vec<T> {
+        self.value(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|x| {
+                        x.parse().unwrap_or_else(|_| {
+                            eprintln!("{name}: not a list of numbers: {v}");
+                            usage()
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
     pub fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
         match self.value(name) {
@@ -162,7 +180,16 @@ fn main() {
                     "polling" => load::polling(&p).await,
                     "idle-storm" => scale::idle_storm(&p).await,
                     "polling-bcast" => scale::polling_bcast(&p).await,
-                    "unstable" => unstable::unstable(&p, f.num("--rate", 20.0)).await,
+                    "unstable" => {
+                        unstable::unstable(
+                            &p,
+                            f.num("--rate", 20.0),
+                            &f.list("--member-ports"),
+                            &f.list("--extra-pids"),
+                            f.value("--redis-pid").and_then(|v| v.parse().ok()),
+                        )
+                        .await
+                    }
                     _ => usage(),
                 }
             });

@@ -22,6 +22,11 @@
 //! `1/rate` s; cuts stop when it stops, and members get a few seconds to come back and
 //! drain. Reported: the share of the published messages each member received (mean and
 //! worst member), the duplicates, and p50/p99 from publish to receipt.
+//!
+//! Across servers (`--member-ports A,B`, from `sio-bench cluster --scenario unstable`):
+//! the publisher stays on `--port`, member `i` first connects to the `i % n`-th of the
+//! member ports and each reconnection goes to one of them at random, so about half the
+//! recoveries move from one server to another (counted as `moved` and `moved_recovered`).
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -84,6 +89,10 @@ struct Shared {
     cuts: Cell<u64>,
     recovered: Cell<u64>,
     not_recovered: Cell<u64>,
+    /// Reconnections to another server than the previous connection's.
+    moved: Cell<u64>,
+    /// Those of them that were recovered.
+    moved_recovered: Cell<u64>,
     joined: Cell<usize>,
     /// Connections that failed (refused, or closed by the server) rather than being cut.
     errors: Cell<u64>,
@@ -194,9 +203,34 @@ fn classify(data: &[u8]) -> Frame {
     Frame::Other
 }
 
-async fn member(port: u16, shared: Rc<Shared>, seed: u64) -> Member {
+/// The servers' ports, for members.
+struct Ports(Vec<u16>);
+
+impl Ports {
+    /// The first connection's server: members spread evenly.
+    fn first(&self, member: usize) -> usize {
+        member % self.0.len()
+    }
+    /// A reconnection's: any of them, at random (one server: no draw, so that the
+    /// members' cut times are those of the one-server scenario as before).
+    fn any(&self, rng: &Rng) -> usize {
+        if self.0.len() == 1 {
+            return 0;
+        }
+        ((rng.next() * self.0.len() as f64) as usize).min(self.0.len() - 1)
+    }
+}
+
+async fn member(ports: Rc<Ports>, index: usize, shared: Rc<Shared>, seed: u64) -> Member {
     let rng = Rng::new(seed);
-    let upgrade = wire::upgrade_request(port, "/socket.io/?EIO=4&transport=websocket");
+    let upgrades: Vec<Vec<u8>> = ports
+        .0
+        .iter()
+        .map(|p| wire::upgrade_request(*p, "/socket.io/?EIO=4&transport=websocket"))
+        .collect();
+    let mut server = ports.first(index);
+    // The server of the last connection that got its CONNECT reply.
+    let mut last_server = server;
     let join = text_frame(b"421[\"join\",\"bench\"]");
     let pong = text_frame(b"3");
     let mut m = Member {
@@ -208,7 +242,10 @@ async fn member(port: u16, shared: Rc<Shared>, seed: u64) -> Member {
     let mut attempts = 0u32;
     let mut first = true;
     while !shared.stop.get() {
-        let mut c = match open(port, &upgrade).await {
+        if !first {
+            server = ports.any(&rng);
+        }
+        let mut c = match open(ports.0[server], &upgrades[server]).await {
             Ok(c) => c,
             Err(_) => {
                 shared.errors.set(shared.errors.get() + 1);
@@ -260,7 +297,14 @@ async fn member(port: u16, shared: Rc<Shared>, seed: u64) -> Member {
                 } else {
                     shared.not_recovered.set(shared.not_recovered.get() + 1);
                 }
+                if server != last_server {
+                    shared.moved.set(shared.moved.get() + 1);
+                    if recovered {
+                        shared.moved_recovered.set(shared.moved_recovered.get() + 1);
+                    }
+                }
             }
+            last_server = server;
             let mut in_room = recovered;
             if !recovered {
                 c.stream.write_all(&join).await?;
@@ -419,8 +463,25 @@ async fn publisher(port: u16, shared: Rc<Shared>, rate: f64, duration: Duration)
     Ok(())
 }
 
-/// `p.clients` members, `p.rate` messages per second for `p.duration`.
-pub async fn unstable(p: &Params, rate: f64) -> io::Result<Value> {
+/// `p.clients` members spread over `member_ports` (`p.port` alone when empty), `rate`
+/// messages per second for `p.duration` from a publisher on `p.port`. The CPU reported is
+/// that of `p.pid` and `extra_pids` together (the servers), and of `redis_pid` apart.
+pub async fn unstable(
+    p: &Params,
+    rate: f64,
+    member_ports: &[u16],
+    extra_pids: &[u32],
+    redis_pid: Option<u32>,
+) -> io::Result<Value> {
+    let ports = Rc::new(Ports(if member_ports.is_empty() {
+        vec![p.port]
+    } else {
+        member_ports.to_vec()
+    }));
+    let pids: Vec<u32> = std::iter::once(p.pid)
+        .chain(extra_pids.iter().copied())
+        .collect();
+    let servers_cpu = || pids.iter().map(|pid| cpu_ns(*pid)).sum::<u64>();
     let shared = Rc::new(Shared {
         start: Instant::now(),
         stop_cuts: Cell::new(false),
@@ -430,6 +491,8 @@ pub async fn unstable(p: &Params, rate: f64) -> io::Result<Value> {
         cuts: Cell::new(0),
         recovered: Cell::new(0),
         not_recovered: Cell::new(0),
+        moved: Cell::new(0),
+        moved_recovered: Cell::new(0),
         joined: Cell::new(0),
         errors: Cell::new(0),
     });
@@ -437,7 +500,8 @@ pub async fn unstable(p: &Params, rate: f64) -> io::Result<Value> {
     for i in 0..p.clients {
         let seed = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1) ^ std::process::id() as u64;
         members.push(tokio::task::spawn_local(member(
-            p.port,
+            ports.clone(),
+            i,
             shared.clone(),
             seed,
         )));
@@ -457,14 +521,18 @@ pub async fn unstable(p: &Params, rate: f64) -> io::Result<Value> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cpu0 = cpu_ns(p.pid);
+    let cpu0 = servers_cpu();
+    let redis0 = redis_pid.map(cpu_ns);
     let t0 = Instant::now();
     publisher(p.port, shared.clone(), rate, p.duration).await?;
     shared.stop_cuts.set(true);
     // Time to come back (the longest first reconnection delay is 1.5 s) and drain.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let secs = t0.elapsed().as_secs_f64();
-    let cpu = cpu_ns(p.pid).saturating_sub(cpu0) as f64;
+    let cpu = servers_cpu().saturating_sub(cpu0) as f64;
+    let redis_cpu = redis_pid
+        .zip(redis0)
+        .map(|(pid, c0)| cpu_ns(pid).saturating_sub(c0) as f64 / 1e9);
     shared.stop.set(true);
     let published = shared.published.get() as usize;
     let mut shares = Vec::new();
@@ -486,7 +554,7 @@ pub async fn unstable(p: &Params, rate: f64) -> io::Result<Value> {
     };
     let mean = shares.iter().sum::<f64>() / shares.len().max(1) as f64;
     let worst = shares.iter().copied().fold(1.0, f64::min);
-    Ok(json!({
+    let mut out = json!({
         "delivered_pct": mean * 100.0,
         "worst_member_pct": worst * 100.0,
         "duplicates": duplicates,
@@ -499,5 +567,13 @@ pub async fn unstable(p: &Params, rate: f64) -> io::Result<Value> {
         "errors": shared.errors.get(),
         "cpu_s": cpu / 1e9,
         "secs": secs,
-    }))
+    });
+    if ports.0.len() > 1 {
+        out["moved"] = json!(shared.moved.get());
+        out["moved_recovered"] = json!(shared.moved_recovered.get());
+    }
+    if let Some(r) = redis_cpu {
+        out["redis_cpu_s"] = json!(r);
+    }
+    Ok(out)
 }

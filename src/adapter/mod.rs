@@ -22,7 +22,7 @@
 //! with a factory that does not.
 
 #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
-mod cluster;
+pub(crate) mod cluster;
 mod local;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -66,7 +66,7 @@ use tower_socketio::adapter::{
 use tower_socketio::extract::{AckSender, Data, State};
 use tower_socketio::protocol::BroadcastPacket;
 use tower_socketio::{
-    ConnectError, ConnectionStateRecovery, DisconnectReason, Sid, SocketIo, SocketRef,
+    ConnectError, ConnectionStateRecovery, DisconnectReason, Parser, Sid, SocketIo, SocketRef,
 };
 
 /// A TCP proxy whose connections can all be cut at once, and which can hold new ones.
@@ -245,7 +245,13 @@ impl Adapter for Slow {
 }
 /// A server with recovery `config` behind a proxy: (proxy address, direct address, io).
 pub async fn start(config: ConnectionStateRecovery) -> (SocketAddr, SocketAddr, SocketIo) {
-    start_with(config, false, SHORT_PING).await
+    start_with(config, false, SHORT_PING, Parser::Json).await
+}
+
+/// [`start`] with the MessagePack parser (`socket.io-msgpack-parser` clients): offsets
+/// travel as the last argument in MessagePack too.
+pub async fn start_msgpack(config: ConnectionStateRecovery) -> (SocketAddr, SocketAddr, SocketIo) {
+    start_with(config, false, SHORT_PING, Parser::MsgPack).await
 }
 
 /// [`start`] with Node's default pings (for many WebSocket clients, whose cuts are seen at
@@ -253,7 +259,7 @@ pub async fn start(config: ConnectionStateRecovery) -> (SocketAddr, SocketAddr, 
 pub async fn start_default_pings(
     config: ConnectionStateRecovery,
 ) -> (SocketAddr, SocketAddr, SocketIo) {
-    start_with(config, false, Duration::from_secs(25)).await
+    start_with(config, false, Duration::from_secs(25), Parser::Json).await
 }
 
 /// Short pings: a polling GET sent with `Connection: close` (Node's client) is not seen to
@@ -264,13 +270,14 @@ const SHORT_PING: Duration = Duration::from_millis(400);
 /// [`start`] with the in-memory adapter behind a slow `missed_packets` (see the module
 /// docs).
 pub async fn start_slow(config: ConnectionStateRecovery) -> (SocketAddr, SocketAddr, SocketIo) {
-    start_with(config, true, SHORT_PING).await
+    start_with(config, true, SHORT_PING, Parser::Json).await
 }
 
 async fn start_with(
     config: ConnectionStateRecovery,
     slow: bool,
     ping: Duration,
+    parser: Parser,
 ) -> (SocketAddr, SocketAddr, SocketIo) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -289,6 +296,7 @@ async fn start_with(
         streaming: std::sync::atomic::AtomicBool::new(false),
     });
     let mut builder = SocketIo::builder()
+        .parser(parser)
         .allow_eio3(true)
         .max_buffered_bytes(16 * 1024)
         .ping_interval(ping)

@@ -2,7 +2,7 @@
 // tests/recovery_support (recovery on, a cutting proxy in front, a control namespace).
 //
 // usage: node recovery/recover.mjs <proxied-url> <ctl-url> --case C [--transports T]
-//            [--middlewares skip|run] [--hold ms]
+//            [--middlewares skip|run] [--hold ms] [--parser json|msgpack]
 //
 // Cases (each prints `recover: ok: ...` on success, exits 1 with the reason otherwise):
 //   recover   the client is cut twice, first by the server side (the proxy closes the TCP
@@ -35,6 +35,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { io } from 'socket.io-client';
 import sio2 from 'socket.io-client-v2';
+import msgpackParser from 'socket.io-msgpack-parser';
 import {
   DriverError,
   assert,
@@ -52,19 +53,22 @@ import {
 
 const NAME = 'recover';
 const { args, opts } = cli(
-  'node recovery/recover.mjs <proxied-url> <ctl-url> --case C [--transports T] [--middlewares skip|run] [--hold ms]',
+  'node recovery/recover.mjs <proxied-url> <ctl-url> --case C [--transports T] [--middlewares skip|run] [--hold ms] [--parser json|msgpack]',
   2,
   {
     case: { type: 'string' },
     transports: { type: 'string', default: 'websocket' },
     middlewares: { type: 'string', default: 'skip' },
     hold: { type: 'string', default: '1' },
+    parser: { type: 'string', default: 'json' },
   },
 );
 const [url, ctlUrl] = args;
 const transports = opts.transports.split(',');
 const hold = millis(opts.hold, 'hold');
 const STEP = 10_000;
+// `--parser msgpack`: every client speaks socket.io-msgpack-parser (the server must too).
+const parser = opts.parser === 'msgpack' ? { parser: msgpackParser } : {};
 
 /** Sends a control command and waits for its answer. */
 let ctl;
@@ -89,6 +93,7 @@ function client(extra = {}) {
     randomizationFactor: 0,
     timeout: STEP,
     autoConnect: false,
+    ...parser,
     ...extra,
   });
   socket.log = [];
@@ -229,7 +234,7 @@ async function notRecovered(auth, victimId, what) {
 }
 
 main(NAME, 60_000, async () => {
-  ctl = await connectSocketIo(`${ctlUrl}/ctl`, { transports: ['websocket'] }, STEP);
+  ctl = await connectSocketIo(`${ctlUrl}/ctl`, { transports: ['websocket'], ...parser }, STEP);
   try {
     switch (opts.case) {
       case 'recover': {
