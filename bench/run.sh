@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the side-by-side benchmark (docs/benchmarks.md): builds the servers and the load
 # generator in release mode, installs the Node peer when missing, then runs every server
-# and scenario. Arguments go to `sio-bench run` (--quick, --runs N, --servers, --scenarios,
-# --out FILE).
+# and scenario, and writes the tables and the SVG charts (docs/benchmarks/ for a full run).
+# Arguments go to `sio-bench run` (--quick, --runs N, --servers, --scenarios, --out FILE,
+# --charts DIR, --full-size, --extra-ours label=path).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,6 +24,13 @@ if [ ! -f "$stamp" ] || ! cmp -s bench/node/package-lock.json "$stamp"; then
   cp bench/node/package-lock.json "$stamp"
 fi
 
-# 10 000 clients need as many descriptors on each side.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# 100 000 clients need as many descriptors on each side (the load generator and the
+# server are separate processes, each with its own limit).
+want=262144
+hard="$(ulimit -Hn)"
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
+  # Root may raise the hard limit too (up to fs.nr_open).
+  ulimit -Hn "$want" 2>/dev/null || want="$hard"
+fi
+ulimit -n "$want"
 exec target/release/sio-bench run "$@"

@@ -469,6 +469,8 @@ impl Client {
                 }
                 return;
             };
+            // Most connections join one namespace: no spare slots kept for each.
+            nsps.reserve_exact(1);
             nsps.push((ns_name.clone(), NsSlot::Connecting));
             drop(nsps);
             let conn2 = conn.clone();

@@ -168,3 +168,109 @@ async fn emit_wait_waits_for_room_and_loses_nothing() {
     }
     assert_eq!(next, 400);
 }
+
+#[tokio::test]
+async fn emits_keep_their_order_while_writes_move_between_the_sender_and_the_queue() {
+    // Small and large packets mixed: a small one to an idle socket is written by the
+    // sender itself, a large one fills the socket and the rest queue behind it until the
+    // session's task has written them, then senders write directly again.
+    let (addr, _io) = serve(SocketIo::builder().max_buffered_bytes(64 << 20), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            socket.on("go", async |socket: SocketRef| {
+                let big = "z".repeat(48 * 1024);
+                for i in 0..600u32 {
+                    let text = if i % 7 == 0 { big.as_str() } else { "s" };
+                    socket.emit("n", &(i, text)).unwrap();
+                    if i % 50 == 0 {
+                        // Room for the task to drain the queue, so that direct writes
+                        // start again.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                socket.emit("done", &()).unwrap();
+            });
+        });
+    })
+    .await;
+    let mut c = RawClient::connect(addr).await;
+    c.send("40").await;
+    c.recv_text().await;
+    c.send("42[\"go\"]").await;
+    // A pause while the emits begin: the kernel's buffers fill.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut next = 0u32;
+    loop {
+        match tokio::time::timeout(STEP, c.recv()).await.expect("stalled") {
+            Frame::Text(t) if t.starts_with("42[\"n\"") => {
+                let v: serde_json::Value = serde_json::from_str(&t[2..]).unwrap();
+                assert_eq!(v[1], next, "out of order");
+                next += 1;
+            }
+            Frame::Text(t) if t.starts_with("42[\"done\"") => break,
+            Frame::Text(_) => {}
+            other => panic!("unexpected {other:?} after {next}"),
+        }
+    }
+    assert_eq!(next, 600);
+}
+
+#[tokio::test]
+async fn broadcasts_from_a_burst_of_frames_arrive_in_order() {
+    // A publisher sends many frames at once: the server reads them together, and their
+    // broadcasts are queued for each member (not written one by one); every member gets
+    // them all, in order, and a broadcast after the burst is written directly again.
+    let (addr, _io) = serve(SocketIo::builder(), |io| {
+        io.ns("/", async |socket: SocketRef| {
+            socket.on(
+                "join",
+                async |socket: SocketRef, tower_socketio::extract::Data(room): tower_socketio::extract::Data<String>| {
+                    socket.join(room);
+                    socket.emit("joined", &()).unwrap();
+                },
+            );
+            socket.on(
+                "pub",
+                async |socket: SocketRef, tower_socketio::extract::Data(n): tower_socketio::extract::Data<u32>| {
+                    socket.to("r").emit("m", &n).await.unwrap();
+                },
+            );
+        });
+    })
+    .await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        let mut m = RawClient::connect(addr).await;
+        m.send("40").await;
+        m.recv_text().await;
+        m.send("42[\"join\",\"r\"]").await;
+        loop {
+            if let Frame::Text(t) = m.recv().await {
+                if t.starts_with("42[\"joined\"") {
+                    break;
+                }
+            }
+        }
+        members.push(m);
+    }
+    let mut publisher = RawClient::connect(addr).await;
+    publisher.send("40").await;
+    publisher.recv_text().await;
+    let count = 300u32;
+    for n in 0..count {
+        publisher.send(&format!("42[\"pub\",{n}]")).await;
+    }
+    for m in &mut members {
+        let mut next = 0u32;
+        while next < count {
+            match tokio::time::timeout(STEP, m.recv()).await.expect("stalled") {
+                Frame::Text(t) if t.starts_with("42[\"m\"") => {
+                    let v: serde_json::Value = serde_json::from_str(&t[2..]).unwrap();
+                    assert_eq!(v[1], next, "out of order");
+                    next += 1;
+                }
+                Frame::Text(_) => {}
+                other => panic!("unexpected {other:?} after {next}"),
+            }
+        }
+    }
+}

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::Flags;
-use crate::run::{fmt_num, free_port, loadavg, median_min_max, wait_port};
+use crate::report::{fmt_num, loadavg, median_min_max};
+use crate::run::{free_port, wait_port};
 
 /// A child process killed when dropped.
 struct Proc(Child);

@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
+use std::net::SocketAddrV4;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -29,14 +30,42 @@ pub struct Params {
     pub inflight: usize,
     pub members: usize,
     pub broadcasts: usize,
-    /// Broadcasts on their way at once.
-    pub window: usize,
+    /// Broadcasts on their way at once, one phase per entry (`--window 1,4`: one at a
+    /// time, then 4 at once, on the same members).
+    pub windows: Vec<usize>,
+    /// Source addresses the clients connect from (0: the default, 127.0.0.1 unbound).
+    pub sources: usize,
+    /// Connections being set up at once.
+    pub parallel: usize,
+    /// The idle window of the scale scenarios.
+    pub idle: Duration,
+    /// Time between the broadcasts of `polling-bcast`.
+    pub interval: Duration,
     /// Where the broadcast trigger connects, when not to `port` (another server of a
     /// cluster: `sio-bench cluster`).
     pub trigger_port: Option<u16>,
 }
 
-fn err(msg: impl Into<String>) -> io::Error {
+impl Params {
+    /// The source address and port of client `i` (the client's second connection, if
+    /// any, takes `i + clients`): `sources` addresses of 127.0.0.0/8, cycled, each with
+    /// ports from 10 000 on. The second byte of the address changes with the load
+    /// generator's pid, so that a run does not meet what an earlier run left behind.
+    /// An explicit port, because `bind` to port 0 searches the ephemeral range for a free
+    /// port, which slows the storm down to a few hundred connections a second once
+    /// thousands are bound.
+    pub fn source(&self, i: usize) -> Option<SocketAddrV4> {
+        if self.sources == 0 {
+            return None;
+        }
+        let second = 1 + (std::process::id() % 250) as u8;
+        let k = i % self.sources;
+        let ip = std::net::Ipv4Addr::new(127, second, (k / 250) as u8, 1 + (k % 250) as u8);
+        Some(SocketAddrV4::new(ip, 10_000 + (i / self.sources) as u16))
+    }
+}
+
+pub(crate) fn err(msg: impl Into<String>) -> io::Error {
     io::Error::other(msg.into())
 }
 
@@ -44,24 +73,39 @@ fn err(msg: impl Into<String>) -> io::Error {
 const ECHO_ARG: &str = "\"hello from the load generator, 48 bytes of text\"";
 
 /// Connects `n` clients, `parallel` at a time, in order.
-async fn connect_many(
+pub(crate) async fn connect_many(
     p: &Params,
     n: usize,
     parallel: usize,
     after: Option<Vec<u8>>,
 ) -> io::Result<Vec<Conn>> {
+    match connect_upto(p, n, parallel, after).await {
+        (conns, None) => Ok(conns),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Connects up to `n` clients, `parallel` at a time; on the first failure, the clients
+/// connected so far and the error (where a server stopped taking connections).
+pub(crate) async fn connect_upto(
+    p: &Params,
+    n: usize,
+    parallel: usize,
+    after: Option<Vec<u8>>,
+) -> (Vec<Conn>, Option<io::Error>) {
     let upgrade = Rc::new(wire::upgrade_request(p.port, path(p.handshake)));
     let after = after.map(Rc::new);
     let mut out = Vec::with_capacity(n);
-    let mut pending: Vec<JoinHandle<io::Result<Conn>>> = Vec::new();
+    let mut pending = std::collections::VecDeque::<JoinHandle<io::Result<Conn>>>::new();
     let mut started = 0;
-    while out.len() < n {
-        while started < n && pending.len() < parallel {
+    let mut failure = None;
+    while out.len() + pending.len() < n || !pending.is_empty() {
+        while failure.is_none() && started < n && pending.len() < parallel {
             let upgrade = upgrade.clone();
             let after = after.clone();
-            let (port, hs) = (p.port, p.handshake);
-            pending.push(tokio::task::spawn_local(async move {
-                let mut c = wire::connect(port, hs, &upgrade).await?;
+            let (port, hs, src) = (p.port, p.handshake, p.source(started));
+            pending.push_back(tokio::task::spawn_local(async move {
+                let mut c = wire::connect_from(port, src, hs, &upgrade).await?;
                 if let Some(a) = after {
                     c.stream.write_all(&a).await?;
                 }
@@ -69,13 +113,22 @@ async fn connect_many(
             }));
             started += 1;
         }
-        let first = pending.remove(0);
-        out.push(first.await.map_err(|e| err(e.to_string()))??);
+        let Some(first) = pending.pop_front() else {
+            break;
+        };
+        match first.await.map_err(|e| err(e.to_string())).and_then(|r| r) {
+            Ok(c) => out.push(c),
+            Err(e) => {
+                if failure.is_none() {
+                    failure = Some(e);
+                }
+            }
+        }
     }
-    Ok(out)
+    (out, failure)
 }
 
-fn path(h: Handshake) -> &'static str {
+pub(crate) fn path(h: Handshake) -> &'static str {
     match h {
         Handshake::SocketIo | Handshake::MsgPack => "/socket.io/?EIO=4&transport=websocket",
         Handshake::Raw => "/",
@@ -83,7 +136,7 @@ fn path(h: Handshake) -> &'static str {
 }
 
 /// MessagePack packets as socket.io-msgpack-parser clients send them.
-mod mp {
+pub(crate) mod mp {
     /// A MessagePack string.
     pub fn str(out: &mut Vec<u8>, s: &str) {
         assert!(s.len() < 256);
@@ -149,14 +202,14 @@ mod mp {
 }
 
 /// CPU and wall time of a measured window.
-struct Window {
+pub(crate) struct Window {
     t0: Instant,
     cpu0: u64,
     pid: u32,
 }
 
 impl Window {
-    fn start(pid: u32) -> Self {
+    pub(crate) fn start(pid: u32) -> Self {
         Window {
             t0: Instant::now(),
             cpu0: cpu_ns(pid),
@@ -164,7 +217,7 @@ impl Window {
         }
     }
     /// (seconds elapsed, server CPU nanoseconds).
-    fn end(&self) -> (f64, f64) {
+    pub(crate) fn end(&self) -> (f64, f64) {
         let cpu = cpu_ns(self.pid).saturating_sub(self.cpu0) as f64;
         (self.t0.elapsed().as_secs_f64(), cpu)
     }
@@ -315,260 +368,6 @@ pub async fn echo(p: &Params, ack: bool) -> io::Result<Value> {
         "msgs_per_s": n / secs,
         "cpu_us_per_msg": cpu / 1000.0 / n,
     }))
-}
-
-// ---------------------------------------------------------------------------------------
-// Broadcast to a room.
-
-const WARM_SEQ: u64 = 1 << 40;
-
-struct Room {
-    members: usize,
-    sent_at: RefCell<Vec<Instant>>,
-    delivered: RefCell<Vec<u32>>,
-    completed: Cell<u64>,
-    latencies_us: RefCell<Vec<u32>>,
-    warmed: Cell<usize>,
-    done: Notify,
-    failed: RefCell<Option<String>>,
-}
-
-fn parse_seq(data: &[u8], msgpack: bool) -> Option<u64> {
-    if msgpack {
-        return mp::find_uint(data, "seq");
-    }
-    let key = b"\"seq\":";
-    let i = data.windows(key.len()).position(|w| w == key)? + key.len();
-    let digits = data[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-    std::str::from_utf8(&data[i..i + digits]).ok()?.parse().ok()
-}
-
-fn broadcast_frame(seq: u64, msgpack: bool) -> Vec<u8> {
-    if msgpack {
-        let mut args = Vec::new();
-        mp::str(&mut args, "bench");
-        args.push(0x82);
-        mp::str(&mut args, "seq");
-        mp::uint(&mut args, seq);
-        mp::str(&mut args, "text");
-        mp::str(&mut args, "a broadcast to every member");
-        return binary_frame(&mp::event("room-broadcast", &args, 2, None));
-    }
-    text_frame(
-        format!(
-            "42[\"room-broadcast\",\"bench\",{{\"seq\":{seq},\"text\":\"a broadcast to every member\"}}]"
-        )
-        .as_bytes(),
-    )
-}
-
-async fn member(mut c: Conn, room: Rc<Room>, join: Rc<Vec<u8>>, msgpack: bool) {
-    let pong = text_frame(b"3");
-    let mut warmed = false;
-    let r: io::Result<()> = async {
-        loop {
-            // A server may miss a `join` sent right after the namespace connection (its
-            // listeners not set yet): ask again until a probe arrives.
-            let filled = if warmed {
-                c.fill().await?
-            } else {
-                tokio::select! {
-                    r = c.fill() => r?,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                        c.stream.write_all(&join).await?;
-                        continue;
-                    }
-                }
-            };
-            if !filled {
-                return Err(err("the server closed a member's connection"));
-            }
-            let mut ping = false;
-            while let Some(f) = c.next_frame()? {
-                if f.opcode == 0x8 {
-                    return Err(err("the server closed a member's WebSocket"));
-                }
-                let data = c.payload(f);
-                if data == b"2" {
-                    ping = true;
-                    continue;
-                }
-                let is_msg = if msgpack {
-                    mp::contains(data, b"\xa8room-msg")
-                } else {
-                    data.starts_with(b"42[\"room-msg\"")
-                };
-                if !is_msg {
-                    continue;
-                }
-                let Some(seq) = parse_seq(data, msgpack) else {
-                    return Err(err("a room message without seq"));
-                };
-                if seq >= WARM_SEQ {
-                    if !warmed {
-                        warmed = true;
-                        room.warmed.set(room.warmed.get() + 1);
-                        room.done.notify_one();
-                    }
-                    continue;
-                }
-                let i = seq as usize;
-                let sent = room.sent_at.borrow()[i];
-                room.latencies_us
-                    .borrow_mut()
-                    .push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                let mut d = room.delivered.borrow_mut();
-                d[i] += 1;
-                if d[i] as usize == room.members {
-                    room.completed.set(room.completed.get() + 1);
-                    room.done.notify_one();
-                }
-            }
-            if ping {
-                c.stream.write_all(&pong).await?;
-            }
-        }
-    }
-    .await;
-    if let Err(e) = r {
-        *room.failed.borrow_mut() = Some(e.to_string());
-        room.done.notify_one();
-    }
-}
-
-/// Waits until `cond` holds, reading the trigger's socket (pings) meanwhile.
-async fn wait_for(
-    trigger: &mut Conn,
-    room: &Room,
-    limit: Duration,
-    cond: impl Fn(&Room) -> bool,
-) -> io::Result<bool> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let pong = text_frame(b"3");
-    loop {
-        if let Some(e) = room.failed.borrow().clone() {
-            return Err(err(e));
-        }
-        if cond(room) {
-            return Ok(true);
-        }
-        tokio::select! {
-            _ = room.done.notified() => {}
-            r = trigger.fill() => {
-                if !r? {
-                    return Err(err("the server closed the trigger's connection"));
-                }
-                let mut ping = false;
-                while let Some(f) = trigger.next_frame()? {
-                    if trigger.payload(f) == b"2" {
-                        ping = true;
-                    }
-                }
-                if ping {
-                    trigger.stream.write_all(&pong).await?;
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => return Ok(false),
-        }
-    }
-}
-
-pub async fn broadcast(p: &Params) -> io::Result<Value> {
-    let n = p.members;
-    let msgpack = p.handshake == Handshake::MsgPack;
-    let join = if msgpack {
-        let mut arg = Vec::new();
-        mp::str(&mut arg, "bench");
-        binary_frame(&mp::event("join", &arg, 1, None))
-    } else {
-        text_frame(b"42[\"join\",\"bench\"]")
-    };
-    let conns = connect_many(p, n, 100, Some(join.clone())).await?;
-    let join = Rc::new(join);
-    let room = Rc::new(Room {
-        members: n,
-        sent_at: RefCell::new(vec![Instant::now(); p.broadcasts]),
-        delivered: RefCell::new(vec![0; p.broadcasts]),
-        completed: Cell::new(0),
-        latencies_us: RefCell::new(Vec::with_capacity(n * p.broadcasts)),
-        warmed: Cell::new(0),
-        done: Notify::new(),
-        failed: RefCell::new(None),
-    });
-    let tasks: Vec<_> = conns
-        .into_iter()
-        .map(|c| tokio::task::spawn_local(member(c, room.clone(), join.clone(), msgpack)))
-        .collect();
-    let trigger_port = p.trigger_port.unwrap_or(p.port);
-    let upgrade = wire::upgrade_request(trigger_port, path(p.handshake));
-    let mut trigger = wire::connect(trigger_port, p.handshake, &upgrade).await?;
-    let result = async {
-        // Every member has joined once a probe reaches them all.
-        let mut probes = 0;
-        loop {
-            trigger
-                .stream
-                .write_all(&broadcast_frame(WARM_SEQ + probes, msgpack))
-                .await?;
-            probes += 1;
-            if wait_for(&mut trigger, &room, Duration::from_secs(1), |r| {
-                r.warmed.get() == n
-            })
-            .await?
-            {
-                break;
-            }
-            if probes > 30 {
-                return Err(err(format!(
-                    "only {} of {n} members received the probes",
-                    room.warmed.get()
-                )));
-            }
-        }
-        let w = Window::start(p.pid);
-        // Up to `window` broadcasts on their way at once.
-        let window = p.window.max(1) as u64;
-        let total = p.broadcasts as u64;
-        for seq in 0..=total {
-            let target = if seq == total {
-                total
-            } else {
-                (seq + 1).saturating_sub(window)
-            };
-            let ok = wait_for(&mut trigger, &room, wire::STEP_TIMEOUT, |r| {
-                r.completed.get() >= target
-            })
-            .await?;
-            if !ok {
-                return Err(err(format!(
-                    "broadcast {} did not reach every member",
-                    room.completed.get()
-                )));
-            }
-            if seq == total {
-                break;
-            }
-            room.sent_at.borrow_mut()[seq as usize] = Instant::now();
-            let frame = broadcast_frame(seq, msgpack);
-            trigger.stream.write_all(&frame).await?;
-        }
-        let (secs, cpu) = w.end();
-        let deliveries = (n * p.broadcasts) as f64;
-        let mut lat = room.latencies_us.borrow().clone();
-        lat.sort_unstable();
-        let pct = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
-        Ok(json!({
-            "deliveries_per_s": deliveries / secs,
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-            "cpu_us_per_delivery": cpu / 1000.0 / deliveries,
-        }))
-    }
-    .await;
-    for t in &tasks {
-        t.abort();
-    }
-    result
 }
 
 // ---------------------------------------------------------------------------------------

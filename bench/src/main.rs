@@ -3,21 +3,31 @@
 //!
 //! ```text
 //! sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]
+//!               [--charts DIR] [--extra-ours label=path,...]
 //! sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]
+//! sio-bench charts SAMPLES.json DIR             (the charts again, from a run's samples)
 //! sio-bench cluster --scenario unstable [--runs N] [--members N] [--duration S] [--rate R] [--recovery on,off]
-//! sio-bench serve socketioxide|ws-echo          (PORT, WORKERS from the environment)
+//! sio-bench serve socketioxide|ws-echo|ws-floor (PORT, WORKERS from the environment)
 //! sio-bench load SCENARIO --port P --pid PID [--raw|--msgpack] [--clients N] [--inflight N]
-//!                [--members N] [--broadcasts N] [--window N] [--duration S] [--warmup S]
-//!                [--rate R] [--member-ports A,B] [--extra-pids P,Q] [--redis-pid P]
+//!                [--members N] [--broadcasts N] [--window N[,N]] [--duration S]
+//!                [--warmup S] [--sources N] [--parallel N] [--idle S] [--interval S]
+//!                [--rate R] [--trigger-port P] [--member-ports A,B] [--extra-pids P,Q]
+//!                [--redis-pid P]
 //! ```
 //!
 //! `bench/run.sh` builds everything and calls `run`; see `docs/benchmarks.md`.
 
+mod bcast;
+mod charts;
 mod cluster;
 mod load;
 mod procstat;
+mod report;
 mod run;
+mod scale;
+mod scenarios;
 mod servers;
+mod system;
 mod unstable;
 mod wire;
 
@@ -25,11 +35,12 @@ use std::time::Duration;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE]\n\
+        "usage: sio-bench run [--quick] [--runs N] [--servers a,b] [--scenarios a,b] [--out FILE] [--charts DIR]\n\
          \x20      sio-bench cluster [--runs N] [--adapters local,pubsub,streams,sharded] [--members N] [--broadcasts N] [--window N]\n\
+         \x20      sio-bench charts SAMPLES.json DIR\n\
          \x20      sio-bench cluster --scenario unstable [--runs N] [--members N] [--duration S] [--rate R] [--recovery on,off]\n\
-         \x20      sio-bench serve socketioxide|ws-echo   (PORT, WORKERS from the environment)\n\
-         \x20      sio-bench load conn|echo|ack|broadcast|idle|polling|unstable --port P --pid PID [options]"
+         \x20      sio-bench serve socketioxide|ws-echo|ws-floor   (PORT, WORKERS from the environment)\n\
+         \x20      sio-bench load conn|echo|ack|broadcast|idle|polling|idle-storm|polling-bcast|unstable --port P --pid PID [options]"
     );
     std::process::exit(2)
 }
@@ -83,6 +94,18 @@ fn main() {
     let Some(cmd) = args.first() else { usage() };
     match cmd.as_str() {
         "run" => std::process::exit(run::main(Flags(args[1..].to_vec()))),
+        "charts" => {
+            let (Some(samples), Some(dir)) = (args.get(1), args.get(2)) else {
+                usage()
+            };
+            match charts::from_samples_file(samples.as_ref(), dir.as_ref()) {
+                Ok(n) => eprintln!("{n} charts written to {dir}"),
+                Err(e) => {
+                    eprintln!("charts: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         "cluster" => std::process::exit(cluster::main(Flags(args[1..].to_vec()))),
         "serve" => {
             let port = env_num("PORT", 3000) as u16;
@@ -95,6 +118,7 @@ fn main() {
             let r = match args.get(1).map(String::as_str) {
                 Some("socketioxide") => rt.block_on(servers::socketioxide(port)),
                 Some("ws-echo") => rt.block_on(servers::ws_echo(port)),
+                Some("ws-floor") => rt.block_on(servers::ws_floor(port)),
                 _ => usage(),
             };
             if let Err(e) = r {
@@ -124,7 +148,21 @@ fn main() {
                 inflight: f.num("--inflight", 4),
                 members: f.num("--members", 1000),
                 broadcasts: f.num("--broadcasts", 200),
-                window: f.num("--window", 1),
+                windows: f
+                    .value("--window")
+                    .unwrap_or("1")
+                    .split(',')
+                    .map(|w| {
+                        w.parse().unwrap_or_else(|_| {
+                            eprintln!("--window: not a number: {w}");
+                            usage()
+                        })
+                    })
+                    .collect(),
+                sources: f.num("--sources", 0),
+                parallel: f.num("--parallel", 100),
+                idle: secs("--idle", 25.0),
+                interval: secs("--interval", 1.0),
                 trigger_port: f.value("--trigger-port").and_then(|v| v.parse().ok()),
             };
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -137,9 +175,11 @@ fn main() {
                     "conn" => load::conn_rate(&p).await,
                     "echo" => load::echo(&p, false).await,
                     "ack" => load::echo(&p, true).await,
-                    "broadcast" => load::broadcast(&p).await,
+                    "broadcast" => bcast::broadcast(&p).await,
                     "idle" => load::idle(&p).await,
                     "polling" => load::polling(&p).await,
+                    "idle-storm" => scale::idle_storm(&p).await,
+                    "polling-bcast" => scale::polling_bcast(&p).await,
                     "unstable" => {
                         unstable::unstable(
                             &p,

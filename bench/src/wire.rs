@@ -3,10 +3,11 @@
 //! buffer, the HTTP upgrade, and a minimal HTTP/1.1 client for long-polling.
 
 use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// How long any single protocol step of a client may take before the run fails.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -78,13 +79,35 @@ impl Conn {
     }
 
     /// Reads more bytes; `Ok(false)` at end of stream.
+    ///
+    /// A client with nothing left unread holds no buffer while it waits (100 000 idle
+    /// clients would otherwise keep gigabytes of it): the buffer is taken only once the
+    /// socket is readable, and given back when it is all consumed.
     pub async fn fill(&mut self) -> io::Result<bool> {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
+        if self.pos == self.buf.len() {
             self.pos = 0;
+            if self.buf.capacity() > 4096 {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
         } else if self.pos > 64 * 1024 {
             self.buf.drain(..self.pos);
             self.pos = 0;
+        }
+        if self.buf.is_empty() && self.buf.capacity() == 0 {
+            loop {
+                self.stream.readable().await?;
+                let mut chunk = [0u8; 2048];
+                match self.stream.try_read(&mut chunk) {
+                    Ok(n) => {
+                        self.buf.extend_from_slice(&chunk[..n]);
+                        return Ok(n > 0);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            }
         }
         if self.buf.capacity() - self.buf.len() < 16 * 1024 {
             self.buf.reserve(32 * 1024);
@@ -205,15 +228,48 @@ impl Handshake {
     }
 }
 
+/// A TCP connection to the server on 127.0.0.1, from `src` when given (bound before the
+/// connect: each source address has its own range of ephemeral ports, so 100 000
+/// connections to one port need several). The address reuse lets a port in TIME_WAIT
+/// from an earlier run be bound again.
+pub async fn tcp(port: u16, src: Option<SocketAddrV4>) -> io::Result<TcpStream> {
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let stream = match src {
+        None => TcpStream::connect(server).await?,
+        Some(addr) => {
+            let socket = TcpSocket::new_v4()?;
+            socket.set_reuseaddr(true)?;
+            if socket.bind(addr.into()).is_err() {
+                // Taken: any free port of that address.
+                socket.bind(SocketAddr::from((*addr.ip(), 0)))?;
+            }
+            let stream = socket.connect(server).await?;
+            // Many clients: a reset when they go, no TIME_WAIT left for the next run.
+            stream.set_zero_linger()?;
+            stream
+        }
+    };
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 /// Opens a client: TCP, WebSocket upgrade, and for Socket.IO the open packet and the
 /// namespace connection.
 pub async fn connect(port: u16, handshake: Handshake, upgrade: &[u8]) -> io::Result<Conn> {
+    connect_from(port, None, handshake, upgrade).await
+}
+
+/// [`connect`] from source address `src`.
+pub async fn connect_from(
+    port: u16,
+    src: Option<SocketAddrV4>,
+    handshake: Handshake,
+    upgrade: &[u8],
+) -> io::Result<Conn> {
     let step = async {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        stream.set_nodelay(true)?;
-        let mut stream = stream;
+        let mut stream = tcp(port, src).await?;
         stream.write_all(upgrade).await?;
-        let mut buf = Vec::with_capacity(1024);
+        let mut buf = Vec::with_capacity(512);
         let end = loop {
             if stream.read_buf(&mut buf).await? == 0 {
                 return Err(err("closed during the upgrade"));
@@ -282,12 +338,20 @@ pub struct Http {
 
 impl Http {
     pub async fn open(port: u16) -> io::Result<Http> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        stream.set_nodelay(true)?;
+        Self::open_from(port, None).await
+    }
+
+    /// A connection from source address `src` (see [`tcp`]).
+    pub async fn open_from(port: u16, src: Option<SocketAddrV4>) -> io::Result<Http> {
         Ok(Http {
-            stream,
-            buf: Vec::with_capacity(8 * 1024),
+            stream: tcp(port, src).await?,
+            buf: Vec::new(),
         })
+    }
+
+    /// Resets the connection when it is dropped (no TIME_WAIT left behind).
+    pub fn reset_on_drop(&self) {
+        let _ = self.stream.set_zero_linger();
     }
 
     /// Sends a request (already formatted) and returns the response body.
@@ -297,6 +361,13 @@ impl Http {
     }
 
     async fn more(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            // Nothing held while the request waits (a long-polling GET waits long).
+            if self.buf.capacity() > 4096 {
+                self.buf = Vec::new();
+            }
+            self.stream.readable().await?;
+        }
         if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(16 * 1024);
         }

@@ -4,10 +4,11 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
+use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
@@ -15,8 +16,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::packet::{Outgoing, Packet};
-use super::socket::{Phase, Socket, UpgradedWs, WsStream};
+use super::socket::{Outbox, Phase, Session, Socket, UpgradedWs, WsStream};
 use super::version::{Beat, ClientPing, ClientPong, Protocol};
+use super::writer::{Burst, Turn};
 use super::{DisconnectReason, EngineHandler, EngineIo, ws};
 
 /// How the session starts.
@@ -50,20 +52,23 @@ async fn drive<H: EngineHandler>(
     socket: &Arc<Socket<H::Data>>,
     start: Start,
 ) {
+    // Each part is a future of its own on the heap: the task keeps only the one that
+    // runs (an `async fn` awaiting them in place would be as large as all of them, and a
+    // session's task lives as long as the session).
     let (ws, protocol, upgraded) = match start {
-        Start::Websocket(ws) => (*ws, socket.protocol_impl(), false),
-        Start::Polling(upgrade_rx) => match polling(engine, socket, upgrade_rx).await {
-            Ok((ws, protocol)) => (ws, protocol, true),
+        Start::Websocket(ws) => (ws, socket.protocol_impl(), false),
+        Start::Polling(upgrade_rx) => match Box::pin(polling(engine, socket, upgrade_rx)).await {
+            Ok((ws, protocol)) => (Box::new(ws), protocol, true),
             Err(reason) => {
                 engine.finalize(socket, reason);
                 return;
             }
         },
     };
-    let (reason, ws) = websocket(engine, socket, ws, protocol, upgraded).await;
+    let (reason, ws) = Box::pin(websocket(engine, socket, ws, protocol, upgraded)).await;
     engine.finalize(socket, reason);
     if let Some((mut ws, frame)) = ws {
-        ws::close(&mut ws, frame).await;
+        Box::pin(ws::close(&mut ws, frame)).await;
     }
 }
 
@@ -138,26 +143,32 @@ async fn polling<H: EngineHandler>(
 
 /// Why the WebSocket part ended, and the connection to close with its close frame
 /// (none when the connection is already gone).
-type WsEnd = (DisconnectReason, Option<(WsStream, Option<CloseFrame>)>);
+type WsEnd = (
+    DisconnectReason,
+    Option<(Box<WsStream>, Option<CloseFrame>)>,
+);
 
 /// How many frames already read are handled before the replies go out.
 const READ_BATCH: usize = 64;
 
 /// The WebSocket part of a session.
 ///
-/// Each turn writes everything that is ready (a ping and every queued message) with one
-/// flush, then waits for a frame, a message or the heartbeat. Frames that arrived together
-/// are handled together, so the answers to a burst go out in one write.
+/// The WebSocket goes to the session's slot (`writer`), where senders write to it at once
+/// while nothing waits. The task's turn writes what did wait (a ping, queued messages, a
+/// frame the kernel did not take) with one flush, then waits for a frame, a message or
+/// the heartbeat. Frames that arrived together are handled together, with the slot held,
+/// so the answers to a burst are queued and go out in one write.
 async fn websocket<H: EngineHandler>(
     engine: &EngineIo<H>,
     socket: &Arc<Socket<H::Data>>,
-    mut ws: WsStream,
+    ws: Box<WsStream>,
     protocol: Protocol,
     upgraded: bool,
 ) -> WsEnd {
     let session = &socket.session;
     // For an upgrade, this waits until the pending GET has answered.
     let mut outbox = session.outbox.lock().await;
+    session.ws.put(ws, protocol);
     socket.set_phase(Phase::Websocket);
     if upgraded {
         tracing::debug!("now over WebSocket");
@@ -168,43 +179,35 @@ async fn websocket<H: EngineHandler>(
 
     // A ping that waited for a GET.
     let mut pending_ping = session.ping_pending.swap(false, Ordering::AcqRel);
-    let mut batch: Vec<super::Message> = Vec::new();
     let mut next_beat = socket.heartbeat().next_event();
     let beat = tokio::time::sleep_until(next_beat.into());
     tokio::pin!(beat);
 
     loop {
-        outbox.drain_into(&mut batch);
-        let pong = socket.take_pong();
-        if pending_ping || pong.is_some() || !batch.is_empty() {
-            let ping = std::mem::take(&mut pending_ping).then_some(Outgoing::Ping);
-            let written =
-                write_batch(&mut ws, protocol, ping.or(pong), &mut batch, write_timeout).await;
-            if batch.capacity() > 256 {
-                batch = Vec::new();
-            }
-            if let Err(error) = written {
-                tracing::debug!(%error, "WebSocket write failed");
-                socket.request_close(DisconnectReason::TransportError);
-                outbox.discard();
-                return (DisconnectReason::TransportError, None);
-            }
+        let ping = std::mem::take(&mut pending_ping).then_some(Outgoing::Ping);
+        let heartbeat = ping.or(socket.take_pong());
+        if let Err(error) =
+            write_turn(session, &mut outbox, protocol, heartbeat, write_timeout).await
+        {
+            tracing::debug!(%error, "WebSocket write failed");
+            socket.request_close(DisconnectReason::TransportError);
+            outbox.discard();
+            // The connection is dropped now, not with the session.
+            drop(session.ws.take());
+            return (DisconnectReason::TransportError, None);
         }
 
         let woken = session.wake_driver.notified();
         if let Some(reason) = socket.close_reason() {
             if socket.closing_gracefully() {
-                outbox.drain_into(&mut batch);
-                if !batch.is_empty() {
-                    let _ = write_batch(&mut ws, protocol, None, &mut batch, write_timeout).await;
-                }
+                let _ = write_turn(session, &mut outbox, protocol, None, write_timeout).await;
             }
             outbox.discard();
             let frame = close_frame.or(Some(CloseFrame {
                 code: CloseCode::Normal,
                 reason: "".into(),
             }));
-            return (reason, Some((ws, frame)));
+            return (reason, session.ws.take().map(|ws| (ws, frame)));
         }
 
         let due = socket.heartbeat().next_event();
@@ -229,10 +232,30 @@ async fn websocket<H: EngineHandler>(
                 next_beat = socket.heartbeat().next_event();
                 beat.as_mut().reset(next_beat.into());
             }
-            frame = ws.next() => {
+            frame = std::future::poll_fn(|cx| session.ws.poll_next(cx)) => {
                 let mut frame = frame;
                 let mut handled = 0;
+                // Held while the frames are handled: what the handlers send meanwhile is
+                // queued, and written together after.
+                let mut slot = session.ws.lock();
+                // Set once the frames read together are more than one: what their
+                // handlers send to other sockets is queued too (see `writer::Burst`).
+                let mut burst = Burst::default();
                 loop {
+                    // Another frame already read? (Polled without waiting; the next
+                    // turn's select registers for the rest.)
+                    let next = match slot.as_mut() {
+                        Some((ws, _)) if handled + 1 < READ_BATCH && !socket.is_closed() => {
+                            match ws.poll_next_unpin(&mut Context::from_waker(Waker::noop())) {
+                                Poll::Ready(next) => Some(next),
+                                Poll::Pending => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    if next.is_some() {
+                        burst.start();
+                    }
                     match frame {
                         Some(Ok(msg)) => on_frame(engine, socket, protocol, msg),
                         Some(Err(error)) => {
@@ -243,6 +266,7 @@ async fn websocket<H: EngineHandler>(
                                 Some(frame) => close_frame = Some(frame),
                                 None => {
                                     outbox.discard();
+                                    drop(slot.take());
                                     return (socket.close_reason().unwrap_or(reason), None);
                                 }
                             }
@@ -251,51 +275,81 @@ async fn websocket<H: EngineHandler>(
                         None => {
                             socket.request_close(DisconnectReason::TransportClose);
                             outbox.discard();
+                            drop(slot.take());
                             return (socket.close_reason().unwrap_or(DisconnectReason::TransportClose), None);
                         }
                     }
                     handled += 1;
-                    if handled == READ_BATCH || socket.is_closed() {
-                        break;
-                    }
-                    // Another frame already read? (Polled without waiting; the next
-                    // turn's select registers for the rest.)
-                    match ws.next().now_or_never() {
-                        Some(next) => frame = next,
-                        None => break,
+                    // A frame read ahead after the socket closed is not handled, as one
+                    // left unread would not be.
+                    match next {
+                        Some(next) if !socket.is_closed() => frame = next,
+                        _ => break,
                     }
                 }
+                drop(burst);
+                drop(slot);
             }
             () = outbox.ready() => {}
         }
     }
 }
 
-/// Writes a heartbeat packet (a ping, or Engine.IO 3's pong) and/or the messages of
-/// `batch` (emptied), with one flush at the end. The timeout's timer is only set when the
-/// socket cannot take the bytes at once.
-async fn write_batch(
-    ws: &mut WsStream,
+/// One turn's write: `heartbeat` (a ping, or Engine.IO 3's pong), every queued message,
+/// and whatever a sender left pending, with one flush.
+///
+/// The messages are taken from the queue under the slot's lock, and the write is first
+/// tried there and then, without a future: the common case, a socket that takes the
+/// bytes, needs nothing more. Only a write that has to wait gets a future, on the heap,
+/// with the timeout's timer (so the session's task does not carry a write future's
+/// state for its whole life); until it is done, senders queue.
+async fn write_turn(
+    session: &Session,
+    outbox: &mut Outbox,
     protocol: Protocol,
     heartbeat: Option<Outgoing<'static>>,
-    batch: &mut Vec<super::Message>,
     timeout: Duration,
 ) -> Result<(), WsError> {
-    let write = async {
-        if let Some(packet) = heartbeat {
-            ws.feed(protocol.ws_frame(packet)).await?;
+    let mut batch: Vec<super::Message> = Vec::new();
+    let mut turn = Turn::new(protocol, heartbeat);
+    {
+        let mut slot = session.ws.lock();
+        let Some((ws, _)) = slot.as_mut() else {
+            return Err(WsError::AlreadyClosed);
+        };
+        outbox.drain_into(&mut batch);
+        if batch.is_empty() && !turn.has_heartbeat() && !session.ws.writing() {
+            return Ok(());
         }
-        for msg in batch.drain(..) {
-            ws.feed(protocol.ws_frame(Outgoing::Message(&msg))).await?;
+        session.ws.set_writing(true);
+        let now = turn.write(
+            ws,
+            protocol,
+            &batch,
+            &mut Context::from_waker(Waker::noop()),
+        );
+        match now {
+            Poll::Ready(Ok(())) => {
+                session.ws.set_writing(false);
+                return Ok(());
+            }
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => {}
         }
-        ws.flush().await
-    };
-    tokio::pin!(write);
-    if let Some(result) = (&mut write).now_or_never() {
-        return result;
     }
-    match tokio::time::timeout(timeout, write).await {
-        Ok(result) => result,
+    // The socket is full: wait for it (with the real waker from now on), at most
+    // `timeout`.
+    let wait = std::future::poll_fn(|cx| match session.ws.lock().as_mut() {
+        Some((ws, _)) => turn.write(ws, protocol, &batch, cx),
+        None => Poll::Ready(Err(WsError::AlreadyClosed)),
+    });
+    match Box::pin(tokio::time::timeout(timeout, wait)).await {
+        Ok(Ok(())) => {
+            let _slot = session.ws.lock();
+            session.ws.set_writing(false);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
     }
 }

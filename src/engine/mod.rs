@@ -67,6 +67,7 @@ mod service;
 mod sid;
 mod socket;
 pub(crate) mod version;
+mod writer;
 mod ws;
 
 pub use crate::message::{Message, Str};

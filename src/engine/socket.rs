@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use http::Uri;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -16,6 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::packet::Outgoing;
 use super::version::{Heartbeat, Protocol};
+use super::writer::{Direct, WsSlot};
 use super::{DisconnectReason, Message, ProtocolVersion, SendError, Sid, TransportType};
 
 /// A server-side WebSocket connection.
@@ -198,10 +198,9 @@ impl Outbox {
         }
         out.extend(state.items.drain(..));
         state.bytes = 0;
-        if state.items.capacity() > 64 {
-            // A burst is over: give back what it grew.
-            state.items.shrink_to(16);
-        }
+        // An idle session keeps no slots (a new message allocates them again: a few
+        // tens of nanoseconds, against 160 bytes on every connection).
+        state.items = VecDeque::new();
         drop(state);
         self.queue.freed();
     }
@@ -295,6 +294,8 @@ const PONG_PROBE: u8 = 2;
 /// The engine's state of a session, beside what the upper layer sees.
 pub(crate) struct Session {
     pub(crate) span: tracing::Span,
+    /// The WebSocket, while the session is over one (shared with senders: `writer`).
+    pub(crate) ws: WsSlot,
     queue: Arc<Queue>,
     pub(crate) outbox: AsyncMutex<Outbox>,
     phase: AtomicU8,
@@ -320,35 +321,90 @@ pub(crate) struct Session {
     dispatch: Mutex<()>,
 }
 
-/// The request head with bytes of its own. hyper parses the URI and the header values as
-/// slices of its connection read buffer (8 KiB and more), so keeping them for the life of
-/// a session would keep that whole buffer allocated too.
-fn detach(mut parts: Parts) -> Parts {
-    let mut headers = HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
-        let name =
-            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
-        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        copy.set_sensitive(value.is_sensitive());
-        headers.append(name, copy);
-    }
-    parts.headers = headers;
-    if let Some(uri) = detach_uri(&parts.uri) {
-        parts.uri = uri;
-    }
-    // axum's router keeps a clone of the URI (so a slice of the same buffer) for
-    // `OriginalUri`.
+/// The handshake request's head, kept compact until someone asks for it.
+///
+/// hyper parses the URI and the header values as slices of its connection read buffer
+/// (8 KiB and more), so keeping them as they are for the life of a session would keep
+/// that whole buffer allocated too; and a `HeaderMap` of copies costs about 1 KiB per
+/// connection (buckets for its capacity, an allocation per value). The head is kept as
+/// text instead (the URI, and one buffer of `name:value` lines), and the `Parts` are
+/// built from it on the first [`Socket::req_parts`] (most sessions never ask).
+struct Head {
+    method: http::Method,
+    version: http::Version,
+    uri: Box<str>,
+    /// axum's `OriginalUri` (the URI before any nesting), taken out of the extensions.
     #[cfg(feature = "axum")]
-    if let Some(original) = parts.extensions.get_mut::<axum::extract::OriginalUri>() {
-        if let Some(uri) = detach_uri(&original.0) {
-            original.0 = uri;
-        }
-    }
-    parts
+    original_uri: Option<Box<str>>,
+    /// `name:value\n` per header, in order (a name has no `:`, a value no `\n`).
+    headers: Box<[u8]>,
+    /// Every bit is `is_sensitive` of the header with that index (the first 64).
+    sensitive: u64,
+    /// The extensions (those of tower layers in front of the engine), until the `Parts`
+    /// are built.
+    extensions: Mutex<Option<http::Extensions>>,
 }
 
-fn detach_uri(uri: &Uri) -> Option<Uri> {
-    Uri::from_maybe_shared(bytes::Bytes::from(uri.to_string())).ok()
+impl Head {
+    fn new(mut parts: Parts) -> Head {
+        let mut headers = Vec::new();
+        let mut sensitive = 0u64;
+        for (i, (name, value)) in parts.headers.iter().enumerate() {
+            headers.extend_from_slice(name.as_str().as_bytes());
+            headers.push(b':');
+            headers.extend_from_slice(value.as_bytes());
+            headers.push(b'\n');
+            if value.is_sensitive() && i < 64 {
+                sensitive |= 1 << i;
+            }
+        }
+        // axum's router keeps a clone of the URI (so a slice of the same buffer) for
+        // `OriginalUri`.
+        #[cfg(feature = "axum")]
+        let original_uri = parts
+            .extensions
+            .remove::<axum::extract::OriginalUri>()
+            .map(|o| o.0.to_string().into_boxed_str());
+        Head {
+            method: parts.method,
+            version: parts.version,
+            uri: parts.uri.to_string().into_boxed_str(),
+            #[cfg(feature = "axum")]
+            original_uri,
+            headers: headers.into_boxed_slice(),
+            sensitive,
+            extensions: Mutex::new(Some(std::mem::take(&mut parts.extensions))),
+        }
+    }
+
+    /// The head as `Parts`, every value with bytes of its own. The extensions move into
+    /// them (this is called once).
+    fn parts(&self) -> Parts {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = self.method.clone();
+        parts.version = self.version;
+        parts.uri = self.uri.parse().unwrap_or_default();
+        let lines = self.headers.split(|&b| b == b'\n');
+        for (i, line) in lines.filter(|l| !l.is_empty()).enumerate() {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_bytes(&line[..colon]),
+                HeaderValue::from_bytes(&line[colon + 1..]),
+            ) else {
+                continue;
+            };
+            value.set_sensitive(i < 64 && self.sensitive & (1 << i) != 0);
+            parts.headers.append(name, value);
+        }
+        parts.extensions = lock(&self.extensions).take().unwrap_or_default();
+        #[cfg(feature = "axum")]
+        if let Some(uri) = self.original_uri.as_deref().and_then(|u| u.parse().ok()) {
+            parts.extensions.insert(axum::extract::OriginalUri(uri));
+        }
+        parts
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -364,7 +420,9 @@ pub struct Socket<D> {
     id: Sid,
     data: D,
     protocol: Protocol,
-    req_parts: Parts,
+    head: Head,
+    /// Built from `head` on the first `req_parts()`.
+    req_parts: std::sync::OnceLock<Box<Parts>>,
     remote_addr: Option<SocketAddr>,
     pub(crate) session: Session,
 }
@@ -399,10 +457,12 @@ impl<D> Socket<D> {
             id,
             data,
             protocol,
-            req_parts: detach(req_parts),
+            head: Head::new(req_parts),
+            req_parts: std::sync::OnceLock::new(),
             remote_addr,
             session: Session {
                 span,
+                ws: WsSlot::default(),
                 outbox: AsyncMutex::new(Outbox {
                     queue: queue.clone(),
                     leftover: None,
@@ -453,7 +513,7 @@ impl<D> Socket<D> {
     /// The handshake request: method, URI, version, headers and extensions (those
     /// set by tower layers in front of the engine included), never its body.
     pub fn req_parts(&self) -> &Parts {
-        &self.req_parts
+        self.req_parts.get_or_init(|| Box::new(self.head.parts()))
     }
 
     /// The client's address, when the server put it in the handshake request's
@@ -495,10 +555,39 @@ impl<D> Socket<D> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        self.session
-            .queue
-            .push_all(msgs.into_iter())
-            .map_err(|(error, _)| error)
+        match self.send_now(msgs.into_iter()) {
+            Ok(sent) => sent,
+            Err(msgs) => self
+                .session
+                .queue
+                .push_all(msgs)
+                .map_err(|(error, _)| error),
+        }
+    }
+
+    /// Writes the messages at once when the session is over WebSocket and nothing is
+    /// waiting for its socket (see `writer`); gives them back otherwise, for the queue.
+    fn send_now<I: Iterator<Item = Message>>(&self, msgs: I) -> Result<Result<(), SendError>, I> {
+        if self.phase() != Phase::Websocket || super::writer::in_burst() {
+            return Err(msgs);
+        }
+        let queue = &self.session.queue;
+        let queue_empty = || lock(&queue.state).items.is_empty();
+        match self.session.ws.try_send(queue_empty, msgs) {
+            Direct::Written { backlog } => {
+                if backlog {
+                    // The kernel did not take it all: the session's task writes the rest.
+                    self.session.wake_driver.notify_one();
+                }
+                Ok(Ok(()))
+            }
+            Direct::Queue(msgs) => Err(msgs),
+            Direct::Failed(error) => {
+                tracing::debug!(parent: &self.session.span, %error, "WebSocket write failed");
+                self.request_close(DisconnectReason::TransportError);
+                Ok(Err(SendError::Closed))
+            }
+        }
     }
 
     /// Queues a message, waiting for room when the queue is full (the client reads
@@ -516,11 +605,16 @@ impl<D> Socket<D> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
+        // Nothing waiting for the socket: written at once, as `send_batch` does.
+        let msgs = match self.send_now(msgs.into_iter()) {
+            Ok(sent) => return sent,
+            Err(msgs) => msgs,
+        };
         let closing = self.closing();
         tokio::pin!(closing);
         tokio::select! {
             biased;
-            sent = self.session.queue.push_all_wait(msgs.into_iter()) => sent,
+            sent = self.session.queue.push_all_wait(msgs) => sent,
             () = &mut closing => Err(SendError::Closed),
         }
     }
@@ -544,7 +638,27 @@ impl<D> Socket<D> {
                 0
             }
         };
-        !self.is_closed() && queue.push_all_keeping(msgs.into_iter(), Some(keep)).is_ok()
+        if self.is_closed() {
+            return false;
+        }
+        // A socket with nothing waiting can write now: at once, if the messages would
+        // have fitted in the queue with `keep` bytes to spare (the queue's policy, which
+        // drops a volatile message larger than that even into an empty queue).
+        let msgs = msgs.into_iter();
+        if msgs.len() == 1 {
+            let mut msgs = msgs.peekable();
+            let fits = msgs
+                .peek()
+                .is_some_and(|m| cost(m).saturating_add(keep) <= queue.capacity);
+            if fits {
+                match self.send_now(msgs) {
+                    Ok(sent) => return sent.is_ok(),
+                    Err(msgs) => return queue.push_all_keeping(msgs, Some(keep)).is_ok(),
+                }
+            }
+            return queue.push_all_keeping(msgs, Some(keep)).is_ok();
+        }
+        queue.push_all_keeping(msgs, Some(keep)).is_ok()
     }
 
     /// Closes the session. Messages already queued are still sent first, then the
@@ -731,6 +845,7 @@ impl<D> Socket<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Uri;
 
     /// Whether `part` lies inside `buf`'s memory.
     fn inside(buf: &[u8], part: &[u8]) -> bool {
@@ -740,28 +855,51 @@ mod tests {
     }
 
     #[test]
-    fn detached_head_keeps_its_values_but_not_the_buffer() {
+    fn kept_head_has_its_values_but_not_the_buffer() {
         // Values made the way hyper makes them: slices of one shared read buffer.
         let buffer =
             bytes::Bytes::from(b"/socket.io/?EIO=4&transport=websocket|abc|X-Custom".to_vec());
         let uri = Uri::from_maybe_shared(buffer.slice(0..37)).unwrap();
         let value = HeaderValue::from_maybe_shared(buffer.slice(38..41)).unwrap();
         let name = HeaderName::from_bytes(&buffer[42..]).unwrap();
+        let mut secret = HeaderValue::from_static("a=b");
+        secret.set_sensitive(true);
         let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = http::Method::POST;
         parts.uri = uri.clone();
         parts.headers.append(name.clone(), value.clone());
         parts.headers.append(http::header::COOKIE, value.clone());
+        parts.headers.append(http::header::COOKIE, secret.clone());
+        parts.extensions.insert(7u32);
+        #[cfg(feature = "axum")]
+        parts
+            .extensions
+            .insert(axum::extract::OriginalUri(uri.clone()));
         assert!(inside(&buffer, parts.uri.path().as_bytes()));
 
-        let parts = detach(parts);
+        let head = Head::new(parts);
+        let parts = head.parts();
+        assert_eq!(parts.method, http::Method::POST);
         assert_eq!(parts.uri, uri);
         assert_eq!(parts.headers.get(&name), Some(&value));
-        assert_eq!(parts.headers.get(http::header::COOKIE), Some(&value));
-        assert_eq!(parts.headers.len(), 2);
+        let cookies: Vec<_> = parts.headers.get_all(http::header::COOKIE).iter().collect();
+        assert_eq!(cookies, [&value, &secret]);
+        assert!(!cookies[0].is_sensitive() && cookies[1].is_sensitive());
+        assert_eq!(parts.headers.len(), 3);
+        assert_eq!(parts.extensions.get::<u32>(), Some(&7));
         assert!(!inside(&buffer, parts.uri.path().as_bytes()));
         assert!(!inside(&buffer, parts.uri.query().unwrap_or("").as_bytes()));
         for v in parts.headers.values() {
             assert!(!inside(&buffer, v.as_bytes()));
+        }
+        #[cfg(feature = "axum")]
+        {
+            let original = parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .unwrap();
+            assert_eq!(original.0, uri);
+            assert!(!inside(&buffer, original.0.path().as_bytes()));
         }
     }
 }

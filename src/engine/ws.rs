@@ -105,12 +105,14 @@ where
             return;
         };
         let now = Instant::now();
-        let Some((socket, _upgrade_rx)) =
+        let Some((socket, upgrade_rx)) =
             engine.create_session(Some(sid), protocol, parts, Phase::Websocket, now)
         else {
             close(&mut ws, None).await;
             return;
         };
+        // A WebSocket session never upgrades: its channel goes now.
+        drop((upgrade_rx, socket.take_upgrade_tx()));
         let span = socket.session.span.clone();
         async {
             if protocol.open_after_ws_ping() && !ping_first(&mut ws).await {
@@ -120,12 +122,11 @@ where
                 close(&mut ws, None).await;
                 return;
             }
-            let json = engine.open_payload(protocol, sid, TransportType::Websocket);
-            let sent = tokio::time::timeout(
-                engine.config().ping_timeout(),
-                ws.send(protocol.ws_frame(Outgoing::Open(&json))),
-            )
-            .await;
+            let open = {
+                let json = engine.open_payload(protocol, sid, TransportType::Websocket);
+                protocol.ws_frame(Outgoing::Open(&json))
+            };
+            let sent = tokio::time::timeout(engine.config().ping_timeout(), ws.send(open)).await;
             if !matches!(sent, Ok(Ok(()))) {
                 // Never connected for the handler: unregister quietly.
                 engine.unregister(&socket);
@@ -134,7 +135,9 @@ where
                 return;
             }
             socket.dispatch(|| engine.handler().on_connect(socket.clone()));
-            driver::run(engine, socket, driver::Start::Websocket(Box::new(ws))).await;
+            // The session's own task, so that this one (the upgrade, the open packet:
+            // several KiB of future) ends here instead of living as long as the session.
+            engine.spawn_driver(socket, driver::Start::Websocket(Box::new(ws)));
         }
         .instrument(span)
         .await;

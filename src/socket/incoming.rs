@@ -157,17 +157,16 @@ impl Socket {
 
         let handlers: Vec<BoxedHandler<MessageParts, ()>> = {
             let mut listeners = write(&self.listeners);
-            match listeners.get_mut(event.as_str()) {
-                Some(list) => {
-                    let hs = list.iter().map(|l| l.handler.clone()).collect();
-                    list.retain(|l| !l.once);
-                    if list.is_empty() {
-                        listeners.remove(event.as_str());
-                    }
-                    hs
-                }
-                None => Vec::new(),
+            let name = event.as_str();
+            let hs: Vec<_> = listeners
+                .iter()
+                .filter(|l| &*l.event == name)
+                .map(|l| l.handler.clone())
+                .collect();
+            if !hs.is_empty() {
+                listeners.retain(|l| !(l.once && &*l.event == name));
             }
+            hs
         };
         if handlers.is_empty() {
             tracing::debug!(sid = %self.id, ns = %self.ns(), event = %event, "no listener for event");

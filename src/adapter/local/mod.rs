@@ -213,6 +213,7 @@ impl LocalAdapter {
 
     /// A local socket joins rooms; returns the rooms that had no member here before (for
     /// adapters that subscribe per room).
+    #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
     pub(crate) fn add_all_reporting(&self, sid: Sid, rooms: &[Room]) -> Vec<Room> {
         let mut created = Vec::new();
         self.join(sid, rooms, Some(&mut created));
@@ -220,6 +221,7 @@ impl LocalAdapter {
     }
 
     /// A local socket leaves rooms; returns the rooms left without members here.
+    #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
     pub(crate) fn del_reporting(&self, sid: Sid, rooms: &[Room]) -> Vec<Room> {
         let mut deleted = Vec::new();
         self.leave(sid, rooms, Some(&mut deleted));
@@ -227,6 +229,7 @@ impl LocalAdapter {
     }
 
     /// A local socket leaves every room; returns the rooms left without members here.
+    #[cfg(any(feature = "redis-streams", feature = "redis-cluster"))]
     pub(crate) fn del_all_reporting(&self, sid: Sid) -> Vec<Room> {
         let mut deleted = Vec::new();
         self.leave_all(sid, Some(&mut deleted));
