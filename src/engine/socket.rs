@@ -1,19 +1,20 @@
 //! The session handle ([`Socket`]) and the state the engine keeps with it.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{Mutex as AsyncMutex, Notify, oneshot};
 use tokio_tungstenite::WebSocketStream;
 
+use super::head::Head;
 use super::packet::Outgoing;
+use super::queue::cost;
+pub(crate) use super::queue::{Outbox, Queue};
 use super::version::{Heartbeat, Protocol};
 use super::writer::{Direct, WsSlot};
 use super::{DisconnectReason, Message, ProtocolVersion, SendError, Sid, TransportType};
@@ -46,223 +47,6 @@ impl Phase {
             2 => Phase::Upgrading,
             _ => Phase::Websocket,
         }
-    }
-}
-
-/// What one queued message counts against the queue's budget besides its payload: its
-/// slot and the handle to its bytes.
-pub(crate) const MESSAGE_OVERHEAD: usize = 64;
-
-fn cost(msg: &Message) -> usize {
-    msg.len().saturating_add(MESSAGE_OVERHEAD)
-}
-
-/// A session's outgoing queue: bounded in bytes, and allocated only as messages come (an
-/// idle session keeps no buffer).
-///
-/// The policy: a batch is refused (`SendError::Full`) when it would take the queued bytes
-/// over the budget, except into an empty queue, which takes any one batch (so a message
-/// larger than the budget can still be sent to a reader that keeps up).
-#[derive(Debug)]
-pub(crate) struct Queue {
-    state: Mutex<QueueState>,
-    capacity: usize,
-    /// Signalled when messages are queued or the queue closes.
-    ready: Notify,
-    /// Signalled (to every waiter) when messages leave the queue or it closes.
-    room: Notify,
-}
-
-#[derive(Debug, Default)]
-struct QueueState {
-    items: VecDeque<Message>,
-    /// The cost of `items`.
-    bytes: usize,
-    closed: bool,
-}
-
-impl QueueState {
-    fn pop(&mut self) -> Option<Message> {
-        let msg = self.items.pop_front()?;
-        self.bytes = self.bytes.saturating_sub(cost(&msg));
-        Some(msg)
-    }
-}
-
-impl Queue {
-    fn new(capacity: usize) -> Self {
-        Queue {
-            state: Mutex::new(QueueState::default()),
-            capacity,
-            ready: Notify::new(),
-            room: Notify::new(),
-        }
-    }
-
-    /// Queues every message or none; a refused batch is given back with the reason
-    /// (`Full`), or dropped (`Closed`).
-    fn push_all<I: Iterator<Item = Message>>(
-        &self,
-        msgs: I,
-    ) -> Result<(), (SendError, Vec<Message>)> {
-        self.push_all_keeping(msgs, None)
-    }
-
-    /// [`push_all`](Self::push_all); with `Some(keep)`, only if `keep` bytes of the
-    /// budget stay free afterwards (even into an empty queue).
-    fn push_all_keeping<I: Iterator<Item = Message>>(
-        &self,
-        msgs: I,
-        keep: Option<usize>,
-    ) -> Result<(), (SendError, Vec<Message>)> {
-        {
-            let mut state = lock(&self.state);
-            if state.closed {
-                return Err((SendError::Closed, Vec::new()));
-            }
-            let was_empty = state.items.is_empty();
-            let before = state.items.len();
-            let mut total = 0usize;
-            for msg in msgs {
-                total = total.saturating_add(cost(&msg));
-                state.items.push_back(msg);
-            }
-            let after = state.bytes.saturating_add(total);
-            let refused = match keep {
-                None => !was_empty && after > self.capacity,
-                Some(keep) => after.saturating_add(keep) > self.capacity,
-            };
-            if refused {
-                let back = state.items.drain(before..).collect();
-                return Err((SendError::Full, back));
-            }
-            state.bytes = state.bytes.saturating_add(total);
-        }
-        self.ready.notify_one();
-        Ok(())
-    }
-
-    /// Queues every message, waiting until they fit.
-    async fn push_all_wait<I: Iterator<Item = Message>>(&self, msgs: I) -> Result<(), SendError> {
-        let room = self.room.notified();
-        tokio::pin!(room);
-        room.as_mut().enable();
-        let mut msgs = match self.push_all(msgs) {
-            Ok(()) => return Ok(()),
-            Err((SendError::Full, back)) => back,
-            Err((error, _)) => return Err(error),
-        };
-        loop {
-            room.as_mut().await;
-            room.set(self.room.notified());
-            room.as_mut().enable();
-            match self.push_all(msgs.into_iter()) {
-                Ok(()) => return Ok(()),
-                Err((SendError::Full, back)) => msgs = back,
-                Err((error, _)) => return Err(error),
-            }
-        }
-    }
-
-    fn freed(&self) {
-        self.room.notify_waiters();
-    }
-}
-
-/// The outgoing queue's reading end, with a message taken out but not sent yet.
-#[derive(Debug)]
-pub(crate) struct Outbox {
-    queue: Arc<Queue>,
-    leftover: Option<Message>,
-}
-
-impl Outbox {
-    /// The next message if one is ready.
-    pub(crate) fn try_next(&mut self) -> Option<Message> {
-        if let Some(m) = self.leftover.take() {
-            return Some(m);
-        }
-        let msg = lock(&self.queue.state).pop();
-        if msg.is_some() {
-            self.queue.freed();
-        }
-        msg
-    }
-
-    /// Moves every ready message to `out`, in order (one lock for all of them).
-    pub(crate) fn drain_into(&mut self, out: &mut Vec<Message>) {
-        out.extend(self.leftover.take());
-        let mut state = lock(&self.queue.state);
-        if state.items.is_empty() {
-            return;
-        }
-        out.extend(state.items.drain(..));
-        state.bytes = 0;
-        // An idle session keeps no slots (a new message allocates them again: a few
-        // tens of nanoseconds, against 160 bytes on every connection).
-        state.items = VecDeque::new();
-        drop(state);
-        self.queue.freed();
-    }
-
-    /// The next message, waiting for one; `None` once the queue is closed and empty.
-    pub(crate) async fn next(&mut self) -> Option<Message> {
-        if let Some(m) = self.leftover.take() {
-            return Some(m);
-        }
-        loop {
-            let ready = self.queue.ready.notified();
-            tokio::pin!(ready);
-            ready.as_mut().enable();
-            {
-                let mut state = lock(&self.queue.state);
-                if let Some(m) = state.pop() {
-                    drop(state);
-                    self.queue.freed();
-                    return Some(m);
-                }
-                if state.closed {
-                    return None;
-                }
-            }
-            ready.await;
-        }
-    }
-
-    /// Waits until a message is ready (without taking it) or the queue is closed.
-    pub(crate) async fn ready(&self) {
-        if self.leftover.is_some() {
-            return;
-        }
-        loop {
-            let ready = self.queue.ready.notified();
-            tokio::pin!(ready);
-            ready.as_mut().enable();
-            {
-                let state = lock(&self.queue.state);
-                if !state.items.is_empty() || state.closed {
-                    return;
-                }
-            }
-            ready.await;
-        }
-    }
-
-    /// Puts back a message that did not fit in a response; it comes out first next time.
-    pub(crate) fn put_back(&mut self, msg: Message) {
-        self.leftover = Some(msg);
-    }
-
-    /// Drops every queued message and refuses new ones.
-    pub(crate) fn discard(&mut self) {
-        self.leftover = None;
-        {
-            let mut state = lock(&self.queue.state);
-            state.closed = true;
-            state.items = VecDeque::new();
-            state.bytes = 0;
-        }
-        self.queue.freed();
     }
 }
 
@@ -319,92 +103,6 @@ pub(crate) struct Session {
     heartbeat: Mutex<Heartbeat>,
     upgrade_tx: Mutex<Option<oneshot::Sender<UpgradedWs>>>,
     dispatch: Mutex<()>,
-}
-
-/// The handshake request's head, kept compact until someone asks for it.
-///
-/// hyper parses the URI and the header values as slices of its connection read buffer
-/// (8 KiB and more), so keeping them as they are for the life of a session would keep
-/// that whole buffer allocated too; and a `HeaderMap` of copies costs about 1 KiB per
-/// connection (buckets for its capacity, an allocation per value). The head is kept as
-/// text instead (the URI, and one buffer of `name:value` lines), and the `Parts` are
-/// built from it on the first [`Socket::req_parts`] (most sessions never ask).
-struct Head {
-    method: http::Method,
-    version: http::Version,
-    uri: Box<str>,
-    /// axum's `OriginalUri` (the URI before any nesting), taken out of the extensions.
-    #[cfg(feature = "axum")]
-    original_uri: Option<Box<str>>,
-    /// `name:value\n` per header, in order (a name has no `:`, a value no `\n`).
-    headers: Box<[u8]>,
-    /// Every bit is `is_sensitive` of the header with that index (the first 64).
-    sensitive: u64,
-    /// The extensions (those of tower layers in front of the engine), until the `Parts`
-    /// are built.
-    extensions: Mutex<Option<http::Extensions>>,
-}
-
-impl Head {
-    fn new(mut parts: Parts) -> Head {
-        let mut headers = Vec::new();
-        let mut sensitive = 0u64;
-        for (i, (name, value)) in parts.headers.iter().enumerate() {
-            headers.extend_from_slice(name.as_str().as_bytes());
-            headers.push(b':');
-            headers.extend_from_slice(value.as_bytes());
-            headers.push(b'\n');
-            if value.is_sensitive() && i < 64 {
-                sensitive |= 1 << i;
-            }
-        }
-        // axum's router keeps a clone of the URI (so a slice of the same buffer) for
-        // `OriginalUri`.
-        #[cfg(feature = "axum")]
-        let original_uri = parts
-            .extensions
-            .remove::<axum::extract::OriginalUri>()
-            .map(|o| o.0.to_string().into_boxed_str());
-        Head {
-            method: parts.method,
-            version: parts.version,
-            uri: parts.uri.to_string().into_boxed_str(),
-            #[cfg(feature = "axum")]
-            original_uri,
-            headers: headers.into_boxed_slice(),
-            sensitive,
-            extensions: Mutex::new(Some(std::mem::take(&mut parts.extensions))),
-        }
-    }
-
-    /// The head as `Parts`, every value with bytes of its own. The extensions move into
-    /// them (this is called once).
-    fn parts(&self) -> Parts {
-        let (mut parts, ()) = http::Request::new(()).into_parts();
-        parts.method = self.method.clone();
-        parts.version = self.version;
-        parts.uri = self.uri.parse().unwrap_or_default();
-        let lines = self.headers.split(|&b| b == b'\n');
-        for (i, line) in lines.filter(|l| !l.is_empty()).enumerate() {
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                continue;
-            };
-            let (Ok(name), Ok(mut value)) = (
-                HeaderName::from_bytes(&line[..colon]),
-                HeaderValue::from_bytes(&line[colon + 1..]),
-            ) else {
-                continue;
-            };
-            value.set_sensitive(i < 64 && self.sensitive & (1 << i) != 0);
-            parts.headers.append(name, value);
-        }
-        parts.extensions = lock(&self.extensions).take().unwrap_or_default();
-        #[cfg(feature = "axum")]
-        if let Some(uri) = self.original_uri.as_deref().and_then(|u| u.parse().ok()) {
-            parts.extensions.insert(axum::extract::OriginalUri(uri));
-        }
-        parts
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -846,6 +544,7 @@ impl<D> Socket<D> {
 mod tests {
     use super::*;
     use http::Uri;
+    use http::header::{HeaderName, HeaderValue};
 
     /// Whether `part` lies inside `buf`'s memory.
     fn inside(buf: &[u8], part: &[u8]) -> bool {

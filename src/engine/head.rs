@@ -1,0 +1,96 @@
+//! The handshake request's head as a session keeps it.
+
+use std::sync::{Mutex, MutexGuard};
+
+use http::header::{HeaderName, HeaderValue};
+use http::request::Parts;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The handshake request's head, kept compact until someone asks for it.
+///
+/// hyper parses the URI and the header values as slices of its connection read buffer
+/// (8 KiB and more), so keeping them as they are for the life of a session would keep
+/// that whole buffer allocated too; and a `HeaderMap` of copies costs about 1 KiB per
+/// connection (buckets for its capacity, an allocation per value). The head is kept as
+/// text instead (the URI, and one buffer of `name:value` lines), and the `Parts` are
+/// built from it on the first [`Socket::req_parts`] (most sessions never ask).
+pub(super) struct Head {
+    method: http::Method,
+    version: http::Version,
+    uri: Box<str>,
+    /// axum's `OriginalUri` (the URI before any nesting), taken out of the extensions.
+    #[cfg(feature = "axum")]
+    original_uri: Option<Box<str>>,
+    /// `name:value\n` per header, in order (a name has no `:`, a value no `\n`).
+    headers: Box<[u8]>,
+    /// Every bit is `is_sensitive` of the header with that index (the first 64).
+    sensitive: u64,
+    /// The extensions (those of tower layers in front of the engine), until the `Parts`
+    /// are built.
+    extensions: Mutex<Option<http::Extensions>>,
+}
+
+impl Head {
+    pub(super) fn new(mut parts: Parts) -> Head {
+        let mut headers = Vec::new();
+        let mut sensitive = 0u64;
+        for (i, (name, value)) in parts.headers.iter().enumerate() {
+            headers.extend_from_slice(name.as_str().as_bytes());
+            headers.push(b':');
+            headers.extend_from_slice(value.as_bytes());
+            headers.push(b'\n');
+            if value.is_sensitive() && i < 64 {
+                sensitive |= 1 << i;
+            }
+        }
+        // axum's router keeps a clone of the URI (so a slice of the same buffer) for
+        // `OriginalUri`.
+        #[cfg(feature = "axum")]
+        let original_uri = parts
+            .extensions
+            .remove::<axum::extract::OriginalUri>()
+            .map(|o| o.0.to_string().into_boxed_str());
+        Head {
+            method: parts.method,
+            version: parts.version,
+            uri: parts.uri.to_string().into_boxed_str(),
+            #[cfg(feature = "axum")]
+            original_uri,
+            headers: headers.into_boxed_slice(),
+            sensitive,
+            extensions: Mutex::new(Some(std::mem::take(&mut parts.extensions))),
+        }
+    }
+
+    /// The head as `Parts`, every value with bytes of its own. The extensions move into
+    /// them (this is called once).
+    pub(super) fn parts(&self) -> Parts {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = self.method.clone();
+        parts.version = self.version;
+        parts.uri = self.uri.parse().unwrap_or_default();
+        let lines = self.headers.split(|&b| b == b'\n');
+        for (i, line) in lines.filter(|l| !l.is_empty()).enumerate() {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_bytes(&line[..colon]),
+                HeaderValue::from_bytes(&line[colon + 1..]),
+            ) else {
+                continue;
+            };
+            value.set_sensitive(i < 64 && self.sensitive & (1 << i) != 0);
+            parts.headers.append(name, value);
+        }
+        parts.extensions = lock(&self.extensions).take().unwrap_or_default();
+        #[cfg(feature = "axum")]
+        if let Some(uri) = self.original_uri.as_deref().and_then(|u| u.parse().ok()) {
+            parts.extensions.insert(axum::extract::OriginalUri(uri));
+        }
+        parts
+    }
+}
