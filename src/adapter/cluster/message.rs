@@ -21,22 +21,12 @@ use bytes::Bytes;
 
 use crate::adapter::redis::wire::{self, WirePacket};
 use crate::adapter::{BroadcastOptions, Room};
-use crate::msgpack;
 use crate::protocol::{EncodeError, Value};
 
-/// The deepest nesting accepted in a message (the parser's default).
-const MAX_DEPTH: usize = 128;
-
-/// Reads untrusted MessagePack (checked and cleaned by the crate's codec) as a value.
-pub(crate) fn msgpack_value(bytes: &Bytes) -> Result<Value, String> {
-    let clean = msgpack::decode(bytes.clone(), MAX_DEPTH).map_err(|e| e.to_string())?;
-    msgpack::read::from_slice(&clean).map_err(|e| e.to_string())
-}
-
-/// MessagePack of a value (its map keys are strings: it always serializes).
-pub(crate) fn to_msgpack(v: &Value) -> Bytes {
-    Bytes::from(msgpack::ser::to_vec(v).unwrap_or_default())
-}
+/// Reads untrusted MessagePack as a value: the Redis adapter's reading (the crate's codec,
+/// with the same depth limit).
+pub(crate) use wire::parse_msgpack as msgpack_value;
+pub(crate) use wire::to_msgpack;
 
 /// The message types.
 pub(crate) mod kind {

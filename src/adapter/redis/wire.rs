@@ -127,7 +127,6 @@ pub(crate) fn parse_msgpack(payload: &Bytes) -> Result<Value, String> {
 }
 
 /// Encodes a MessagePack message.
-#[cfg(test)]
 pub(crate) fn to_msgpack(v: &Value) -> Bytes {
     // A `Value` always serializes: its map keys are strings.
     Bytes::from(msgpack::ser::to_vec(v).unwrap_or_default())
