@@ -250,24 +250,120 @@ impl Ticker {
     }
 }
 
-/// Reads every queued `tick`/`rtick` of `c` for `d`; the numbers received.
-async fn drain(c: &mut Client, d: Duration) -> (BTreeSet<u64>, BTreeSet<u64>) {
-    let mut ticks = BTreeSet::new();
-    let mut rticks = BTreeSet::new();
+/// The `tick`s and `rtick`s a client received.
+#[derive(Default)]
+struct Received {
+    ticks: BTreeSet<u64>,
+    rticks: BTreeSet<u64>,
+}
+
+impl Received {
+    /// Whether tick `n` arrived through both channels.
+    fn both(&self, n: u64) -> bool {
+        self.ticks.contains(&n) && self.rticks.contains(&n)
+    }
+
+    fn add(&mut self, (e, args): (String, Vec<serde_json::Value>)) {
+        let set = match e.as_str() {
+            "tick" => &mut self.ticks,
+            "rtick" => &mut self.rticks,
+            _ => return,
+        };
+        set.insert(args[0].as_u64().unwrap());
+    }
+}
+
+/// Reads every queued `tick`/`rtick` of `c` for `d` into `into`.
+async fn drain(c: &mut Client, d: Duration, into: &mut Received) {
     let deadline = Instant::now() + d;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match c.next_event_within(left).await {
-            Some((e, args)) if e == "tick" => {
-                ticks.insert(args[0].as_u64().unwrap());
-            }
-            Some((e, args)) if e == "rtick" => {
-                rticks.insert(args[0].as_u64().unwrap());
-            }
-            Some(_) => {}
+            Some(e) => into.add(e),
             None => break,
         }
     }
-    (ticks, rticks)
+}
+
+/// Reads until ticks `want` have all arrived through both channels, or `limit` passes.
+async fn collect(c: &mut Client, want: &BTreeSet<u64>, limit: Duration) -> Received {
+    let mut got = Received::default();
+    let deadline = Instant::now() + limit;
+    while !want.iter().all(|n| got.both(*n)) {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        match c.next_event_within(left).await {
+            Some(e) => got.add(e),
+            None => break,
+        }
+    }
+    got
+}
+
+/// Reads and forgets what arrives until nothing has for `quiet` (late deliveries of an
+/// earlier phase), at most `limit`.
+async fn settle(c: &mut Client, quiet: Duration, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && c.next_event_within(quiet).await.is_some() {}
+}
+
+/// Emits a tick every 20 ms until one emitted from now on has arrived through both
+/// channels (or `limit` passes); everything received meanwhile goes into `into`. When it
+/// came through and when it had been emitted, both counted from `since`.
+async fn emit_until_delivered(
+    t: &mut Ticker,
+    from: &RustServer,
+    c: &mut Client,
+    since: Instant,
+    limit: Duration,
+    into: &mut Received,
+) -> Option<(Duration, Duration)> {
+    let first = t.sent.len() as u64;
+    while since.elapsed() < limit {
+        // A publisher may block while the cluster fails over; do not stall the loop on it.
+        tokio::time::timeout(Duration::from_secs(5), t.tick(from))
+            .await
+            .ok();
+        drain(c, Duration::from_millis(20), into).await;
+        if let Some(n) = (first..t.sent.len() as u64).find(|n| into.both(*n)) {
+            let emitted = t.sent[n as usize].saturating_duration_since(since);
+            return Some((since.elapsed(), emitted));
+        }
+    }
+    None
+}
+
+/// Delivery is steady again: once both servers' subscriptions hold and late deliveries
+/// are read, ten more ticks all arrive through both channels.
+async fn assert_steady(
+    what: &str,
+    t: &mut Ticker,
+    from: &RustServer,
+    to: &RustServer,
+    c: &mut Client,
+) {
+    for server in [from, to] {
+        assert!(
+            server.redis.ready(Duration::from_secs(15)).await,
+            "{what}: the subscriptions did not all hold again: {:?}",
+            server.redis.last_error()
+        );
+    }
+    settle(c, Duration::from_millis(300), Duration::from_secs(10)).await;
+    let start = t.sent.len() as u64;
+    for _ in 0..10 {
+        t.tick(from).await;
+    }
+    let want: BTreeSet<u64> = (start..start + 10).collect();
+    let mut got = collect(c, &want, Duration::from_secs(10)).await;
+    // Late deliveries of earlier ticks (a publisher that retried) may still come in.
+    got.ticks.retain(|n| *n >= start);
+    got.rticks.retain(|n| *n >= start);
+    assert_eq!(
+        got.ticks, want,
+        "{what}: ticks through the namespace's channel"
+    );
+    assert_eq!(got.rticks, want, "{what}: ticks through the room's channel");
 }
 
 #[tokio::test]
@@ -286,10 +382,19 @@ async fn delivery_goes_on_while_slots_move() {
     let room_slot = cluster.keyslot("socket.io#/#r#").await;
     let mut report = Vec::new();
     for step in ["main channel", "room channel", "reshard"] {
+        // Before the move, nothing is lost.
+        let start = t.sent.len() as u64;
         for _ in 0..5 {
             t.tick(&r1).await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let want: BTreeSet<u64> = (start..start + 5).collect();
+        let before = collect(&mut c2, &want, Duration::from_secs(10)).await;
+        assert!(
+            want.iter().all(|n| before.both(*n)),
+            "{step}: ticks before the move lost: {:?} {:?}",
+            before.ticks,
+            before.rticks
+        );
         let first_after = t.sent.len() as u64;
         let moved_at = Instant::now();
         match step {
@@ -306,39 +411,27 @@ async fn delivery_goes_on_while_slots_move() {
                 assert!(!out.contains("ERR"), "reshard: {out}");
             }
         }
-        // Keep emitting for a while after the move.
-        for _ in 0..30 {
-            t.tick(&r1).await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let (ticks, rticks) = drain(&mut c2, Duration::from_millis(500)).await;
+        // Keep emitting until delivery comes back through both channels.
+        let mut got = Received::default();
+        let resumed = emit_until_delivered(
+            &mut t,
+            &r1,
+            &mut c2,
+            moved_at,
+            Duration::from_secs(20),
+            &mut got,
+        )
+        .await;
+        let (resumed, emitted) =
+            resumed.unwrap_or_else(|| panic!("{step}: delivery did not resume within 20 s"));
+        drain(&mut c2, Duration::from_millis(200), &mut got).await;
         let last = t.sent.len() as u64;
-        // Delivery resumed: the last emissions all arrived, through both channels.
-        for n in last - 10..last {
-            assert!(ticks.contains(&n), "{step}: tick {n} lost; got {ticks:?}");
-            assert!(
-                rticks.contains(&n),
-                "{step}: room tick {n} lost; got {rticks:?}"
-            );
-        }
-        let lost: Vec<u64> = (first_after..last)
-            .filter(|n| !ticks.contains(n) || !rticks.contains(n))
-            .collect();
-        let resumed = (first_after..last)
-            .find(|n| ticks.contains(n) && rticks.contains(n) && !lost.iter().any(|l| l > n))
-            .map(|n| t.sent[n as usize].saturating_duration_since(moved_at));
+        let lost = (first_after..last).filter(|n| !got.both(*n)).count();
         report.push(format!(
-            "{step}: {} of {} emitted after the move lost, delivery steady {resumed:?} after it",
-            lost.len(),
+            "{step}: {lost} of {} emitted after the move lost, delivery back {resumed:?} after it (the first tick through was emitted {emitted:?} after it)",
             last - first_after
         ));
-        // Before the move, nothing was lost.
-        for n in first_after - 5..first_after {
-            assert!(
-                ticks.contains(&n) && rticks.contains(&n),
-                "{step}: tick {n} (before the move) lost"
-            );
-        }
+        assert_steady(step, &mut t, &r1, &r2, &mut c2).await;
     }
     eprintln!("sharded adapter, slots moving: {}", report.join("; "));
     // Requests cross servers after the moves.
@@ -363,55 +456,38 @@ async fn delivery_resumes_after_a_master_fails_over() {
     for _ in 0..5 {
         t.tick(&r1).await;
     }
-    let (ticks, rticks) = drain(&mut c2, Duration::from_millis(300)).await;
-    assert_eq!(ticks.len(), 5, "{ticks:?}");
-    assert_eq!(rticks.len(), 5, "{rticks:?}");
+    let want: BTreeSet<u64> = (0..5).collect();
+    let before = collect(&mut c2, &want, Duration::from_secs(10)).await;
+    assert_eq!(before.ticks, want);
+    assert_eq!(before.rticks, want);
 
     let master = cluster.owner(cluster.keyslot("socket.io#/#").await).await;
     let replica = cluster.replica_of(master.port).await;
     let killed_at = Instant::now();
     cluster.kill(master.port).await;
-    // Emit every 50 ms; the first tick that arrives after the kill says when delivery came
-    // back (publishers block and retry while the replica takes over).
-    let first_after = t.sent.len() as u64;
-    let mut resumed: Option<Duration> = None;
-    let mut promoted: Option<Duration> = None;
-    while killed_at.elapsed() < Duration::from_secs(30) {
-        let emitter = async {
-            t.tick(&r1).await;
-        };
-        tokio::time::timeout(Duration::from_secs(5), emitter)
-            .await
-            .ok();
-        if promoted.is_none() && cluster.cli(replica, &["ROLE"]).await.starts_with("master") {
-            promoted = Some(killed_at.elapsed());
-        }
-        let (ticks, rticks) = drain(&mut c2, Duration::from_millis(50)).await;
-        // The namespace channel is the one whose master died (the room's may live
-        // elsewhere and never stop).
-        let _ = rticks;
-        if ticks.iter().any(|n| *n >= first_after) {
-            resumed = Some(killed_at.elapsed());
-            break;
-        }
-    }
-    let resumed = resumed.expect("delivery did not resume within 30 s of the master's death");
+    // Emit every 20 ms until a tick emitted after the kill comes through both channels
+    // (publishers block and retry while the replica takes over).
+    let promoting = cluster.wait_master(replica, Duration::from_secs(30));
+    let mut got = Received::default();
+    let (promoted, resumed) = tokio::join!(
+        promoting,
+        emit_until_delivered(
+            &mut t,
+            &r1,
+            &mut c2,
+            killed_at,
+            Duration::from_secs(30),
+            &mut got,
+        )
+    );
+    let (resumed, emitted) =
+        resumed.expect("delivery did not resume within 30 s of the master's death");
     eprintln!(
-        "sharded adapter: master {} killed; replica {replica} promoted after {promoted:?}; delivery resumed after {resumed:?}",
+        "sharded adapter: master {} killed; replica {replica} promoted after {promoted:?}; delivery back after {resumed:?} (the first tick through was emitted {emitted:?} after the kill)",
         master.port
     );
-    assert!(resumed < Duration::from_secs(15), "{resumed:?}");
     // Steady again: both channels, and requests.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    drain(&mut c2, Duration::from_millis(200)).await;
-    let from = t.sent.len() as u64;
-    for _ in 0..10 {
-        t.tick(&r1).await;
-    }
-    let (ticks, rticks) = drain(&mut c2, Duration::from_millis(500)).await;
-    let want: BTreeSet<u64> = (from..from + 10).collect();
-    assert_eq!(ticks, want);
-    assert_eq!(rticks, want);
+    assert_steady("after the failover", &mut t, &r1, &r2, &mut c2).await;
     assert_eq!(r1.io.sockets().adapter().server_count().await.unwrap(), 2);
     assert_eq!(r1.io.fetch_sockets().await.unwrap().len(), 1);
 }

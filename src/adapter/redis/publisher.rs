@@ -184,11 +184,18 @@ async fn send_batch(
             .to_owned();
         async move {
             match tokio::time::timeout(limit, cmd.query_async::<redis::Value>(&mut c)).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(failed(e.to_string())),
-                Err(_) => Err(format!("{command} timed out")),
+                Ok(Ok(_)) => (Ok(()), false),
+                Ok(Err(e)) => (Err(failed(e.to_string())), is_connection_error(&e)),
+                Err(_) => (Err(format!("{command} timed out")), true),
             }
         }
     });
-    futures_util::future::join_all(sends).await
+    let results = futures_util::future::join_all(sends).await;
+    // A command that timed out or lost its connection may be stuck on a node that is gone
+    // (the cluster client keeps a master that died in its slot map until told otherwise):
+    // the next batch goes out on a new connection, which learns the slots afresh.
+    if results.iter().any(|(_, broken)| *broken) {
+        conn.reset().await;
+    }
+    results.into_iter().map(|(r, _)| r).collect()
 }

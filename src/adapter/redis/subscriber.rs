@@ -22,7 +22,7 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use super::conn::{Conn, ConnOptions, MIN_BACKOFF, Target};
+use super::conn::{Conn, ConnOptions, MIN_BACKOFF, Target, is_connection_error};
 use super::driver::Health;
 use crate::util::lock;
 
@@ -173,8 +173,16 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
+/// Why a subscription command failed.
+struct Failure {
+    why: String,
+    /// The command timed out or the connection failed (rather than Redis refusing it): on
+    /// a Redis Cluster, the client's slot map may name a node that is gone.
+    broken: bool,
+}
+
 /// One subscription command's outcome, reported to the task.
-type Outcome = (String, Result<(), String>);
+type Outcome = (String, Result<(), Failure>);
 
 async fn run(
     target: Target,
@@ -207,7 +215,7 @@ async fn run(
                 continue;
             }
         };
-        backoff = MIN_BACKOFF;
+        let began = Instant::now();
         lock(&shared.confirmed).clear();
         shared.connected.store(true, Ordering::Release);
         let mut session = Session {
@@ -229,6 +237,20 @@ async fn run(
         match lost {
             None => return,
             Some(why) => health.set_subscribed(false, Some(&why)),
+        }
+        // A connection that failed soon after it was made (a cluster still failing over)
+        // is made again after the backoff, which grows; one that served a while, at once.
+        if began.elapsed() < Duration::from_secs(5) {
+            let until = Instant::now() + backoff;
+            backoff = (backoff * 2).min(config.max_backoff);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => break,
+                    cmd = rx.recv() => if cmd.is_none() { return },
+                }
+            }
+        } else {
+            backoff = MIN_BACKOFF;
         }
     }
 }
@@ -283,8 +305,14 @@ impl Session<'_> {
                 let cmd = redis::cmd(cmd_name).arg(&c).to_owned();
                 let r = match tokio::time::timeout(timeout, cmd.exec_async(&mut conn)).await {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(format!("{cmd_name} timed out")),
+                    Ok(Err(e)) => Err(Failure {
+                        broken: is_connection_error(&e),
+                        why: e.to_string(),
+                    }),
+                    Err(_) => Err(Failure {
+                        why: format!("{cmd_name} timed out"),
+                        broken: true,
+                    }),
                 };
                 let _ = tx.send((c, r));
             });
@@ -393,9 +421,17 @@ impl Session<'_> {
                             // Unwanted meanwhile: undo.
                             self.unsubscribe(vec![channel]);
                         }
-                        Err(e) => {
-                            tracing::debug!(channel, error = %e, "redis adapter: subscription failed; retrying");
-                            self.health.set_subscribed(false, Some(&format!("{} {channel}: {e}", self.config.kind.subscribe())));
+                        Err(Failure { why, broken: true }) => {
+                            // The connection (or, on a Redis Cluster, the client's idea of
+                            // which node owns the channel's slot, e.g. a master that died
+                            // before its replica took over) is stale: a new connection
+                            // learns the slots afresh and subscribes everything again.
+                            tracing::debug!(channel, error = %why, "redis adapter: subscription command failed; reconnecting");
+                            return Some(format!("{} {channel}: {why}", self.config.kind.subscribe()));
+                        }
+                        Err(Failure { why, broken: false }) => {
+                            tracing::debug!(channel, error = %why, "redis adapter: subscription failed; retrying");
+                            self.health.set_subscribed(false, Some(&format!("{} {channel}: {why}", self.config.kind.subscribe())));
                             if self.is_wanted(&channel) {
                                 self.retry.insert(channel);
                                 retry_at.get_or_insert(Instant::now() + self.retry_backoff);
