@@ -12,6 +12,10 @@ use tower_socketio::{ServeOptions, SocketIo};
 
 async fn start(options: ServeOptions) -> SocketAddr {
     let (svc, _io) = SocketIo::builder().build_svc();
+    start_svc(svc, options).await
+}
+
+async fn start_svc(svc: tower_socketio::SocketIoService, options: ServeOptions) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(tower_socketio::serve_with(
@@ -68,11 +72,44 @@ async fn heads_over_16_kib_get_431_by_default() {
 
 #[tokio::test]
 async fn the_head_limit_is_an_option() {
-    let addr = start(ServeOptions::new().max_http_header_size(64 * 1024)).await;
+    // Larger heads need both limits raised: hyper's (ServeOptions) and the server's own.
+    let (svc, _io) = SocketIo::builder()
+        .max_http_header_size(64 * 1024)
+        .build_svc();
+    let addr = start_svc(svc, ServeOptions::new().max_http_header_size(64 * 1024)).await;
     let ok = exchange(addr, &handshake(40 * 1024)).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     let big = exchange(addr, &handshake(70 * 1024)).await;
     assert!(big.starts_with("HTTP/1.1 431"), "{big}");
+    // Only hyper's raised: the server's 16 KiB still refuses.
+    let addr = start(ServeOptions::new().max_http_header_size(64 * 1024)).await;
+    let refused = exchange(addr, &handshake(40 * 1024)).await;
+    assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
+}
+
+/// Behind plain `axum::serve` (hyper's own limit is some 400 KB there), the server itself
+/// answers heads over 16 KiB with 431, on both transports, before a session is made.
+#[tokio::test]
+async fn the_server_refuses_large_heads_under_axum_serve_too() {
+    let (layer, _io) = SocketIo::builder().build_layer();
+    let router = axum::Router::<()>::new().layer(layer);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let ok = exchange(addr, &handshake(15 * 1024)).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    for size in [17 * 1024, 300 * 1024] {
+        let big = exchange(addr, &handshake(size)).await;
+        assert!(big.starts_with("HTTP/1.1 431"), "{size}: {big}");
+    }
+    let upgrade = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\n\
+         upgrade: websocket\r\nsec-websocket-version: 13\r\n\
+         sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nx-big: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    let ws = exchange(addr, upgrade.as_bytes()).await;
+    assert!(ws.starts_with("HTTP/1.1 431"), "{ws}");
 }
 
 /// Waits (at most 5 s) for the server to close `stream`; returns what it sent.

@@ -22,6 +22,8 @@ pub(crate) enum HttpError {
     UnsupportedProtocolVersion,
     /// A POST body over `max_payload` (HTTP 413, empty body).
     PayloadTooLarge,
+    /// A request head over `max_http_header_size` (HTTP 431, empty body).
+    HeadersTooLarge,
 }
 
 impl HttpError {
@@ -33,7 +35,7 @@ impl HttpError {
             HttpError::BadRequest => (3, "Bad request"),
             HttpError::Forbidden(refusal) => (4, refusal.message()),
             HttpError::UnsupportedProtocolVersion => (5, "Unsupported protocol version"),
-            HttpError::PayloadTooLarge => return None,
+            HttpError::PayloadTooLarge | HttpError::HeadersTooLarge => return None,
         })
     }
 
@@ -41,6 +43,7 @@ impl HttpError {
         match self {
             HttpError::Forbidden(refusal) => refusal.status(),
             HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

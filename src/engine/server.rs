@@ -199,6 +199,16 @@ impl<H: EngineHandler> EngineIo<H> {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        // A head over the limit is refused before anything is read from it or kept of it.
+        let head = head_size(&req);
+        if head > self.config.max_http_header_size() {
+            tracing::debug!(
+                bytes = head,
+                limit = self.config.max_http_header_size(),
+                "request refused: its head is larger than max_http_header_size"
+            );
+            return HttpError::HeadersTooLarge.into_response();
+        }
         // Without configured origins nothing is checked and no CORS header is written.
         let origin = if self.config.allow_origin().is_configured() {
             req.headers().get(header::ORIGIN).cloned()
@@ -448,4 +458,14 @@ fn remote_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
         return Some(info.0);
     }
     None
+}
+
+/// The size of a request's head as it came over HTTP/1.1: the request line
+/// (`METHOD target HTTP/1.1\r\n`) and every header line (`name: value\r\n`).
+fn head_size<B>(req: &Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + 1 + target + 1 + "HTTP/1.1\r\n".len();
+    req.headers().iter().fold(line, |n, (name, value)| {
+        n + name.as_str().len() + 2 + value.len() + 2
+    })
 }

@@ -139,6 +139,17 @@ impl SocketIoBuilder {
     pub fn max_http_buffer_size(self, bytes: usize) -> Self {
         self.max_payload(bytes)
     }
+    /// The largest request head (request line and headers) the server takes, in bytes
+    /// (16 KiB by default, Node's `maxHttpHeaderSize`); larger ones get `431` before
+    /// anything is kept of them, under any server (`axum::serve` included). See
+    /// [`EngineConfig::max_http_header_size`](crate::engine::EngineConfig::max_http_header_size).
+    ///
+    /// # Panics
+    /// When `bytes` is zero.
+    pub fn max_http_header_size(mut self, bytes: usize) -> Self {
+        self.engine = self.engine.max_http_header_size(bytes);
+        self
+    }
     /// How many bytes may wait for one client (8 MiB by default) before it counts as
     /// stalled: then `emit` fails with `Full` (`emit_wait` waits) and a broadcast closes
     /// the connection. See the guide's "Slow readers".

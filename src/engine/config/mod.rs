@@ -44,6 +44,7 @@ pub struct EngineConfig {
     allow_request: Option<AllowRequest>,
     ws_read_buffer_size: usize,
     allow_eio3: bool,
+    max_http_header_size: usize,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +63,7 @@ impl Default for EngineConfig {
             allow_request: None,
             ws_read_buffer_size: 1024,
             allow_eio3: false,
+            max_http_header_size: 16 * 1024,
         }
     }
 }
@@ -105,6 +107,15 @@ impl EngineConfig {
     /// WebSocket message (1 000 000 by default, Node's `maxHttpBufferSize`).
     pub fn max_payload(&self) -> usize {
         self.max_payload
+    }
+
+    /// The largest request head (request line and headers) the engine takes, in bytes
+    /// (16 KiB by default, the default of Node's `maxHttpHeaderSize`); a larger one gets
+    /// `431` before anything else is read from it or kept of it. This holds under any
+    /// server (`axum::serve`, your own hyper loop); with [`serve_with`](crate::serve_with),
+    /// `ServeOptions::max_http_header_size` refuses such heads earlier, in hyper's parser.
+    pub fn max_http_header_size(&self) -> usize {
+        self.max_http_header_size
     }
 
     /// The budget of a session's outgoing queue, in bytes (8 MiB by default): each
@@ -216,6 +227,17 @@ impl EngineConfigBuilder {
     /// Sets the largest payload accepted from a client, in bytes.
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.config.max_payload = bytes;
+        self
+    }
+
+    /// Sets the largest request head the engine takes, in bytes (see
+    /// [`EngineConfig::max_http_header_size`]).
+    ///
+    /// # Panics
+    /// When `bytes` is zero.
+    pub fn max_http_header_size(mut self, bytes: usize) -> Self {
+        assert!(bytes > 0, "max_http_header_size must not be zero");
+        self.config.max_http_header_size = bytes;
         self
     }
 
