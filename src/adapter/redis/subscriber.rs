@@ -203,14 +203,8 @@ async fn run(
             Ok(c) => c,
             Err(e) => {
                 health.set_subscribed(false, Some(&e));
-                let until = Instant::now() + backoff;
-                backoff = (backoff * 2).min(config.max_backoff);
-                // Commands only change the routes meanwhile (already done by the handle).
-                loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(until) => break,
-                        cmd = rx.recv() => if cmd.is_none() { return },
-                    }
+                if !back_off(&mut backoff, config.max_backoff, &mut rx).await {
+                    return;
                 }
                 continue;
             }
@@ -241,16 +235,29 @@ async fn run(
         // A connection that failed soon after it was made (a cluster still failing over)
         // is made again after the backoff, which grows; one that served a while, at once.
         if began.elapsed() < Duration::from_secs(5) {
-            let until = Instant::now() + backoff;
-            backoff = (backoff * 2).min(config.max_backoff);
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(until) => break,
-                    cmd = rx.recv() => if cmd.is_none() { return },
-                }
+            if !back_off(&mut backoff, config.max_backoff, &mut rx).await {
+                return;
             }
         } else {
             backoff = MIN_BACKOFF;
+        }
+    }
+}
+
+/// Waits out `backoff` and doubles it (up to `max`); `false` when the handle is gone.
+/// Commands only change the routes meanwhile (already done by the handle), so they are
+/// read and dropped.
+async fn back_off(
+    backoff: &mut Duration,
+    max: Duration,
+    rx: &mut mpsc::UnboundedReceiver<Cmd>,
+) -> bool {
+    let until = Instant::now() + *backoff;
+    *backoff = (*backoff * 2).min(max);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => return true,
+            cmd = rx.recv() => if cmd.is_none() { return false },
         }
     }
 }
