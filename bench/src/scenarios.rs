@@ -111,6 +111,29 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// A scenario of all servers but the bare WebSocket ones, on any worker count, within
+    /// 180 s, with the JSON parser (what differs is named where a scenario is made).
+    fn new(
+        name: &'static str,
+        title: String,
+        load: &'static str,
+        args: Vec<String>,
+        metrics: Vec<Metric>,
+    ) -> Self {
+        Scenario {
+            name,
+            title,
+            load,
+            args,
+            raw: None,
+            one_worker: false,
+            limit_secs: 180,
+            msgpack: false,
+            unstable: false,
+            metrics,
+        }
+    }
+
     pub fn takes_part(&self, s: &Server) -> bool {
         if self.unstable {
             return s.workers == 1
@@ -235,16 +258,8 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
     };
     use Better::*;
     let bcast = |name, title: String, extra: &[&str]| Scenario {
-        name,
-        title,
-        load: "broadcast",
-        args: args(extra),
         raw: Some(Kind::WsFloor),
-        one_worker: false,
-        limit_secs: 180,
-        msgpack: false,
-        unstable: false,
-        metrics: broadcast_metrics(),
+        ..Scenario::new(name, title, "broadcast", args(extra), broadcast_metrics())
     };
     let mut bcast100k_metrics = vec![m("held", "members connected", Higher)];
     bcast100k_metrics.extend([
@@ -268,65 +283,53 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
     bcast100k_metrics.extend(pipelined_metrics());
     vec![
         Scenario {
-            name: "conn",
-            title: "connections/s (WebSocket handshake + namespace connect, 32 in parallel)".into(),
-            load: "conn",
-            args: timed(&["--clients", "32"]),
             raw: Some(Kind::WsEcho),
-            one_worker: false,
-            limit_secs: 180,
-            msgpack: false,
-            unstable: false,
-            metrics: vec![
-                m("conn_per_s", "connections/s", Higher),
-                m("cpu_us_per_conn", "server CPU µs per connection", Lower),
-            ],
+            ..Scenario::new(
+                "conn",
+                "connections/s (WebSocket handshake + namespace connect, 32 in parallel)".into(),
+                "conn",
+                timed(&["--clients", "32"]),
+                vec![
+                    m("conn_per_s", "connections/s", Higher),
+                    m("cpu_us_per_conn", "server CPU µs per connection", Lower),
+                ],
+            )
         },
         Scenario {
-            name: "echo",
-            title: "echo over WebSocket (100 clients, 4 messages in flight each)".into(),
-            load: "echo",
-            args: timed(&["--clients", "100", "--inflight", "4"]),
             raw: Some(Kind::WsEcho),
-            one_worker: false,
-            limit_secs: 180,
-            msgpack: false,
-            unstable: false,
-            metrics: vec![
-                m("msgs_per_s", "messages/s", Higher),
-                m("cpu_us_per_msg", "server CPU µs per message", Lower),
-            ],
+            ..Scenario::new(
+                "echo",
+                "echo over WebSocket (100 clients, 4 messages in flight each)".into(),
+                "echo",
+                timed(&["--clients", "100", "--inflight", "4"]),
+                vec![
+                    m("msgs_per_s", "messages/s", Higher),
+                    m("cpu_us_per_msg", "server CPU µs per message", Lower),
+                ],
+            )
         },
-        Scenario {
-            name: "ack",
-            title: "echo as acknowledgements (100 clients, 4 in flight)".into(),
-            load: "ack",
-            args: timed(&["--clients", "100", "--inflight", "4"]),
-            raw: None,
-            one_worker: false,
-            limit_secs: 180,
-            msgpack: false,
-            unstable: false,
-            metrics: vec![
+        Scenario::new(
+            "ack",
+            "echo as acknowledgements (100 clients, 4 in flight)".into(),
+            "ack",
+            timed(&["--clients", "100", "--inflight", "4"]),
+            vec![
                 m("msgs_per_s", "acks/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per ack", Lower),
             ],
-        },
+        ),
         Scenario {
-            name: "echo-mp",
-            title: "echo over WebSocket with the MessagePack parser (100 clients, 4 in flight)"
-                .into(),
-            load: "echo",
-            args: timed(&["--clients", "100", "--inflight", "4"]),
-            raw: None,
-            one_worker: false,
-            limit_secs: 180,
             msgpack: true,
-            unstable: false,
-            metrics: vec![
-                m("msgs_per_s", "messages/s", Higher),
-                m("cpu_us_per_msg", "server CPU µs per message", Lower),
-            ],
+            ..Scenario::new(
+                "echo-mp",
+                "echo over WebSocket with the MessagePack parser (100 clients, 4 in flight)".into(),
+                "echo",
+                timed(&["--clients", "100", "--inflight", "4"]),
+                vec![
+                    m("msgs_per_s", "messages/s", Higher),
+                    m("cpu_us_per_msg", "server CPU µs per message", Lower),
+                ],
+            )
         },
         bcast(
             "bcast1k",
@@ -357,175 +360,167 @@ pub fn scenarios(quick: bool, full_size: bool, cap: usize) -> Vec<Scenario> {
             &["--members", "10000", "--broadcasts", b10k],
         ),
         Scenario {
-            name: "idle",
-            title: "10 000 idle WebSocket clients".into(),
-            load: "idle",
-            args: args(&["--clients", "10000"]),
             raw: Some(Kind::WsEcho),
-            one_worker: false,
-            limit_secs: 180,
-            msgpack: false,
-            unstable: false,
-            metrics: vec![m(
-                "rss_kib_per_conn",
-                "server RSS KiB per connection",
-                Lower,
-            )],
+            ..Scenario::new(
+                "idle",
+                "10 000 idle WebSocket clients".into(),
+                "idle",
+                args(&["--clients", "10000"]),
+                vec![m(
+                    "rss_kib_per_conn",
+                    "server RSS KiB per connection",
+                    Lower,
+                )],
+            )
         },
         Scenario {
-            name: "unstable",
-            title: format!(
-                "unstable network (1 000 members of one room, each connection cut every 5-15 s; \
-                 {rate} broadcasts/s for {secs} s)",
-                rate = 20,
-                secs = if quick { 20 } else { 60 }
-            ),
-            load: "unstable",
-            args: args(&[
-                "--clients",
-                "1000",
-                "--rate",
-                "20",
-                "--duration",
-                if quick { "20" } else { "60" },
-            ]),
-            raw: None,
             one_worker: true,
             limit_secs: 300,
-            msgpack: false,
             unstable: true,
-            metrics: vec![
-                m(
-                    "delivered_pct",
-                    "messages delivered, % (mean of members)",
-                    Higher,
+            ..Scenario::new(
+                "unstable",
+                format!(
+                    "unstable network (1 000 members of one room, each connection cut every 5-15 s; \
+                     {rate} broadcasts/s for {secs} s)",
+                    rate = 20,
+                    secs = if quick { 20 } else { 60 }
                 ),
-                m(
-                    "worst_member_pct",
-                    "messages delivered, % (worst member)",
-                    Higher,
-                ),
-                m("duplicates", "duplicates (all members)", Lower),
-                m("p50_ms", "p50 publish→receipt ms", Lower),
-                m("p99_ms", "p99 publish→receipt ms", Lower),
-                m("recovered", "reconnections recovered", Higher),
-                m("not_recovered", "reconnections not recovered", Lower),
-                m("cpu_s", "server CPU s", Lower),
-            ],
+                "unstable",
+                args(&[
+                    "--clients",
+                    "1000",
+                    "--rate",
+                    "20",
+                    "--duration",
+                    if quick { "20" } else { "60" },
+                ]),
+                vec![
+                    m(
+                        "delivered_pct",
+                        "messages delivered, % (mean of members)",
+                        Higher,
+                    ),
+                    m(
+                        "worst_member_pct",
+                        "messages delivered, % (worst member)",
+                        Higher,
+                    ),
+                    m("duplicates", "duplicates (all members)", Lower),
+                    m("p50_ms", "p50 publish→receipt ms", Lower),
+                    m("p99_ms", "p99 publish→receipt ms", Lower),
+                    m("recovered", "reconnections recovered", Higher),
+                    m("not_recovered", "reconnections not recovered", Lower),
+                    m("cpu_s", "server CPU s", Lower),
+                ],
+            )
         },
-        Scenario {
-            name: "polling",
-            title: "echo over long-polling (100 clients, up to 4 in flight)".into(),
-            load: "polling",
-            args: timed(&["--clients", "100", "--inflight", "4"]),
-            raw: None,
-            one_worker: false,
-            limit_secs: 180,
-            msgpack: false,
-            unstable: false,
-            metrics: vec![
+        Scenario::new(
+            "polling",
+            "echo over long-polling (100 clients, up to 4 in flight)".into(),
+            "polling",
+            timed(&["--clients", "100", "--inflight", "4"]),
+            vec![
                 m("msgs_per_s", "messages/s", Higher),
                 m("cpu_us_per_msg", "server CPU µs per message", Lower),
             ],
-        },
+        ),
         Scenario {
-            name: "idle100k",
-            title: format!(
-                "{big_text} WebSocket clients: connection storm, then idle ({idle_s} s, answering pings)"
-            ),
-            load: "idle-storm",
-            args: args(&[
-                "--clients",
-                big,
-                "--sources",
-                "16",
-                "--parallel",
-                "64",
-                "--idle",
-                idle_s,
-            ]),
             raw: Some(Kind::WsFloor),
             one_worker: true,
             limit_secs: 900,
-            msgpack: false,
-            unstable: false,
-            metrics: vec![
-                m("held", "connections held", Higher),
-                m("held_end", "connections held after the idle time", Higher),
-                m("conn_per_s", "connections/s during the storm", Higher),
-                m("cpu_us_per_conn", "server CPU µs per connection", Lower),
-                m(
-                    "rss_kib_per_conn",
-                    "server RSS KiB per connection (2 s after the storm)",
-                    Lower,
+            ..Scenario::new(
+                "idle100k",
+                format!(
+                    "{big_text} WebSocket clients: connection storm, then idle ({idle_s} s, answering pings)"
                 ),
-                m(
-                    "rss_kib_per_conn_end",
-                    "server RSS KiB per connection (after the idle time)",
-                    Lower,
-                ),
-                m("idle_cpu_pct", "server CPU while idle, % of a core", Lower),
-            ],
+                "idle-storm",
+                args(&[
+                    "--clients",
+                    big,
+                    "--sources",
+                    "16",
+                    "--parallel",
+                    "64",
+                    "--idle",
+                    idle_s,
+                ]),
+                vec![
+                    m("held", "connections held", Higher),
+                    m("held_end", "connections held after the idle time", Higher),
+                    m("conn_per_s", "connections/s during the storm", Higher),
+                    m("cpu_us_per_conn", "server CPU µs per connection", Lower),
+                    m(
+                        "rss_kib_per_conn",
+                        "server RSS KiB per connection (2 s after the storm)",
+                        Lower,
+                    ),
+                    m(
+                        "rss_kib_per_conn_end",
+                        "server RSS KiB per connection (after the idle time)",
+                        Lower,
+                    ),
+                    m("idle_cpu_pct", "server CPU while idle, % of a core", Lower),
+                ],
+            )
         },
         Scenario {
-            name: "bcast100k",
-            title: format!(
-                "broadcast to a room of {big_text} ({b100k} broadcasts one at a time, then {b100k} with 4 on their way)"
-            ),
-            load: "broadcast",
-            args: args(&[
-                "--members",
-                big,
-                "--broadcasts",
-                b100k,
-                "--window",
-                "1,4",
-                "--sources",
-                "16",
-                "--parallel",
-                "64",
-            ]),
             raw: Some(Kind::WsFloor),
             one_worker: true,
             limit_secs: 1200,
-            msgpack: false,
-            unstable: false,
-            metrics: bcast100k_metrics,
+            ..Scenario::new(
+                "bcast100k",
+                format!(
+                    "broadcast to a room of {big_text} ({b100k} broadcasts one at a time, then {b100k} with 4 on their way)"
+                ),
+                "broadcast",
+                args(&[
+                    "--members",
+                    big,
+                    "--broadcasts",
+                    b100k,
+                    "--window",
+                    "1,4",
+                    "--sources",
+                    "16",
+                    "--parallel",
+                    "64",
+                ]),
+                bcast100k_metrics,
+            )
         },
         Scenario {
-            name: "polling10k",
-            title: format!(
-                "{polls_text} long-polling clients: idle ({poll_idle} s), then one broadcast a second ({poll_b})"
-            ),
-            load: "polling-bcast",
-            args: args(&[
-                "--clients",
-                polls,
-                "--sources",
-                "4",
-                "--parallel",
-                "64",
-                "--idle",
-                poll_idle,
-                "--broadcasts",
-                poll_b,
-                "--interval",
-                "1",
-            ]),
-            raw: None,
             one_worker: true,
             limit_secs: 600,
-            msgpack: false,
-            unstable: false,
-            metrics: vec![
-                m("held", "clients connected", Higher),
-                m("rss_kib_per_conn", "server RSS KiB per client", Lower),
-                m("idle_cpu_pct", "server CPU while idle, % of a core", Lower),
-                m("p50_ms", "p50 emit→receipt ms", Lower),
-                m("p99_ms", "p99 emit→receipt ms", Lower),
-                m("last_p99_ms", "p99 emit→last receipt ms", Lower),
-                m("cpu_us_per_delivery", "server CPU µs per delivery", Lower),
-            ],
+            ..Scenario::new(
+                "polling10k",
+                format!(
+                    "{polls_text} long-polling clients: idle ({poll_idle} s), then one broadcast a second ({poll_b})"
+                ),
+                "polling-bcast",
+                args(&[
+                    "--clients",
+                    polls,
+                    "--sources",
+                    "4",
+                    "--parallel",
+                    "64",
+                    "--idle",
+                    poll_idle,
+                    "--broadcasts",
+                    poll_b,
+                    "--interval",
+                    "1",
+                ]),
+                vec![
+                    m("held", "clients connected", Higher),
+                    m("rss_kib_per_conn", "server RSS KiB per client", Lower),
+                    m("idle_cpu_pct", "server CPU while idle, % of a core", Lower),
+                    m("p50_ms", "p50 emit→receipt ms", Lower),
+                    m("p99_ms", "p99 emit→receipt ms", Lower),
+                    m("last_p99_ms", "p99 emit→last receipt ms", Lower),
+                    m("cpu_us_per_delivery", "server CPU µs per delivery", Lower),
+                ],
+            )
         },
     ]
 }
