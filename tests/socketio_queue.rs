@@ -150,22 +150,8 @@ async fn emit_wait_waits_for_room_and_loses_nothing() {
     c.send("42[\"go\"]").await;
     // Not reading for a while: the socket buffers and the queue fill up.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut next = 0u32;
-    loop {
-        match tokio::time::timeout(STEP, c.recv()).await.expect("stalled") {
-            Frame::Text(t) if t.starts_with("42[\"n\"") => {
-                let v: serde_json::Value = serde_json::from_str(&t[2..]).unwrap();
-                assert_eq!(v[1], next, "out of order");
-                next += 1;
-            }
-            Frame::Text(t) if t.starts_with("42[\"done\"") => {
-                assert_eq!(t, "42[\"done\",true]", "the queue never filled");
-                break;
-            }
-            Frame::Text(_) => {}
-            other => panic!("unexpected {other:?} after {next}"),
-        }
-    }
+    let (next, done) = read_in_order(&mut c).await;
+    assert_eq!(done, "42[\"done\",true]", "the queue never filled");
     assert_eq!(next, 400);
 }
 
@@ -198,6 +184,13 @@ async fn emits_keep_their_order_while_writes_move_between_the_sender_and_the_que
     c.send("42[\"go\"]").await;
     // A pause while the emits begin: the kernel's buffers fill.
     tokio::time::sleep(Duration::from_millis(100)).await;
+    let (next, _) = read_in_order(&mut c).await;
+    assert_eq!(next, 600);
+}
+
+/// Reads the `n` events (numbered from 0, checked in order) until `done`; how many came,
+/// and the `done` frame.
+async fn read_in_order(c: &mut RawClient) -> (u32, String) {
     let mut next = 0u32;
     loop {
         match tokio::time::timeout(STEP, c.recv()).await.expect("stalled") {
@@ -206,12 +199,11 @@ async fn emits_keep_their_order_while_writes_move_between_the_sender_and_the_que
                 assert_eq!(v[1], next, "out of order");
                 next += 1;
             }
-            Frame::Text(t) if t.starts_with("42[\"done\"") => break,
+            Frame::Text(t) if t.starts_with("42[\"done\"") => return (next, t.to_string()),
             Frame::Text(_) => {}
             other => panic!("unexpected {other:?} after {next}"),
         }
     }
-    assert_eq!(next, 600);
 }
 
 #[tokio::test]
