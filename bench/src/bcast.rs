@@ -274,12 +274,24 @@ async fn phase(
     }
     let (secs, cpu) = w.end();
     let deliveries = (n as u64 * count) as f64;
-    let mut lat = room.latencies_us.borrow()[lat_start..].to_vec();
+    let lat = room.latencies_us.borrow()[lat_start..].to_vec();
+    let last = room.last_us.borrow()[first as usize..end as usize].to_vec();
+    let mut m = phase_figures(lat, last, cpu, deliveries);
+    m.insert("deliveries_per_s".into(), json!(deliveries / secs));
+    Ok(m)
+}
+
+/// A phase's latencies (`lat`: every receipt; `last`: each broadcast's last receipt, both
+/// in µs, sorted here) and its server CPU per delivery.
+fn phase_figures(
+    mut lat: Vec<u32>,
+    mut last: Vec<u32>,
+    cpu: f64,
+    deliveries: f64,
+) -> Map<String, Value> {
     lat.sort_unstable();
-    let mut last = room.last_us.borrow()[first as usize..end as usize].to_vec();
     last.sort_unstable();
     let mut m = Map::new();
-    m.insert("deliveries_per_s".into(), json!(deliveries / secs));
     m.insert("p50_ms".into(), json!(percentile(&lat, 0.50)));
     m.insert("p99_ms".into(), json!(percentile(&lat, 0.99)));
     m.insert("last_p50_ms".into(), json!(percentile(&last, 0.50)));
@@ -288,7 +300,7 @@ async fn phase(
         "cpu_us_per_delivery".into(),
         json!(cpu / 1000.0 / deliveries),
     );
-    Ok(m)
+    m
 }
 
 /// The broadcast scenario: `members` join room `bench`, then one phase of `broadcasts`
@@ -394,18 +406,7 @@ pub(crate) async fn paced(
     }
     let (_, cpu) = w.end();
     let deliveries = (n as u64 * count) as f64;
-    let mut lat = room.latencies_us.borrow()[lat_start..].to_vec();
-    lat.sort_unstable();
-    let mut last = room.last_us.borrow()[..count as usize].to_vec();
-    last.sort_unstable();
-    let mut m = Map::new();
-    m.insert("p50_ms".into(), json!(percentile(&lat, 0.50)));
-    m.insert("p99_ms".into(), json!(percentile(&lat, 0.99)));
-    m.insert("last_p50_ms".into(), json!(percentile(&last, 0.50)));
-    m.insert("last_p99_ms".into(), json!(percentile(&last, 0.99)));
-    m.insert(
-        "cpu_us_per_delivery".into(),
-        json!(cpu / 1000.0 / deliveries),
-    );
-    Ok(m)
+    let lat = room.latencies_us.borrow()[lat_start..].to_vec();
+    let last = room.last_us.borrow()[..count as usize].to_vec();
+    Ok(phase_figures(lat, last, cpu, deliveries))
 }
