@@ -94,3 +94,66 @@ impl Head {
         parts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Uri;
+    use http::header::{HeaderName, HeaderValue};
+
+    /// Whether `part` lies inside `buf`'s memory.
+    fn inside(buf: &[u8], part: &[u8]) -> bool {
+        let start = buf.as_ptr() as usize;
+        let p = part.as_ptr() as usize;
+        p >= start && p < start + buf.len()
+    }
+
+    #[test]
+    fn kept_head_has_its_values_but_not_the_buffer() {
+        // Values made the way hyper makes them: slices of one shared read buffer.
+        let buffer =
+            bytes::Bytes::from(b"/socket.io/?EIO=4&transport=websocket|abc|X-Custom".to_vec());
+        let uri = Uri::from_maybe_shared(buffer.slice(0..37)).unwrap();
+        let value = HeaderValue::from_maybe_shared(buffer.slice(38..41)).unwrap();
+        let name = HeaderName::from_bytes(&buffer[42..]).unwrap();
+        let mut secret = HeaderValue::from_static("a=b");
+        secret.set_sensitive(true);
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = http::Method::POST;
+        parts.uri = uri.clone();
+        parts.headers.append(name.clone(), value.clone());
+        parts.headers.append(http::header::COOKIE, value.clone());
+        parts.headers.append(http::header::COOKIE, secret.clone());
+        parts.extensions.insert(7u32);
+        #[cfg(feature = "axum")]
+        parts
+            .extensions
+            .insert(axum::extract::OriginalUri(uri.clone()));
+        assert!(inside(&buffer, parts.uri.path().as_bytes()));
+
+        let head = Head::new(parts);
+        let parts = head.parts();
+        assert_eq!(parts.method, http::Method::POST);
+        assert_eq!(parts.uri, uri);
+        assert_eq!(parts.headers.get(&name), Some(&value));
+        let cookies: Vec<_> = parts.headers.get_all(http::header::COOKIE).iter().collect();
+        assert_eq!(cookies, [&value, &secret]);
+        assert!(!cookies[0].is_sensitive() && cookies[1].is_sensitive());
+        assert_eq!(parts.headers.len(), 3);
+        assert_eq!(parts.extensions.get::<u32>(), Some(&7));
+        assert!(!inside(&buffer, parts.uri.path().as_bytes()));
+        assert!(!inside(&buffer, parts.uri.query().unwrap_or("").as_bytes()));
+        for v in parts.headers.values() {
+            assert!(!inside(&buffer, v.as_bytes()));
+        }
+        #[cfg(feature = "axum")]
+        {
+            let original = parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .unwrap();
+            assert_eq!(original.0, uri);
+            assert!(!inside(&buffer, original.0.path().as_bytes()));
+        }
+    }
+}
