@@ -1,7 +1,11 @@
 //! The limits of our `serve` on each HTTP connection, as Node's http server has them:
 //! request heads over `max_http_header_size` (16 KiB) are answered 431, and a connection
 //! that does not finish a head within `header_read_timeout` (half-sent, or idle between
-//! keep-alive requests) is closed.
+//! keep-alive requests) is closed. And the server's own limit on heads to its path
+//! (`SocketIoBuilder::max_http_header_size`), under plain `axum::serve`, with raw requests
+//! and with socket.io-client's `extraHeaders`.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -147,4 +151,31 @@ async fn half_sent_and_idle_connections_are_closed_after_header_read_timeout() {
         "{}",
         String::from_utf8_lossy(&answer)
     );
+}
+
+/// The official client with a large `extraHeaders` entry, behind plain `axum::serve`: up to
+/// the limit it connects over either transport; past it the server's 431 reaches it as a
+/// `connect_error`.
+#[tokio::test]
+async fn socket_io_client_with_large_headers_under_axum_serve() {
+    if common::require_peer(common::Peer::NodeModules).is_none() {
+        return;
+    }
+    let (layer, io) = SocketIo::builder().build_layer();
+    io.ns("/", async |_: tower_socketio::SocketRef| {});
+    let router = axum::Router::<()>::new().layer(layer);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = format!("http://{addr}/");
+    for transport in ["polling", "websocket"] {
+        let ok =
+            common::node_driver_ok("large_headers.mjs", &[&url, "8192", transport, "connects"])
+                .await;
+        eprintln!("{ok}");
+        let refused =
+            common::node_driver_ok("large_headers.mjs", &[&url, "20480", transport, "refused"])
+                .await;
+        eprintln!("{refused}");
+    }
 }
