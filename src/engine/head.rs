@@ -1,13 +1,10 @@
 //! The handshake request's head as a session keeps it.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
+use crate::util::lock;
 use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// The handshake request's head, kept compact until someone asks for it.
 ///

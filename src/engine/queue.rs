@@ -1,15 +1,12 @@
 //! A session's outgoing queue, bounded in bytes, and its reading end.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
 use super::{Message, SendError};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use crate::util::lock;
 
 /// What one queued message counts against the queue's budget besides its payload: its
 /// slot and the handle to its bytes.

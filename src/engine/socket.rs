@@ -18,6 +18,7 @@ pub(crate) use super::queue::{Outbox, Queue};
 use super::version::{Heartbeat, Protocol};
 use super::writer::{Direct, WsSlot};
 use super::{DisconnectReason, Message, ProtocolVersion, SendError, Sid, TransportType};
+use crate::util::lock;
 
 /// A server-side WebSocket connection.
 pub(crate) type WsStream = WebSocketStream<TokioIo<Upgraded>>;
@@ -103,10 +104,6 @@ pub(crate) struct Session {
     heartbeat: Mutex<Heartbeat>,
     upgrade_tx: Mutex<Option<oneshot::Sender<UpgradedWs>>>,
     dispatch: Mutex<()>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One Engine.IO session (a client connection), as the upper layer sees it.

@@ -24,6 +24,7 @@ use super::Message;
 use super::packet::Outgoing;
 use super::socket::WsStream;
 use super::version::Protocol;
+use crate::util::lock;
 
 thread_local! {
     /// Set while a session's task handles a burst of frames read together (see [`Burst`]).
@@ -81,10 +82,6 @@ pub(crate) enum Direct<I> {
     Queue(I),
     /// The connection failed; the messages are lost with it.
     Failed(WsError),
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl WsSlot {

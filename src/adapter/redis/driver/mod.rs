@@ -28,6 +28,7 @@ use publish::{PubConn, run_publisher};
 use subscribe::run_subscriber;
 
 use crate::adapter::AdapterError;
+use crate::util::write;
 
 /// Where the subscriber delivers the messages of a channel.
 pub(crate) trait MessageSink: Send + Sync + 'static {
@@ -241,10 +242,6 @@ impl std::fmt::Debug for SubCmd {
     }
 }
 
-fn lock<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Driver {
     /// Starts both tasks on the current Tokio runtime.
     pub(crate) fn start(client: redis::Client, config: DriverConfig) -> Arc<Self> {
@@ -350,7 +347,7 @@ impl Driver {
         channels: Vec<String>,
     ) {
         {
-            let mut r = lock(&self.routes);
+            let mut r = write(&self.routes);
             r.patterns.insert(pattern.clone(), sink.clone());
             for c in &channels {
                 r.channels.insert(c.clone(), sink.clone());
@@ -365,7 +362,7 @@ impl Driver {
     /// Forgets and unsubscribes what [`register`](Self::register) added.
     pub(crate) fn unregister(&self, pattern: String, channels: Vec<String>) {
         {
-            let mut r = lock(&self.routes);
+            let mut r = write(&self.routes);
             r.patterns.remove(&pattern);
             for c in &channels {
                 r.channels.remove(c);
